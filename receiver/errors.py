@@ -1,0 +1,85 @@
+"""One exception tree for the receiver, and one JSON error shape for every HTTP error response.
+
+::
+
+    ReceiverError
+    ├── ConfigError            settings invalid at start (names the setting and what was expected)
+    ├── PayloadError           a webhook body that is not a valid Alertmanager v4 notification
+    ├── RunbookError           runbooks that fail to load or validate (carries every problem)
+    ├── TemplateError          a Jinja expression/template that fails in the sandbox
+    ├── StoreError             the durable store cannot read or commit
+    │   └── StoreUnavailable   cannot commit right now (the webhook answers 503 so Alertmanager retries)
+    ├── NotFound               an incident, notification or other record does not exist
+    └── ActionError            a containment/comms action failed (see receiver.actions)
+
+HTTP errors are rendered as ``{"error": {"code": <status>, "type": <class name>, "message": str,
+"problems": [..]}}`` by :func:`error_body`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ActionError",
+    "ConfigError",
+    "NotFound",
+    "PayloadError",
+    "ReceiverError",
+    "RunbookError",
+    "StoreError",
+    "StoreUnavailable",
+    "TemplateError",
+    "error_body",
+]
+
+
+class ReceiverError(Exception):
+    """Base of every error the receiver raises on purpose."""
+
+    http_status = 500
+
+    def __init__(self, message: str, problems: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems: list[Any] = list(problems or [])
+
+
+class ConfigError(ReceiverError):
+    http_status = 500
+
+
+class PayloadError(ReceiverError):
+    http_status = 400
+
+
+class RunbookError(ReceiverError):
+    http_status = 500
+
+
+class TemplateError(ReceiverError):
+    http_status = 500
+
+
+class StoreError(ReceiverError):
+    http_status = 500
+
+
+class StoreUnavailable(StoreError):
+    http_status = 503
+
+
+class NotFound(ReceiverError):
+    http_status = 404
+
+
+class ActionError(ReceiverError):
+    http_status = 500
+
+
+def error_body(status: int, error_type: str, message: str, problems: list[Any] | None = None) -> dict[str, Any]:
+    """The single JSON error shape of every error response."""
+    body: dict[str, Any] = {"code": status, "type": error_type, "message": message}
+    if problems:
+        body["problems"] = [p if isinstance(p, (str, dict)) else str(p) for p in problems]
+    return {"error": body}
