@@ -10,7 +10,11 @@
     ├── StoreError             the durable store cannot read or commit
     │   └── StoreUnavailable   cannot commit right now (the webhook answers 503 so Alertmanager retries)
     ├── NotFound               an incident, notification or other record does not exist
-    └── ActionError            a containment/comms action failed (see receiver.actions)
+    ├── ActionError            a containment/comms action failed (see receiver.actions)
+    │   └── DeliveryError      a channel could not deliver a message (``retryable`` says whether to retry)
+    └── PrometheusError        the Prometheus HTTP API could not answer a query (see receiver.prom)
+        ├── PrometheusUnavailable  unreachable, timed out, or 5xx (try later)
+        └── PrometheusQueryError   the query itself was rejected or the answer was malformed
 
 HTTP errors are rendered as ``{"error": {"code": <status>, "type": <class name>, "message": str,
 "problems": [..]}}`` by :func:`error_body`.
@@ -23,8 +27,12 @@ from typing import Any
 __all__ = [
     "ActionError",
     "ConfigError",
+    "DeliveryError",
     "NotFound",
     "PayloadError",
+    "PrometheusError",
+    "PrometheusQueryError",
+    "PrometheusUnavailable",
     "ReceiverError",
     "RunbookError",
     "StoreError",
@@ -75,6 +83,27 @@ class NotFound(ReceiverError):
 
 class ActionError(ReceiverError):
     http_status = 500
+
+
+class DeliveryError(ActionError):
+    """A channel refused or failed a message; ``retryable`` is False for permanent rejections (4xx)."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class PrometheusError(ReceiverError):
+    http_status = 502
+
+
+class PrometheusUnavailable(PrometheusError):
+    http_status = 503
+
+
+class PrometheusQueryError(PrometheusError):
+    http_status = 502
 
 
 def error_body(status: int, error_type: str, message: str, problems: list[Any] | None = None) -> dict[str, Any]:
