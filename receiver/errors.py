@@ -15,6 +15,7 @@
     └── PrometheusError        the Prometheus HTTP API could not answer a query (see receiver.prom)
         ├── PrometheusUnavailable  unreachable, timed out, or 5xx (try later)
         └── PrometheusQueryError   the query itself was rejected or the answer was malformed
+    BacktestError (a ReceiverError) bad backtest input: time range, rule file (names file and rule), incidents
 
 HTTP errors are rendered as ``{"error": {"code": <status>, "type": <class name>, "message": str,
 "problems": [..]}}`` by :func:`error_body`.
@@ -26,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "ActionError",
+    "BacktestError",
     "ConfigError",
     "DeliveryError",
     "NotFound",
@@ -104,6 +106,10 @@ class PrometheusUnavailable(PrometheusError):
 
 class PrometheusQueryError(PrometheusError):
     http_status = 502
+
+
+class BacktestError(ReceiverError):
+    http_status = 400
 
 
 def error_body(status: int, error_type: str, message: str, problems: list[Any] | None = None) -> dict[str, Any]:
