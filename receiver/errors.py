@@ -16,6 +16,11 @@
         ├── PrometheusUnavailable  unreachable, timed out, or 5xx (try later)
         └── PrometheusQueryError   the query itself was rejected or the answer was malformed
     BacktestError (a ReceiverError) bad backtest input: time range, rule file (names file and rule), incidents
+    RegistryError (a ReceiverError) model_registry refused a request as asked; nothing changed (400)
+    ├── NoHealthyFallbackError   rollback/split with no healthy version to go to (409)
+    ├── ConflictError            the state is not what the caller expected, or a duplicate (409)
+    ├── UnknownModelError, UnknownVersionError   (also NotFound, 404)
+    └── RegistryUnavailableError  the registry database is locked/unreadable (also StoreUnavailable, 503)
 
 HTTP errors are rendered as ``{"error": {"code": <status>, "type": <class name>, "message": str,
 "problems": [..]}}`` by :func:`error_body`.
@@ -29,17 +34,23 @@ __all__ = [
     "ActionError",
     "BacktestError",
     "ConfigError",
+    "ConflictError",
     "DeliveryError",
+    "NoHealthyFallbackError",
     "NotFound",
     "PayloadError",
     "PrometheusError",
     "PrometheusQueryError",
     "PrometheusUnavailable",
     "ReceiverError",
+    "RegistryError",
+    "RegistryUnavailableError",
     "RunbookError",
     "StoreError",
     "StoreUnavailable",
     "TemplateError",
+    "UnknownModelError",
+    "UnknownVersionError",
     "error_body",
 ]
 
@@ -110,6 +121,32 @@ class PrometheusQueryError(PrometheusError):
 
 class BacktestError(ReceiverError):
     http_status = 400
+
+
+class RegistryError(ReceiverError):
+    """A model-registry request that cannot be done as asked (bad input); the registry is unchanged."""
+
+    http_status = 400
+
+
+class NoHealthyFallbackError(RegistryError):
+    http_status = 409
+
+
+class ConflictError(RegistryError):
+    http_status = 409
+
+
+class UnknownModelError(RegistryError, NotFound):
+    http_status = 404
+
+
+class UnknownVersionError(RegistryError, NotFound):
+    http_status = 404
+
+
+class RegistryUnavailableError(RegistryError, StoreUnavailable):
+    http_status = 503
 
 
 def error_body(status: int, error_type: str, message: str, problems: list[Any] | None = None) -> dict[str, Any]:
