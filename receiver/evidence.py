@@ -1,0 +1,171 @@
+"""Evidence: run a runbook's PromQL queries when an incident opens and keep JSON snapshots of the answers.
+
+Queries are runbook templates rendered in the sandbox. Alert label and annotation VALUES are data: before
+rendering, :func:`query_context` replaces them with PromQL-string-escaped copies, so
+``model="{{ labels.model }}"`` stays one string literal whatever the label holds (quotes, backslashes,
+newlines). Write label values inside double quotes; the unescaped values remain available as
+``raw_labels`` / ``raw_annotations`` for the rare query that needs them. Note that escaping makes a value a
+safe *string*; inside ``=~`` it is still a regular expression.
+
+Capturing never raises: an unreachable Prometheus gives a snapshot whose ``error`` reads
+``"evidence unavailable: <reason>"``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from receiver.errors import PrometheusQueryError, PrometheusUnavailable, TemplateError
+from receiver.prom import PrometheusClient, Sample
+from receiver.templating import render
+
+__all__ = [
+    "EvidenceSnapshot",
+    "capture_evidence",
+    "format_value",
+    "promql_escape",
+    "query_context",
+    "render_query",
+]
+
+_ESCAPED_KEYS = ("labels", "annotations", "common_labels", "common_annotations", "group_labels")
+
+
+def promql_escape(value: object) -> str:
+    """Escape ``value`` for the inside of a double-quoted PromQL string literal."""
+    text = str(value)
+    return (text.replace("\\", "\\\\").replace('"', '\\"')
+            .replace("\n", "\\n").replace("\r", "\\r"))
+
+
+def query_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``context`` whose label/annotation mappings hold PromQL-escaped values.
+
+    The originals are kept as ``raw_<key>``; ``promql_escape`` is available as a function.
+    """
+    result = dict(context)
+    for key in _ESCAPED_KEYS:
+        value = context.get(key)
+        if isinstance(value, Mapping):
+            result[f"raw_{key}"] = value
+            result[key] = {str(k): promql_escape(v) for k, v in value.items()}
+    result["promql_escape"] = promql_escape
+    return result
+
+
+def render_query(query: str, context: Mapping[str, Any]) -> str:
+    """Render a runbook PromQL template with escaped label values; raises :class:`TemplateError`."""
+    return render(query, query_context(context)).strip()
+
+
+def format_value(value: float | None, unit: str | None = None) -> str:
+    """A compact human rendering: ``0.3127`` → ``"0.313"``, with the unit appended when given."""
+    if value is None:
+        return "no data"
+    text = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
+    if unit in (None, ""):
+        return text
+    if unit == "%":
+        return f"{text}%"
+    return f"{text} {unit}"
+
+
+@dataclass(frozen=True)
+class EvidenceSnapshot:
+    """The answer to one evidence query at one moment. ``value`` is set when exactly one sample came back."""
+
+    name: str
+    query: str
+    captured_at: str
+    unit: str | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    value: float | str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def display(self) -> str:
+        """What a status update quotes: the value, several values, ``no data`` or the error."""
+        if self.error:
+            return self.error
+        if not self.samples:
+            return "no data"
+        if len(self.samples) == 1:
+            return _display_sample(self.samples[0], self.unit, with_labels=False)
+        shown = ", ".join(_display_sample(s, self.unit, with_labels=True) for s in self.samples[:5])
+        more = len(self.samples) - 5
+        return shown + (f" (+{more} more)" if more > 0 else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "query": self.query, "captured_at": self.captured_at, "unit": self.unit,
+                "samples": [dict(s) for s in self.samples], "value": self.value, "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvidenceSnapshot:
+        return cls(name=str(data["name"]), query=str(data.get("query", "")),
+                   captured_at=str(data.get("captured_at", "")), unit=data.get("unit"),
+                   samples=[dict(s) for s in data.get("samples", [])], value=data.get("value"),
+                   error=data.get("error"))
+
+
+def _display_sample(sample: Mapping[str, Any], unit: str | None, *, with_labels: bool) -> str:
+    raw = sample.get("value")
+    text = format_value(raw, unit) if isinstance(raw, (int, float)) else f"{raw}"
+    if not with_labels:
+        return text
+    labels = sample.get("labels") or {}
+    shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{{{shown}}} {text}" if shown else text
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")
+
+
+def _snapshot_from_samples(name: str, query: str, unit: str | None, captured_at: str,
+                           samples: list[Sample]) -> EvidenceSnapshot:
+    as_json = [s.to_json() for s in samples]
+    value = as_json[0]["value"] if len(as_json) == 1 else None
+    return EvidenceSnapshot(name=name, query=query, captured_at=captured_at, unit=unit,
+                            samples=as_json, value=value)
+
+
+def capture_evidence(client: PrometheusClient, evidence_specs: Iterable[Mapping[str, Any]],
+                     context: Mapping[str, Any], *, now: float | None = None) -> list[EvidenceSnapshot]:
+    """Run each ``{name, query, unit?}`` spec and return one snapshot per spec, in order. Never raises
+    for Prometheus or template trouble: the snapshot's ``error`` says what went wrong."""
+    snapshots: list[EvidenceSnapshot] = []
+    for index, spec in enumerate(evidence_specs):
+        name = str(spec.get("name") or f"evidence #{index + 1}")
+        unit = spec.get("unit")
+        unit = str(unit) if unit is not None else None
+        captured_at = _iso(now if now is not None else time.time())
+        template = spec.get("query")
+        if not isinstance(template, str) or not template.strip():
+            snapshots.append(EvidenceSnapshot(name, "", captured_at, unit,
+                                              error="evidence query invalid: no 'query' given"))
+            continue
+        try:
+            query = render_query(template, context)
+        except TemplateError as exc:
+            snapshots.append(EvidenceSnapshot(name, template, captured_at, unit,
+                                              error=f"evidence query invalid: {exc.message}"))
+            continue
+        try:
+            samples = client.query(query)
+        except PrometheusUnavailable as exc:
+            snapshots.append(EvidenceSnapshot(name, query, captured_at, unit,
+                                              error=f"evidence unavailable: {exc.message}"))
+            continue
+        except PrometheusQueryError as exc:
+            snapshots.append(EvidenceSnapshot(name, query, captured_at, unit,
+                                              error=f"evidence query failed: {exc.message}"))
+            continue
+        snapshots.append(_snapshot_from_samples(name, query, unit, captured_at, samples))
+    return snapshots
