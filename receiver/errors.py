@@ -32,6 +32,9 @@ from typing import Any
 
 __all__ = [
     "ActionError",
+    "ActionParamError",
+    "ActionTimeout",
+    "ActionTransient",
     "BacktestError",
     "ConfigError",
     "ConflictError",
@@ -96,6 +99,18 @@ class NotFound(ReceiverError):
 
 class ActionError(ReceiverError):
     http_status = 500
+
+
+class ActionParamError(ActionError):
+    http_status = 400
+
+
+class ActionTransient(ActionError):
+    pass
+
+
+class ActionTimeout(ActionTransient):
+    pass
 
 
 class DeliveryError(ActionError):

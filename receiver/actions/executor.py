@@ -1,0 +1,616 @@
+"""Run runbook steps through the ledger: condition, rendering, claim, timeout, retries, guards, dry-run.
+
+Exactly-once rule (see :mod:`receiver.actions.ledger`): a step runs only in the process that inserted its
+ledger row. Restart rule (:meth:`ActionExecutor.resume_interrupted`), for rows left ``claimed``/``running``
+past their lease by a crashed owner:
+
+* ``claimed`` - the action was never started, so it is simply run now (any kind).
+* ``running`` + an idempotent kind (traffic_split, fallback, guardrail) - the action re-reads the registry
+  and compares it with the snapshot taken before the crash: already applied -> ``succeeded``; untouched ->
+  applied now; changed by someone else -> ``interrupted``. In the recover phase these kinds set an absolute
+  state, so recovery is simply run again.
+* ``running`` + any other kind (rollback, silence, http, page, notify) - recorded as ``interrupted`` and
+  escalated: it may or may not have happened, and running it again blindly could do it twice.
+
+A ``when`` that is false is *not* claimed (``skipped: condition`` on the timeline only), so the step can
+still run if the incident's severity rises later.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from receiver.actions.base import Action, ActionContext, ActionResult, ActionSettings, parse_duration
+from receiver.actions.ledger import GuardPolicy, Ledger, LedgerKey, LedgerRow
+from receiver.actions.registry import ActionRegistry
+from receiver.errors import ActionError, ActionParamError, ActionTimeout, ActionTransient, TemplateError
+from receiver.templating import evaluate, render
+
+__all__ = ["PHASES", "ActionExecutor", "StepOutcome", "StepSpec", "redact", "render_params"]
+
+PHASES = ("contain", "recover", "escalate")
+_RESERVED = ("action", "id", "when", "dry_run", "timeout", "retries")
+_SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|api[_-]?key|routing[_-]?key", re.I)
+_MARGIN = 30.0
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One runbook step: ``{action: traffic_split, weight: 50, when: '...', timeout: 10s, retries: 2}``."""
+
+    id: str
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    when: str | None = None
+    dry_run: bool = False
+    timeout: float | None = None
+    retries: int | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], index: int) -> StepSpec:
+        """Parse a runbook step; the id defaults to ``<kind>-<index>`` (stable while the runbook is)."""
+        kind = raw.get("action")
+        if not isinstance(kind, str) or not kind:
+            raise ActionParamError(f"step {index}: 'action' must name an action kind, got {kind!r}")
+        step_id = raw.get("id", f"{kind}-{index}")
+        when = raw.get("when")
+        if when is not None and not isinstance(when, str):
+            raise ActionParamError(f"step {step_id}: 'when' must be an expression string, got {when!r}")
+        retries = raw.get("retries")
+        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
+            raise ActionParamError(
+                f"step {step_id}: 'retries' must be a non-negative integer, got {retries!r}"
+            )
+        timeout = raw.get("timeout")
+        return cls(
+            id=str(step_id),
+            kind=kind,
+            when=when,
+            dry_run=bool(raw.get("dry_run", False)),
+            timeout=None if timeout is None else parse_duration(timeout, f"step {step_id}: timeout"),
+            retries=retries,
+            params={k: v for k, v in raw.items() if k not in _RESERVED},
+        )
+
+
+@dataclass
+class StepOutcome:
+    """What happened to one step. ``timeline`` holds the entries for the incident's timeline."""
+
+    key: LedgerKey
+    state: str
+    summary: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    escalate: str | None = None
+    attempts: int = 0
+    duplicate: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+def render_params(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every string leaf that contains Jinja markup; label values stay data, never templates."""
+    if isinstance(value, str):
+        return render(value, context) if ("{{" in value or "{%" in value) else value
+    if isinstance(value, Mapping):
+        return {k: render_params(v, context) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [render_params(v, context) for v in value]
+    return value
+
+
+def redact(value: Any) -> Any:
+    """Copy of ``value`` with secret-looking keys masked (for the ledger and the timeline)."""
+    if isinstance(value, Mapping):
+        return {
+            k: ("***" if _SECRET_KEY.search(str(k)) and not str(k).endswith("_file") else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+class _HardTimeout(ActionTimeout):
+    """The attempt did not return in time; its thread may still complete, so it is not blindly retried."""
+
+
+class ActionExecutor:
+    """Runs steps exactly once per (incident, phase, step, kind) and reports every attempt."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        kinds: ActionRegistry,
+        settings: ActionSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        owner: str | None = None,
+        on_timeline: Callable[[dict[str, Any]], None] | None = None,
+        grace_seconds: float = 2.0,
+    ) -> None:
+        self.ledger = ledger
+        self.kinds = kinds
+        self.settings = settings
+        self.clock = clock
+        self.sleep = sleep
+        self.owner = owner or f"{uuid.uuid4().hex[:12]}"
+        self.on_timeline = on_timeline
+        self.grace_seconds = grace_seconds
+
+    # -- public API -----------------------------------------------------------------------------------
+    def run_steps(
+        self,
+        steps: Sequence[StepSpec],
+        ctx: ActionContext,
+        *,
+        phase: str = "contain",
+        automatic: bool = True,
+        dry_run: bool = False,
+    ) -> list[StepOutcome]:
+        """Run steps in order, one change at a time."""
+        return [self.run_step(step, ctx, phase=phase, automatic=automatic, dry_run=dry_run) for step in steps]
+
+    def run_step(
+        self,
+        step: StepSpec,
+        ctx: ActionContext,
+        *,
+        phase: str = "contain",
+        automatic: bool = True,
+        dry_run: bool = False,
+    ) -> StepOutcome:
+        """Run one step unless the ledger says it already ran (then ``duplicate=True``, no timeline)."""
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+        key = LedgerKey(ctx.incident_id, phase, step.id, step.kind)
+        ctx = ctx.narrow(
+            step_id=step.id,
+            phase=phase,
+            now=self._now(),
+            timeout=step.timeout or self.settings.default_timeout,
+        )
+        try:
+            action = self.kinds.get(step.kind)
+        except ActionParamError as exc:
+            return self._unclaimed(key, "failed", exc.message, error=exc.message)
+        if step.when is not None:
+            try:
+                decision = bool(evaluate(step.when, ctx.template_context()))
+            except TemplateError as exc:
+                return self._unclaimed(key, "failed", f"condition failed: {exc.message}", error=exc.message)
+            if not decision:
+                return self._unclaimed(
+                    key, "skipped", f"skipped: condition {step.when!r} is false", reason="condition"
+                )
+        raw = {k: v for k, v in step.params.items() if k != "of"}
+        try:
+            params = action.validate(render_params(raw, ctx.template_context()))
+        except (TemplateError, ActionParamError) as exc:
+            return self._unclaimed(key, "failed", f"invalid parameters: {exc.message}", error=exc.message)
+
+        prior: LedgerRow | None = None
+        if phase == "recover":
+            prior = self._prior_containment(ctx.incident_id, step, dry_run=self._dry(step, dry_run))
+            if prior is None:
+                return self._unclaimed(
+                    key,
+                    "skipped",
+                    f"nothing to recover: no {step.kind} containment succeeded for this incident",
+                    reason="nothing_to_recover",
+                )
+        return self._claim_and_run(
+            key, action, params, ctx, step, automatic=automatic, dry_run=self._dry(step, dry_run), prior=prior
+        )
+
+    def recover(
+        self,
+        ctx: ActionContext,
+        steps: Sequence[StepSpec] | None = None,
+        *,
+        automatic: bool = False,
+        dry_run: bool = False,
+    ) -> list[StepOutcome]:
+        """Run the runbook's recovery ``steps``; without steps, undo every successful containment of the
+        incident, newest first, each with the data its containment recorded (rollbacks are not undone)."""
+        if steps is not None:
+            return self.run_steps(steps, ctx, phase="recover", automatic=automatic, dry_run=dry_run)
+        wanted = ("succeeded", "dry_run") if (dry_run or self.settings.dry_run) else ("succeeded",)
+        rows = [r for r in self.ledger.rows(ctx.incident_id, "contain") if r.state in wanted]
+        undo = [
+            StepSpec(id=r.key.step_id, kind=r.key.kind, params={**r.params, "of": r.key.step_id})
+            for r in reversed(rows)
+        ]
+        return self.run_steps(undo, ctx, phase="recover", automatic=automatic, dry_run=dry_run)
+
+    def resume_interrupted(self, make_context: Callable[[LedgerRow], ActionContext]) -> list[StepOutcome]:
+        """Apply the restart rule (module docstring) to every expired ``claimed``/``running`` row."""
+        outcomes = []
+        for row in self.ledger.expired(self.clock()):
+            try:
+                action = self.kinds.get(row.key.kind)
+            except ActionParamError:
+                action = None
+            budget = self._budget(self.settings.default_timeout, self.settings.default_retries)
+            if not self.ledger.take_over(
+                row, owner=self.owner, now=self.clock(), lease_until=self.clock() + budget
+            ):
+                continue  # another process is resuming it
+            ctx = make_context(row).narrow(
+                step_id=row.key.step_id,
+                phase=row.key.phase,
+                now=self._now(),
+                timeout=self.settings.default_timeout,
+            )
+            outcomes.append(self._resume(row, action, ctx))
+        return outcomes
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _dry(self, step: StepSpec, dry_run: bool) -> bool:
+        return dry_run or step.dry_run or self.settings.dry_run
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _budget(self, timeout: float, retries: int) -> float:
+        backoff = sum(
+            min(self.settings.backoff_max, self.settings.backoff_base * 2**i) for i in range(retries)
+        )
+        return (timeout + self.grace_seconds) * (retries + 1) + backoff + _MARGIN
+
+    def _prior_containment(self, incident_id: str, step: StepSpec, *, dry_run: bool) -> LedgerRow | None:
+        wanted = ("succeeded", "dry_run") if dry_run else ("succeeded",)
+        of = step.params.get("of")
+        rows = [
+            r
+            for r in self.ledger.rows(incident_id, "contain")
+            if r.key.kind == step.kind and r.state in wanted and (of is None or r.key.step_id == of)
+        ]
+        return rows[-1] if rows else None
+
+    def _entry(self, key: LedgerKey, event: str, **extra: Any) -> dict[str, Any]:
+        entry = {
+            "at": self._now().isoformat(),
+            "type": "action",
+            "event": event,
+            "incident_id": key.incident_id,
+            "phase": key.phase,
+            "step_id": key.step_id,
+            "action": key.kind,
+        }
+        entry.update({k: v for k, v in extra.items() if v is not None})
+        if self.on_timeline is not None:
+            self.on_timeline(entry)
+        return entry
+
+    def _unclaimed(
+        self, key: LedgerKey, state: str, summary: str, *, error: str | None = None, reason: str | None = None
+    ) -> StepOutcome:
+        entry = self._entry(key, state, summary=summary, error=error, reason=reason)
+        return StepOutcome(key, state, summary, error=error, timeline=[entry])
+
+    def _claim_and_run(
+        self,
+        key: LedgerKey,
+        action: Action,
+        params: dict[str, Any],
+        ctx: ActionContext,
+        step: StepSpec,
+        *,
+        automatic: bool,
+        dry_run: bool,
+        prior: LedgerRow | None,
+    ) -> StepOutcome:
+        retries = self.settings.default_retries if step.retries is None else step.retries
+        now = self.clock()
+        shown = redact(params)
+        if "of" in step.params:
+            shown["of"] = step.params["of"]
+        guard = GuardPolicy(
+            self.settings.cooldown_seconds, self.settings.flap_max, self.settings.flap_window_seconds
+        )
+        claim = self.ledger.claim(
+            key,
+            model=ctx.model,
+            runbook_id=ctx.runbook_id,
+            params=shown,
+            owner=self.owner,
+            now=now,
+            lease_until=now + self._budget(ctx.timeout, retries),
+            containment=action.containment,
+            automatic=automatic,
+            dry_run=dry_run,
+            guard=guard,
+        )
+        if claim.status == "duplicate":
+            row = claim.row
+            return StepOutcome(
+                key,
+                row.state,
+                row.reason or "",
+                data=row.result or {},
+                error=row.error,
+                attempts=row.attempts,
+                duplicate=True,
+                params=row.params,
+            )
+        if claim.status == "dry_run":
+            what = "recover" if key.phase == "recover" else "run"
+            summary = f"dry run: would {what} {key.kind} with {shown}"
+            return StepOutcome(
+                key,
+                "dry_run",
+                summary,
+                params=shown,
+                timeline=[self._entry(key, "dry_run", summary=summary, params=shown)],
+            )
+        if claim.status == "skipped":
+            reason = claim.row.reason or "skipped"
+            return StepOutcome(
+                key,
+                "skipped",
+                reason,
+                escalate=reason,
+                params=shown,
+                timeline=[
+                    self._entry(
+                        key,
+                        "skipped",
+                        summary=reason,
+                        reason=reason.split(":", 1)[0],
+                        params=shown,
+                        escalate=reason,
+                    )
+                ],
+            )
+
+        row_id = claim.row.id
+        timeline = [self._entry(key, "claimed", params=shown, automatic=automatic)]
+        try:
+            snapshot = action.snapshot(params, ctx) if key.phase == "contain" else {}
+        except Exception as exc:
+            error = _describe(exc)
+            self.ledger.finish(row_id, "failed", now=self.clock(), error=error, attempts=0)
+            timeline.append(self._entry(key, "failed", error=f"could not read state before acting: {error}"))
+            return StepOutcome(key, "failed", error, error=error, params=shown, timeline=timeline)
+        self.ledger.start(
+            row_id,
+            snapshot=snapshot,
+            now=self.clock(),
+            lease_until=self.clock() + self._budget(ctx.timeout, retries),
+        )
+
+        def invoke() -> ActionResult:
+            if key.phase == "recover":
+                assert prior is not None
+                return action.recover(params, prior.result or {}, ctx)
+            return action.run(params, ctx, snapshot)
+
+        return self._attempts(key, action, row_id, invoke, ctx.timeout, retries, shown, timeline)
+
+    def _attempts(
+        self,
+        key: LedgerKey,
+        action: Action,
+        row_id: int,
+        invoke: Callable[[], ActionResult],
+        timeout: float,
+        retries: int,
+        shown: dict[str, Any],
+        timeline: list[dict[str, Any]],
+    ) -> StepOutcome:
+        attempt = 0
+        while True:
+            attempt += 1
+            self.ledger.attempt(
+                row_id,
+                attempts=attempt,
+                now=self.clock(),
+                lease_until=self.clock() + self._budget(timeout, retries - attempt + 1),
+            )
+            timeline.append(self._entry(key, "attempt", attempt=attempt, timeout=timeout))
+            try:
+                result = self._call(invoke, timeout)
+            except ActionTransient as exc:
+                error = _describe(exc)
+                hard = isinstance(exc, _HardTimeout)
+                if attempt <= retries and (action.idempotent or not hard):
+                    delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
+                    timeline.append(
+                        self._entry(key, "attempt_failed", attempt=attempt, error=error, retry_in=delay)
+                    )
+                    self.sleep(delay)
+                    continue
+                if hard and attempt <= retries:
+                    error += "; not retried: the attempt may still complete and this kind is not idempotent"
+                return self._fail(key, row_id, error, attempt, shown, timeline)
+            except Exception as exc:
+                return self._fail(key, row_id, _describe(exc), attempt, shown, timeline)
+            return self._done(key, row_id, result, attempt, shown, timeline)
+
+    def _call(self, invoke: Callable[[], ActionResult], timeout: float) -> ActionResult:
+        """Run one attempt in a worker thread and stop waiting after ``timeout`` plus a grace period.
+
+        Actions honour ``ctx.timeout`` themselves (HTTP and SQLite timeouts); this is the backstop for a
+        call that ignores it.
+        """
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = invoke()
+            except BaseException as exc:
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name="action-attempt", daemon=True)
+        worker.start()
+        worker.join(timeout + self.grace_seconds)
+        if worker.is_alive():
+            raise _HardTimeout(f"attempt did not finish within its timeout of {timeout:g}s")
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
+        if not isinstance(result, ActionResult):
+            raise ActionError(f"action returned {type(result).__name__}, expected ActionResult")
+        return result
+
+    def _fail(
+        self,
+        key: LedgerKey,
+        row_id: int,
+        error: str,
+        attempts: int,
+        shown: dict[str, Any],
+        timeline: list[dict[str, Any]],
+    ) -> StepOutcome:
+        self.ledger.finish(row_id, "failed", now=self.clock(), error=error, attempts=attempts)
+        timeline.append(self._entry(key, "failed", attempt=attempts, error=error))
+        return StepOutcome(
+            key, "failed", error, error=error, attempts=attempts, params=shown, timeline=timeline
+        )
+
+    def _done(
+        self,
+        key: LedgerKey,
+        row_id: int,
+        result: ActionResult,
+        attempts: int,
+        shown: dict[str, Any],
+        timeline: list[dict[str, Any]],
+        event: str | None = None,
+    ) -> StepOutcome:
+        reason = result.summary if result.state != "succeeded" else None
+        self.ledger.finish(
+            row_id, result.state, now=self.clock(), result=result.data, reason=reason, attempts=attempts
+        )
+        timeline.append(
+            self._entry(
+                key,
+                event or result.state,
+                attempt=attempts,
+                summary=result.summary,
+                result=result.data or None,
+                escalate=result.escalate,
+            )
+        )
+        return StepOutcome(
+            key,
+            result.state,
+            result.summary,
+            data=dict(result.data),
+            escalate=result.escalate,
+            attempts=attempts,
+            params=shown,
+            timeline=timeline,
+        )
+
+    def _resume(self, row: LedgerRow, action: Action | None, ctx: ActionContext) -> StepOutcome:
+        key = row.key
+        timeline = [self._entry(key, "resumed", state_found=row.state, owner_found=row.owner)]
+        if action is None:
+            return self._interrupt(row, "unknown action kind; cannot resume", timeline)
+        try:
+            params = action.validate({k: v for k, v in row.params.items() if k != "of"})
+        except ActionParamError as exc:
+            return self._interrupt(
+                row, f"interrupted: recorded parameters no longer valid: {exc.message}", timeline
+            )
+        timeout, retries = ctx.timeout, self.settings.default_retries
+        if row.state == "claimed":  # never started: nothing happened yet, run it now
+            snapshot = action.snapshot(params, ctx) if key.phase == "contain" else {}
+            self.ledger.start(
+                row.id,
+                snapshot=snapshot,
+                now=self.clock(),
+                lease_until=self.clock() + self._budget(timeout, retries),
+            )
+            if key.phase == "recover":
+                prior = self._prior_for_row(row)
+                return self._attempts(
+                    key,
+                    action,
+                    row.id,
+                    lambda: action.recover(params, prior, ctx),
+                    timeout,
+                    retries,
+                    row.params,
+                    timeline,
+                )
+            return self._attempts(
+                key,
+                action,
+                row.id,
+                lambda: action.run(params, ctx, snapshot),
+                timeout,
+                retries,
+                row.params,
+                timeline,
+            )
+        if not action.idempotent:
+            return self._interrupt(
+                row,
+                f"interrupted: {key.kind} was running when its owner stopped; it may "
+                "or may not have taken effect, so it is not run again automatically",
+                timeline,
+            )
+        if key.phase == "recover":
+            prior = self._prior_for_row(row)
+            return self._attempts(
+                key,
+                action,
+                row.id,
+                lambda: action.recover(params, prior, ctx),
+                timeout,
+                retries,
+                row.params,
+                timeline,
+            )
+        try:
+            result = action.reconcile(params, ctx, row.snapshot or {})
+        except Exception as exc:
+            return self._interrupt(row, f"interrupted: re-checking state failed: {_describe(exc)}", timeline)
+        if result is None:
+            return self._interrupt(
+                row,
+                f"interrupted: the state of {ctx.model!r} changed since {key.kind} "
+                "started; not acting again automatically",
+                timeline,
+            )
+        return self._done(key, row.id, result, row.attempts, row.params, timeline, event="reconciled")
+
+    def _prior_for_row(self, row: LedgerRow) -> dict[str, Any]:
+        of = row.params.get("of", row.key.step_id)
+        found = [
+            r
+            for r in self.ledger.rows(row.key.incident_id, "contain")
+            if r.key.kind == row.key.kind and r.key.step_id == of and r.state == "succeeded"
+        ]
+        return (found[-1].result or {}) if found else {}
+
+    def _interrupt(self, row: LedgerRow, reason: str, timeline: list[dict[str, Any]]) -> StepOutcome:
+        self.ledger.finish(row.id, "interrupted", now=self.clock(), reason=reason, error=reason)
+        timeline.append(self._entry(row.key, "interrupted", summary=reason, escalate=reason))
+        return StepOutcome(
+            row.key,
+            "interrupted",
+            reason,
+            error=reason,
+            escalate=reason,
+            attempts=row.attempts,
+            params=row.params,
+            timeline=timeline,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return message if isinstance(exc, ActionError) else f"{type(exc).__name__}: {message}"
