@@ -1,0 +1,131 @@
+"""``POST /api/v1/alerts``: authenticate, bound, validate, commit the raw body, answer. Nothing else.
+
+401 (with ``WWW-Authenticate``) for missing/wrong credentials; 415 non-JSON content type; 413 too large
+(``Content-Length`` or bytes actually read); 400 invalid payload, listing every problem; 503 when the store
+cannot commit (Alertmanager retries). 400/413/415 bodies are kept (truncated) for ``GET /api/v1/rejected``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from receiver.api.auth import check_basic, check_bearer
+from receiver.app import ReceiverContext, get_context
+from receiver.errors import PayloadError, StoreUnavailable, error_body
+from receiver.payload import decode_json, parse_notification
+
+__all__ = ["bp"]
+
+bp = Blueprint("webhook", __name__)
+log = logging.getLogger("receiver.webhook")
+
+_CHALLENGE = 'Bearer realm="receiver", Basic realm="receiver"'
+
+
+def _error(
+    status: int,
+    error_type: str,
+    message: str,
+    problems: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    return jsonify(error_body(status, error_type, message, problems)), status, headers or {}
+
+
+def _reject(
+    ctx: ReceiverContext,
+    status: int,
+    outcome: str,
+    error_type: str,
+    message: str,
+    problems: list[str],
+    body: bytes,
+) -> Any:
+    ctx.metrics.count(outcome)
+    try:
+        rejected_id = ctx.store.record_rejected(
+            status=status, reason=message, problems=problems, content_type=request.content_type, body=body
+        )
+        log.warning(
+            "rejected notification (%d %s) kept as rejected #%d: %s",
+            status,
+            error_type,
+            rejected_id,
+            "; ".join(problems[:5]) or message,
+        )
+    except StoreUnavailable as exc:
+        log.error("rejected notification (%d) could not be kept: %s", status, exc.message)
+    return _error(status, error_type, message, problems)
+
+
+def _json_content_type(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+@bp.post("/api/v1/alerts")
+def receive_alerts() -> Any:
+    ctx = get_context()
+    settings = ctx.settings
+    if not (
+        check_bearer(request, settings.webhook_token)
+        or check_basic(request, settings.webhook_basic_user, settings.webhook_basic_password)
+    ):
+        ctx.metrics.count("unauthorized")
+        log.warning("webhook request refused: missing or wrong credentials from %s", request.remote_addr)
+        return _error(
+            401, "Unauthorized", "missing or wrong credentials", headers={"WWW-Authenticate": _CHALLENGE}
+        )
+
+    limit = settings.max_body_bytes
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        head = request.stream.read(min(declared, settings.rejected_body_cap))
+        return _reject(
+            ctx,
+            413,
+            "too_large",
+            "PayloadTooLarge",
+            f"body of {declared} bytes exceeds the limit of {limit} bytes",
+            [f"$: Content-Length {declared} > max_body_bytes {limit}"],
+            head,
+        )
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        return _reject(
+            ctx,
+            413,
+            "too_large",
+            "PayloadTooLarge",
+            f"body exceeds the limit of {limit} bytes",
+            [f"$: more than max_body_bytes {limit} bytes read"],
+            body,
+        )
+    if not _json_content_type(request.mimetype):
+        return _reject(
+            ctx,
+            415,
+            "unsupported_media_type",
+            "UnsupportedMediaType",
+            f"expected Content-Type application/json, got {request.content_type or 'none'!r}",
+            [f"Content-Type: {request.content_type or 'missing'}"],
+            body,
+        )
+    try:
+        notification = parse_notification(decode_json(body))
+    except PayloadError as exc:
+        return _reject(ctx, 400, "invalid", "PayloadError", exc.message, [str(p) for p in exc.problems], body)
+    try:
+        notification_id = ctx.store.record_notification(body, notification.group_key)
+    except StoreUnavailable as exc:
+        ctx.metrics.count("unavailable")
+        log.error("notification not stored (503, Alertmanager will retry): %s", exc.message)
+        return _error(503, "StoreUnavailable", "store cannot commit right now; retry later", [exc.message])
+    ctx.metrics.count("accepted")
+    if ctx.worker is not None:
+        ctx.worker.notify()
+    return jsonify({"status": "accepted", "id": notification_id, "alerts": len(notification.alerts)}), 200

@@ -1,0 +1,121 @@
+"""The Flask app factory (flaskr style). Blueprints stay thin; the work is in pipeline/incidents/store.
+
+Everything the request handlers need lives on one :class:`ReceiverContext` in ``app.extensions["receiver"]``;
+nothing is global, so tests can build as many apps as they like side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, jsonify
+from prometheus_client import CollectorRegistry
+from werkzeug.exceptions import HTTPException
+
+from receiver.config import Settings, resolve_credentials
+from receiver.errors import ReceiverError, error_body
+from receiver.metrics import ReceiverMetrics
+from receiver.pipeline import Pipeline, Responder
+from receiver.runbooks.model import RunbookSet
+from receiver.store import SQLiteStore, Store, open_store
+from receiver.worker import Worker
+
+__all__ = ["ReceiverContext", "create_app", "get_context"]
+
+log = logging.getLogger("receiver.app")
+
+
+@dataclass
+class ReceiverContext:
+    settings: Settings
+    store: Store
+    runbooks: RunbookSet
+    metrics: ReceiverMetrics
+    pipeline: Pipeline
+    worker: Worker | None
+    owns_store: bool = False
+
+    def close(self) -> None:
+        """Stop the worker and close the store if the app opened it."""
+        if self.worker is not None:
+            self.worker.stop()
+        if self.owns_store:
+            self.store.close()
+
+
+def get_context() -> ReceiverContext:
+    context: ReceiverContext = current_app.extensions["receiver"]
+    return context
+
+
+def _load_runbooks(settings: Settings) -> RunbookSet:
+    from receiver.runbooks import load_runbooks  # the loader pulls in jsonschema; only needed here
+
+    loaded: RunbookSet = load_runbooks(settings.runbooks_dir)
+    return loaded
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    runbooks: RunbookSet | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+    responder: Responder | None = None,
+    start_worker: bool = True,
+) -> Flask:
+    """Build the receiver app. Missing parts are made from ``settings`` (store in ``data_dir``, runbooks
+    from ``runbooks_dir``, tokens from files or generated). ``app.extensions["receiver"].close()`` stops it.
+    """
+    settings = resolve_credentials(settings)
+    owns_store = store is None
+    if store is None:
+        store = open_store(
+            settings.data_dir,
+            rejected_body_cap=settings.rejected_body_cap,
+            busy_timeout_ms=settings.busy_timeout_ms,
+        )
+    if runbooks is None:
+        runbooks = _load_runbooks(settings)
+    metrics = ReceiverMetrics(
+        metrics_registry if metrics_registry is not None else CollectorRegistry(), store
+    )
+    pipeline = Pipeline(
+        store, runbooks, responder, metrics=metrics, max_attempts=settings.worker_max_attempts
+    )
+    worker = Worker(pipeline, poll_interval=settings.worker_poll_interval) if start_worker else None
+
+    app = Flask("receiver")
+    app.config.update(MAX_CONTENT_LENGTH=None, JSON_SORT_KEYS=False)
+    context = ReceiverContext(settings, store, runbooks, metrics, pipeline, worker, owns_store)
+    app.extensions["receiver"] = context
+
+    from receiver.api import health, incidents, webhook
+
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(incidents.bp)
+    app.register_blueprint(health.bp)
+
+    @app.errorhandler(ReceiverError)
+    def _receiver_error(exc: ReceiverError) -> Any:
+        return jsonify(
+            error_body(exc.http_status, type(exc).__name__, exc.message, exc.problems)
+        ), exc.http_status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        return jsonify(error_body(status, type(exc).__name__, exc.description or exc.name)), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error")
+        return jsonify(error_body(500, "InternalError", "internal error; see the receiver log")), 500
+
+    if worker is not None:
+        worker.start()
+    if isinstance(store, SQLiteStore):
+        log.info("receiver ready: database %s, %d runbook(s)", store.path, len(runbooks))
+    return app

@@ -1,0 +1,271 @@
+"""Settings: defaults < config file (YAML) < ``RECEIVER_*`` environment < CLI flags, validated once.
+
+:func:`load_settings` returns a frozen :class:`Settings`; every problem raises :class:`ConfigError` naming
+the setting and where its value came from. Secrets (tokens, the basic-auth password) are held in
+:class:`Secret`, whose ``repr`` never shows the value. :func:`resolve_credentials` reads token files, or
+generates a token into ``<data-dir>/webhook-token`` / ``admin-token`` (mode 0600) when none is configured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from receiver.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Secret", "Settings", "load_settings", "resolve_credentials"]
+
+ENV_PREFIX = "RECEIVER_"
+log = logging.getLogger("receiver.config")
+
+
+class Secret:
+    """A secret string that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def matches(self, candidate: str | bytes) -> bool:
+        """Constant-time comparison."""
+        given = candidate.encode() if isinstance(candidate, str) else candidate
+        return hmac.compare_digest(given, self._value.encode())
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9099
+    data_dir: Path = Path("data")
+    runbooks_dir: Path = Path("runbooks")
+    webhook_token_file: Path | None = None
+    webhook_token: Secret | None = field(default=None, repr=False)
+    webhook_basic_user: str | None = None
+    webhook_basic_password_file: Path | None = None
+    webhook_basic_password: Secret | None = field(default=None, repr=False)
+    admin_token_file: Path | None = None
+    admin_token: Secret | None = field(default=None, repr=False)
+    max_body_bytes: int = 1024 * 1024
+    rejected_body_cap: int = 64 * 1024
+    threads: int = 8
+    log_level: str = "INFO"
+    log_format: str = "json"
+    worker_poll_interval: float = 1.0
+    worker_max_attempts: int = 8
+    busy_timeout_ms: int = 5000
+    # used by later issues (actions, comms, verification); defaults point at a local stack
+    prometheus_url: str = "http://127.0.0.1:9090"
+    alertmanager_url: str = "http://127.0.0.1:9093"
+    registry_db: Path | None = None
+    dry_run: bool = False
+    public_url: str | None = None
+    grafana_url: str | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "receiver.db"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.registry_db if self.registry_db is not None else self.data_dir / "registry.db"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+_SECRET_FIELDS = {"webhook_token", "admin_token", "webhook_basic_password"}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _convert(name: str, raw: Any, source: str) -> Any:
+    """Convert one raw value (YAML scalar or env string) to the field's type, or raise ConfigError."""
+    kind = str(_FIELDS[name].type)
+    where = f"setting {name!r} (from {source})"
+    if raw is None:
+        if "None" in kind:
+            return None
+        raise ConfigError(f"{where}: a value is required")
+    if name in _SECRET_FIELDS:
+        if not isinstance(raw, str) or not raw.strip():
+            raise ConfigError(f"{where}: expected a non-empty string")
+        return Secret(raw.strip())
+    if kind.startswith("int"):
+        if isinstance(raw, bool):
+            raise ConfigError(f"{where}: expected an integer, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {raw!r}") from None
+    if kind.startswith("float"):
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {raw!r}") from None
+    if kind.startswith("bool"):
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+    if "Path" in kind:
+        if not isinstance(raw, (str, os.PathLike)) or not str(raw):
+            raise ConfigError(f"{where}: expected a path, got {raw!r}")
+        return Path(raw).expanduser()
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where}: expected a string, got {raw!r}")
+    return raw
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: invalid YAML: {exc}") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"config file {path}: expected a mapping of settings, got {type(document).__name__}"
+        )
+    unknown = sorted(str(k) for k in document if k not in _FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown setting(s) {', '.join(unknown)}",
+            [f"{k}: unknown setting" for k in unknown],
+        )
+    return {str(k): v for k, v in document.items()}
+
+
+def _validate(settings: Settings) -> None:
+    problems: list[str] = []
+    if not 0 <= settings.port <= 65535:
+        problems.append(f"port: expected 0..65535, got {settings.port}")
+    if settings.max_body_bytes < 1024:
+        problems.append(f"max_body_bytes: expected at least 1024, got {settings.max_body_bytes}")
+    if settings.rejected_body_cap < 0:
+        problems.append(f"rejected_body_cap: expected >= 0, got {settings.rejected_body_cap}")
+    if not 1 <= settings.threads <= 256:
+        problems.append(f"threads: expected 1..256, got {settings.threads}")
+    if settings.log_level.upper() not in _LOG_LEVELS:
+        problems.append(f"log_level: expected one of {', '.join(_LOG_LEVELS)}, got {settings.log_level!r}")
+    if settings.log_format not in ("json", "text"):
+        problems.append(f"log_format: expected json or text, got {settings.log_format!r}")
+    if settings.worker_poll_interval <= 0:
+        problems.append(f"worker_poll_interval: expected > 0, got {settings.worker_poll_interval}")
+    if settings.worker_max_attempts < 1:
+        problems.append(f"worker_max_attempts: expected >= 1, got {settings.worker_max_attempts}")
+    for name in ("prometheus_url", "alertmanager_url", "public_url", "grafana_url"):
+        value = getattr(settings, name)
+        if value is not None:
+            parsed = urlparse(value)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                problems.append(f"{name}: expected an http(s) URL, got {value!r}")
+    if settings.webhook_basic_user and not (
+        settings.webhook_basic_password or settings.webhook_basic_password_file
+    ):
+        problems.append("webhook_basic_user: set webhook_basic_password_file too")
+    if problems:
+        raise ConfigError(f"invalid settings: {'; '.join(problems)}", problems)
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge defaults < ``config_file`` < ``RECEIVER_*`` in ``env`` < ``overrides`` (CLI flags; None = unset).
+
+    ``RECEIVER_CONFIG`` in ``env`` names the config file when ``config_file`` is not given.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config_path = config_file or (Path(env["RECEIVER_CONFIG"]) if env.get("RECEIVER_CONFIG") else None)
+    if config_path is not None:
+        for name, raw in _read_config_file(config_path).items():
+            values[name] = _convert(name, raw, f"config file {config_path}")
+    for name in _FIELDS:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = _convert(name, env[key], f"environment {key}")
+    for name, raw in (overrides or {}).items():
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting {name!r}")
+        if raw is not None:
+            values[name] = _convert(name, raw, "command line")
+    settings = Settings(**values)
+    _validate(settings)
+    return dataclasses.replace(settings, log_level=settings.log_level.upper())
+
+
+def _read_secret(path: Path, setting: str) -> Secret:
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"setting {setting!r}: cannot read {path}: {exc.strerror}") from None
+    if not text:
+        raise ConfigError(f"setting {setting!r}: {path} is empty")
+    return Secret(text)
+
+
+def _generated_token(path: Path) -> Secret:
+    """Read ``path`` if it exists, else create it (mode 0600) with a fresh random token."""
+    if path.exists():
+        return _read_secret(path, path.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    log.warning("generated a token into %s (mode 0600); give it to the client that calls this receiver", path)
+    return Secret(token)
+
+
+def resolve_credentials(settings: Settings, *, generate: bool = True) -> Settings:
+    """Fill the secrets: from the setting itself (env), else its file, else a generated file in data_dir."""
+    changes: dict[str, Any] = {}
+    for name, default_file in (("webhook_token", "webhook-token"), ("admin_token", "admin-token")):
+        if getattr(settings, name) is not None:
+            continue
+        token_file = getattr(settings, f"{name}_file")
+        if token_file is not None:
+            changes[name] = _read_secret(token_file, f"{name}_file")
+        elif generate:
+            changes[name] = _generated_token(settings.data_dir / default_file)
+    if settings.webhook_basic_password is None and settings.webhook_basic_password_file is not None:
+        changes["webhook_basic_password"] = _read_secret(
+            settings.webhook_basic_password_file, "webhook_basic_password_file"
+        )
+    return dataclasses.replace(settings, **changes)

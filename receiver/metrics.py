@@ -1,0 +1,74 @@
+"""The receiver's own Prometheus metrics, always on an injected :class:`CollectorRegistry`.
+
+Counters and the lag histogram are updated as things happen; incidents by state/severity and the queue
+depth are read from the store at scrape time (so they are right across restarts and processes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from receiver.store.base import Store
+
+__all__ = ["OUTCOMES", "ReceiverMetrics"]
+
+#: ``receiver_notifications_total{outcome}`` values.
+OUTCOMES = (
+    "accepted",
+    "invalid",
+    "unauthorized",
+    "too_large",
+    "unsupported_media_type",
+    "unavailable",
+    "processed",
+    "retried",
+    "failed",
+    "responded",
+)
+
+_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class _StoreCollector(Collector):
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        incidents = GaugeMetricFamily(
+            "receiver_incidents", "Incidents by state and severity", labels=["state", "severity"]
+        )
+        depth = GaugeMetricFamily(
+            "receiver_queue_depth", "Notifications received but not yet applied and responded to"
+        )
+        try:
+            for (state, severity), count in sorted(self.store.incident_counts().items()):
+                incidents.add_metric([state, severity], count)
+            depth.add_metric([], self.store.pending_count())
+        except Exception:
+            return  # an unreadable store shows as missing series (and /readyz says why)
+        yield incidents
+        yield depth
+
+
+class ReceiverMetrics:
+    def __init__(self, registry: CollectorRegistry, store: Store) -> None:
+        self.registry = registry
+        self.notifications = Counter(
+            "receiver_notifications", "Webhook notifications by outcome", ["outcome"], registry=registry
+        )
+        for outcome in OUTCOMES:
+            self.notifications.labels(outcome)
+        self.lag = Histogram(
+            "receiver_processing_lag_seconds",
+            "Time from a notification's durable receipt to its incident changes committed",
+            buckets=_LAG_BUCKETS,
+            registry=registry,
+        )
+        registry.register(_StoreCollector(store))
+
+    def count(self, outcome: str) -> None:
+        self.notifications.labels(outcome).inc()

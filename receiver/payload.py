@@ -1,0 +1,311 @@
+"""Typed parsing of Alertmanager's v4 webhook payload (pure: bytes in, frozen dataclasses out).
+
+:func:`parse_notification` never stops at the first problem: it walks the whole document and raises one
+:class:`~receiver.errors.PayloadError` whose ``problems`` name every bad field by its JSON path, e.g.
+``alerts[2].startsAt: expected RFC 3339 time, got "yesterday"``. Label and annotation values are kept
+verbatim; nothing here interprets them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from receiver.errors import PayloadError
+
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "Alert",
+    "Notification",
+    "decode_json",
+    "format_time",
+    "parse_notification",
+    "parse_rfc3339",
+]
+
+#: Deepest nesting accepted in a body. A v4 payload needs 4 levels; anything far deeper is hostile.
+MAX_JSON_DEPTH = 32
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,64}$")
+_STATUSES = ("firing", "resolved")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    status: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    generator_url: str
+    fingerprint: str
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    version: str
+    group_key: str
+    truncated_alerts: int
+    status: str
+    receiver: str
+    group_labels: Mapping[str, str]
+    common_labels: Mapping[str, str]
+    common_annotations: Mapping[str, str]
+    external_url: str
+    alerts: tuple[Alert, ...]
+
+
+def parse_rfc3339(text: str) -> datetime | None:
+    """Parse an RFC 3339 time (nanoseconds truncated to microseconds) into an aware UTC datetime.
+
+    Go's zero time ``0001-01-01T00:00:00Z`` means "unset" and returns ``None``. Raises ``ValueError``.
+    """
+    match = _RFC3339.match(text)
+    if not match:
+        raise ValueError(text)
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    if offset in ("Z", "z"):
+        tz = UTC
+    else:
+        sign = 1 if offset[0] == "+" else -1
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if hours > 23 or minutes > 59:
+            raise ValueError(text)
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    if int(year) <= 1 and month == "01" and day == "01":
+        return None  # Go zero time (in any offset): unset
+    moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def format_time(moment: datetime | None) -> str | None:
+    """The canonical text of a time in the store: UTC, microseconds, ``Z``."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _depth(value: Any) -> int:
+    """Maximum nesting depth, iteratively (a recursive walk could itself overflow)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def decode_json(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Decode a UTF-8 JSON body, refusing non-UTF-8, malformed/truncated and too deeply nested input."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(
+            "body is not valid UTF-8", [f"$: invalid UTF-8 at byte {exc.start}: {exc.reason}"]
+        ) from None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise PayloadError(
+            "body is nested too deeply", [f"$: nesting deeper than {max_depth} levels"]
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            "body is not valid JSON",
+            [f"$: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"],
+        ) from None
+    if _depth(document) > max_depth:
+        raise PayloadError("body is nested too deeply", [f"$: nesting deeper than {max_depth} levels"])
+    return document
+
+
+def _show(value: Any) -> str:
+    text = (
+        json.dumps(value, ensure_ascii=False) if not isinstance(value, (dict, list)) else type(value).__name__
+    )
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class _Reader:
+    """Collects problems while reading fields of one document."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def field(self, obj: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> Any:
+        if key not in obj:
+            if required:
+                self.fail(f"{path}{key}", "required field is missing")
+            return None
+        return obj[key]
+
+    def string(
+        self, obj: Mapping[str, Any], key: str, path: str, *, required: bool = True, default: str = ""
+    ) -> str:
+        value = self.field(obj, key, path, required=required)
+        if value is None and key not in obj:
+            return default
+        if not isinstance(value, str):
+            self.fail(f"{path}{key}", f"expected string, got {_type_name(value)} {_show(value)}")
+            return default
+        return value
+
+    def status(self, obj: Mapping[str, Any], key: str, path: str) -> str:
+        value = self.string(obj, key, path)
+        if value and value not in _STATUSES:
+            self.fail(f"{path}{key}", f'expected "firing" or "resolved", got {_show(value)}')
+        return value
+
+    def string_map(
+        self, obj: Mapping[str, Any], key: str, path: str, *, required: bool = True
+    ) -> dict[str, str]:
+        value = self.field(obj, key, path, required=required)
+        if value is None and key not in obj:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(f"{path}{key}", f"expected object of strings, got {_type_name(value)} {_show(value)}")
+            return {}
+        result: dict[str, str] = {}
+        for name, item in value.items():
+            if not isinstance(item, str):
+                self.fail(f"{path}{key}.{name}", f"expected string, got {_type_name(item)} {_show(item)}")
+            elif not name:
+                self.fail(f"{path}{key}", "empty label name")
+            else:
+                result[name] = item
+        return result
+
+    def time(self, obj: Mapping[str, Any], key: str, path: str) -> datetime | None:
+        value = self.field(obj, key, path)
+        if value is None and key not in obj:
+            return None
+        if not isinstance(value, str):
+            self.fail(f"{path}{key}", f"expected RFC 3339 time, got {_type_name(value)} {_show(value)}")
+            return None
+        try:
+            return parse_rfc3339(value)
+        except ValueError:
+            self.fail(f"{path}{key}", f"expected RFC 3339 time, got {_show(value)}")
+            return None
+
+
+def _is_zero_time(value: Any) -> bool:
+    return isinstance(value, str) and bool(_RFC3339.match(value)) and value[:10] == "0001-01-01"
+
+
+def _parse_alert(reader: _Reader, item: Any, index: int) -> Alert | None:
+    path = f"alerts[{index}]."
+    if not isinstance(item, dict):
+        reader.fail(f"alerts[{index}]", f"expected object, got {_type_name(item)}")
+        return None
+    status = reader.status(item, "status", path)
+    labels = reader.string_map(item, "labels", path)
+    annotations = reader.string_map(item, "annotations", path, required=False)
+    starts_at = reader.time(item, "startsAt", path)
+    ends_at = reader.time(item, "endsAt", path) if "endsAt" in item else None
+    generator_url = reader.string(item, "generatorURL", path, required=False)
+    fingerprint = reader.string(item, "fingerprint", path)
+    if fingerprint and not _FINGERPRINT.match(fingerprint):
+        reader.fail(f"{path}fingerprint", f"expected hexadecimal fingerprint, got {_show(fingerprint)}")
+    if starts_at is None and _is_zero_time(item.get("startsAt")):
+        reader.fail(f"{path}startsAt", "must be set (got the zero time)")
+    if status == "resolved" and ends_at is None and _is_zero_time(item.get("endsAt")):
+        reader.fail(f"{path}endsAt", "a resolved alert needs an end time (got the zero time)")
+    return Alert(
+        status=status,
+        labels=labels,
+        annotations=annotations,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        generator_url=generator_url,
+        fingerprint=fingerprint.lower(),
+    )
+
+
+def parse_notification(document: Any) -> Notification:
+    """Validate a decoded v4 document (or raw ``bytes``) and return a :class:`Notification`.
+
+    Raises :class:`PayloadError` listing every problem found, each prefixed with its JSON path.
+    """
+    if isinstance(document, (bytes, bytearray)):
+        document = decode_json(bytes(document))
+    if not isinstance(document, dict):
+        raise PayloadError(
+            "invalid Alertmanager notification", [f"$: expected a JSON object, got {_type_name(document)}"]
+        )
+    reader = _Reader()
+    version = reader.string(document, "version", "")
+    if version and version != "4":
+        reader.fail("version", f'expected "4", got {_show(version)}')
+    group_key = reader.string(document, "groupKey", "")
+    truncated = document.get("truncatedAlerts", 0)
+    if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
+        reader.fail("truncatedAlerts", f"expected integer >= 0, got {_show(truncated)}")
+        truncated = 0
+    status = reader.status(document, "status", "")
+    receiver = reader.string(document, "receiver", "")
+    group_labels = reader.string_map(document, "groupLabels", "")
+    common_labels = reader.string_map(document, "commonLabels", "")
+    common_annotations = reader.string_map(document, "commonAnnotations", "")
+    external_url = reader.string(document, "externalURL", "", required=False)
+    raw_alerts = reader.field(document, "alerts", "")
+    alerts: list[Alert] = []
+    if raw_alerts is not None or "alerts" in document:
+        if not isinstance(raw_alerts, list):
+            reader.fail("alerts", f"expected array, got {_type_name(raw_alerts)}")
+        else:
+            for index, item in enumerate(raw_alerts):
+                alert = _parse_alert(reader, item, index)
+                if alert is not None:
+                    alerts.append(alert)
+    if reader.problems:
+        count = len(reader.problems)
+        raise PayloadError(
+            f"invalid Alertmanager notification: {count} problem{'s' if count > 1 else ''}", reader.problems
+        )
+    return Notification(
+        version=version,
+        group_key=group_key,
+        truncated_alerts=truncated,
+        status=status,
+        receiver=receiver,
+        group_labels=group_labels,
+        common_labels=common_labels,
+        common_annotations=common_annotations,
+        external_url=external_url,
+        alerts=tuple(alerts),
+    )

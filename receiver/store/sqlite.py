@@ -1,0 +1,620 @@
+"""The SQLite store: WAL, ``synchronous=FULL``, foreign keys, busy timeout, numbered forward migrations.
+
+Migrations are the files ``receiver/store/migrations/NNNN_name.sql``, applied in number order, each in its own
+transaction together with its ``schema_version`` row; adding a file is all a new table takes. A database
+whose version is newer than the newest file here is refused rather than misread.
+
+Each thread gets its own connection (SQLite connections are not shared across threads). All writes that
+must be atomic run inside :meth:`SQLiteStore.transaction` (``BEGIN IMMEDIATE``), which serializes writers
+across threads *and* processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from receiver.errors import NotFound, StoreError, StoreUnavailable
+from receiver.store.base import (
+    AlertRecord,
+    IncidentDetail,
+    IncidentRecord,
+    IncidentWriter,
+    NotificationRecord,
+    RejectedRecord,
+    TimelineEntry,
+)
+
+__all__ = ["MIGRATIONS_DIR", "Migration", "SQLiteStore", "discover_migrations", "utc_now"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LIVE_STATES = ("open", "contained")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Migration:
+    def __init__(self, version: int, name: str, path: Path) -> None:
+        self.version, self.name, self.path = version, name, path
+
+    def __repr__(self) -> str:
+        return f"Migration({self.version:04d}_{self.name})"
+
+
+def discover_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Every ``NNNN_name.sql`` in ``directory`` in version order; duplicate numbers are an error."""
+    found: dict[int, Migration] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise StoreError(f"migration file {path.name!r} does not match NNNN_name.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise StoreError(
+                f"two migrations share version {version:04d}: {found[version].path.name}, {path.name}"
+            )
+        found[version] = Migration(version, match.group(2), path)
+    return [found[v] for v in sorted(found)]
+
+
+def _unavailable(exc: sqlite3.Error, doing: str) -> StoreUnavailable:
+    return StoreUnavailable(f"store cannot {doing}: {exc}")
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return json.loads(text) if text else default
+
+
+def _incident(row: sqlite3.Row) -> IncidentRecord:
+    return IncidentRecord(
+        id=row["id"],
+        runbook_id=row["runbook_id"],
+        incident_key=row["incident_key"],
+        title=row["title"],
+        model=row["model"],
+        group_labels=_loads(row["group_labels"], {}),
+        state=row["state"],
+        severity=row["severity"],
+        opened_at=row["opened_at"],
+        updated_at=row["updated_at"],
+        resolved_at=row["resolved_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+def _notification(row: sqlite3.Row) -> NotificationRecord:
+    return NotificationRecord(
+        id=row["id"],
+        received_at=row["received_at"],
+        received_ts=row["received_ts"],
+        body=bytes(row["body"]),
+        state=row["state"],
+        attempts=row["attempts"],
+        events=_loads(row["events"], None),
+        last_error=row["last_error"],
+    )
+
+
+class _Writer(IncidentWriter):
+    """:class:`IncidentWriter` over one open ``BEGIN IMMEDIATE`` transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, notification_id: int, now: str) -> None:
+        self.conn, self.notification_id, self.now = conn, notification_id, now
+
+    def alert_state_seen(self, fingerprint: str, status: str, starts_at: str | None) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM alert_history WHERE fingerprint = ? AND status = ? AND starts_at = ?",
+            (fingerprint, status, starts_at or ""),
+        ).fetchone()
+        return row is not None
+
+    def record_alert(
+        self,
+        *,
+        fingerprint: str,
+        alertname: str,
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        status: str,
+        starts_at: str | None,
+        ends_at: str | None,
+        generator_url: str,
+    ) -> None:
+        self.conn.execute(
+            """INSERT INTO alerts (fingerprint, alertname, labels, annotations, status, starts_at, ends_at,
+                                   generator_url, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (fingerprint) DO UPDATE SET alertname = excluded.alertname,
+                   labels = excluded.labels, annotations = excluded.annotations, status = excluded.status,
+                   starts_at = excluded.starts_at,
+                   ends_at = excluded.ends_at, generator_url = excluded.generator_url,
+                   updated_at = excluded.updated_at""",
+            (
+                fingerprint,
+                alertname,
+                json.dumps(dict(labels), sort_keys=True),
+                json.dumps(dict(annotations), sort_keys=True),
+                status,
+                starts_at,
+                ends_at,
+                generator_url,
+                self.now,
+            ),
+        )
+        self.conn.execute(
+            """INSERT OR IGNORE INTO alert_history (fingerprint, status, starts_at, ends_at, notification_id,
+                                                    recorded_at) VALUES (?, ?, ?, ?, ?, ?)""",
+            (fingerprint, status, starts_at or "", ends_at, self.notification_id, self.now),
+        )
+
+    def find_live_incident(self, runbook_id: str, incident_key: str) -> IncidentRecord | None:
+        row = self.conn.execute(
+            "SELECT * FROM incidents WHERE runbook_id = ? AND incident_key = ?"
+            " AND state IN ('open', 'contained')",
+            (runbook_id, incident_key),
+        ).fetchone()
+        return _incident(row) if row else None
+
+    def live_incident_for_alert(self, fingerprint: str) -> IncidentRecord | None:
+        row = self.conn.execute(
+            """SELECT i.* FROM incidents i JOIN incident_alerts a ON a.incident_id = i.id
+               WHERE a.fingerprint = ? AND i.state IN ('open', 'contained') ORDER BY i.id DESC LIMIT 1""",
+            (fingerprint,),
+        ).fetchone()
+        return _incident(row) if row else None
+
+    def create_incident(
+        self,
+        *,
+        runbook_id: str,
+        incident_key: str,
+        title: str,
+        model: str | None,
+        group_labels: Mapping[str, str],
+        severity: str,
+    ) -> IncidentRecord:
+        cursor = self.conn.execute(
+            """INSERT INTO incidents (runbook_id, incident_key, title, model, group_labels, state, severity,
+                                      opened_at, updated_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)""",
+            (
+                runbook_id,
+                incident_key,
+                title,
+                model,
+                json.dumps(dict(group_labels), sort_keys=True),
+                severity,
+                self.now,
+                self.now,
+            ),
+        )
+        row = self.conn.execute("SELECT * FROM incidents WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        return _incident(row)
+
+    def upsert_incident_alert(
+        self, incident_id: int, fingerprint: str, status: str, starts_at: str | None, ends_at: str | None
+    ) -> None:
+        self.conn.execute(
+            """INSERT INTO incident_alerts (incident_id, fingerprint, status, starts_at, ends_at, joined_at)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (incident_id, fingerprint) DO UPDATE SET status = excluded.status,
+                   starts_at = excluded.starts_at, ends_at = excluded.ends_at""",
+            (incident_id, fingerprint, status, starts_at, ends_at, self.now),
+        )
+
+    def incident_alert_counts(self, incident_id: int) -> tuple[int, int]:
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(status = 'firing'), 0), COUNT(*) FROM incident_alerts WHERE incident_id = ?",
+            (incident_id,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def set_severity(self, incident_id: int, severity: str) -> None:
+        self.conn.execute(
+            "UPDATE incidents SET severity = ?, updated_at = ? WHERE id = ?",
+            (severity, self.now, incident_id),
+        )
+
+    def set_state(self, incident_id: int, state: str) -> None:
+        stamp = {"resolved": ", resolved_at = :now", "closed": ", closed_at = :now"}.get(state, "")
+        self.conn.execute(
+            f"UPDATE incidents SET state = :state, updated_at = :now{stamp} WHERE id = :id",
+            {"state": state, "now": self.now, "id": incident_id},
+        )
+
+    def add_timeline(
+        self,
+        incident_id: int,
+        kind: str,
+        message: str,
+        data: Mapping[str, Any] | None = None,
+        dedupe_key: str | None = None,
+    ) -> bool:
+        cursor = self.conn.execute(
+            """INSERT OR IGNORE INTO timeline
+                   (incident_id, at, kind, message, data, dedupe_key, notification_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (
+                incident_id,
+                self.now,
+                kind,
+                message,
+                json.dumps(dict(data or {}), sort_keys=True),
+                dedupe_key,
+                self.notification_id,
+            ),
+        )
+        return cursor.rowcount == 1
+
+
+class SQLiteStore:
+    """The :class:`~receiver.store.base.Store` on one SQLite file; open it with ``open_store``.
+
+    :meth:`transaction` is public API for modules with their own tables (ledger, outbox, timers).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout_ms: int = 5000,
+        rejected_body_cap: int = 64 * 1024,
+        migrations_dir: Path = MIGRATIONS_DIR,
+    ) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self.rejected_body_cap = rejected_body_cap
+        self.migrations_dir = migrations_dir
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- connections -------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit mode: use :meth:`transaction` for atomic writes)."""
+        if self._closed:
+            raise StoreUnavailable("store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as exc:
+                raise _unavailable(exc, "open the database") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on this thread's connection; rolls back on any exception.
+
+        For modules that keep their own tables (ledger, outbox, timers): the write lock is held for the
+        whole block, so read-check-write sequences inside it are serialized across threads and processes.
+        SQLite errors become :class:`StoreUnavailable`.
+        """
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, "begin a transaction") from exc
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _unavailable(exc, "commit") from exc
+
+    def _write(self, doing: str, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        try:
+            with self.transaction() as conn:
+                return conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, doing) from exc
+
+    # -- schema ------------------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        conn = self.connection()
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if not exists:
+            return 0
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> list[int]:
+        """Apply every migration newer than the database, each in its own transaction; return versions."""
+        migrations = discover_migrations(self.migrations_dir)
+        newest = migrations[-1].version if migrations else 0
+        conn = self.connection()
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
+                                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)""")
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, "initialise the schema") from exc
+        current = self.schema_version()
+        if current > newest:
+            raise StoreError(
+                f"database {self.path} has schema version {current}, newer than this receiver knows "
+                f"({newest}); upgrade the receiver or point --data-dir elsewhere"
+            )
+        applied: list[int] = []
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            script = migration.path.read_text()
+            try:
+                conn.executescript(
+                    "BEGIN IMMEDIATE;\n"
+                    + script
+                    + "\n;INSERT INTO schema_version (version, name, applied_at) "
+                    f"VALUES ({migration.version}, '{migration.name}', '{utc_now()}');\nCOMMIT;"
+                )
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"migration {migration.path.name} failed: {exc}") from exc
+            applied.append(migration.version)
+        return applied
+
+    # -- notifications -----------------------------------------------------------------------------------
+
+    def record_notification(self, body: bytes, group_key: str | None = None) -> int:
+        now = time.time()
+        cursor = self._write(
+            "record the notification",
+            "INSERT INTO notifications (received_at, received_ts, body, group_key) VALUES (?, ?, ?, ?)",
+            (utc_now(), now, body, group_key),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def record_rejected(
+        self, *, status: int, reason: str, problems: list[str], content_type: str | None, body: bytes
+    ) -> int:
+        kept = body[: self.rejected_body_cap]
+        cursor = self._write(
+            "record the rejected body",
+            """INSERT INTO rejected
+                   (received_at, status, reason, problems, content_type, body_size, body, truncated)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                utc_now(),
+                status,
+                reason,
+                json.dumps(problems),
+                content_type,
+                len(body),
+                kept,
+                int(len(kept) < len(body)),
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def list_rejected(self, *, limit: int = 50, before_id: int | None = None) -> list[RejectedRecord]:
+        rows = (
+            self.connection()
+            .execute(
+                "SELECT * FROM rejected WHERE id < ? ORDER BY id DESC LIMIT ?",
+                (before_id if before_id is not None else 2**62, limit),
+            )
+            .fetchall()
+        )
+        return [
+            RejectedRecord(
+                id=r["id"],
+                received_at=r["received_at"],
+                status=r["status"],
+                reason=r["reason"],
+                problems=_loads(r["problems"], []),
+                content_type=r["content_type"],
+                body_size=r["body_size"],
+                body=bytes(r["body"]),
+                truncated=bool(r["truncated"]),
+            )
+            for r in rows
+        ]
+
+    def next_received(self) -> NotificationRecord | None:
+        row = (
+            self.connection()
+            .execute("SELECT * FROM notifications WHERE state = 'received' ORDER BY id LIMIT 1")
+            .fetchone()
+        )
+        if row is None or row["next_attempt_ts"] > time.time():
+            return None  # strict order: a notification waiting to retry holds back the ones after it
+        return _notification(row)
+
+    def apply(
+        self, notification_id: int, fn: Callable[[IncidentWriter], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]] | None:
+        with self.transaction() as conn:
+            row = conn.execute("SELECT state FROM notifications WHERE id = ?", (notification_id,)).fetchone()
+            if row is None or row["state"] != "received":
+                return None
+            now = utc_now()
+            events = fn(_Writer(conn, notification_id, now))
+            conn.execute(
+                "UPDATE notifications SET state = 'applied', events = ?, applied_at = ?, attempts = 0,"
+                " last_error = NULL, next_attempt_ts = 0 WHERE id = ?",
+                (json.dumps(events, sort_keys=True), now, notification_id),
+            )
+            return events
+
+    def claim_applied(self, lease_seconds: float = 30.0) -> NotificationRecord | None:
+        now = time.time()
+        with self.transaction() as conn:
+            row = conn.execute(
+                """SELECT * FROM notifications WHERE state = 'applied' AND next_attempt_ts <= ?
+                   AND lease_until_ts <= ? ORDER BY id LIMIT 1""",
+                (now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE notifications SET lease_until_ts = ? WHERE id = ?", (now + lease_seconds, row["id"])
+            )
+            return _notification(row)
+
+    def mark_done(self, notification_id: int) -> None:
+        self._write(
+            "mark the notification done",
+            "UPDATE notifications SET state = 'done', done_at = ?, lease_until_ts = 0 WHERE id = ?",
+            (utc_now(), notification_id),
+        )
+
+    def mark_retry(self, notification_id: int, error: str, *, delay: float, max_attempts: int) -> str:
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT attempts FROM notifications WHERE id = ?", (notification_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"notification {notification_id} does not exist")
+            attempts = int(row["attempts"]) + 1
+            state = "failed" if attempts >= max_attempts else None
+            conn.execute(
+                """UPDATE notifications SET attempts = ?, last_error = ?, next_attempt_ts = ?,
+                   lease_until_ts = 0,
+                   state = COALESCE(?, state) WHERE id = ?""",
+                (attempts, error[:2000], time.time() + delay, state, notification_id),
+            )
+            final = conn.execute(
+                "SELECT state FROM notifications WHERE id = ?", (notification_id,)
+            ).fetchone()
+            return str(final["state"])
+
+    def pending_count(self) -> int:
+        row = (
+            self.connection()
+            .execute("SELECT COUNT(*) FROM notifications WHERE state IN ('received', 'applied')")
+            .fetchone()
+        )
+        return int(row[0])
+
+    def notification_counts(self) -> dict[str, int]:
+        rows = (
+            self.connection().execute("SELECT state, COUNT(*) FROM notifications GROUP BY state").fetchall()
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    # -- incidents (read side) ---------------------------------------------------------------------------
+
+    def list_incidents(
+        self,
+        *,
+        state: str | None = None,
+        model: str | None = None,
+        runbook: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[IncidentRecord]:
+        clauses: list[str] = ["id < ?"]
+        params: list[object] = [before_id if before_id is not None else 2**62]
+        for column, value in (("state", state), ("model", model), ("runbook_id", runbook)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        rows = (
+            self.connection()
+            .execute(
+                f"SELECT * FROM incidents WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            )
+            .fetchall()
+        )
+        return [_incident(r) for r in rows]
+
+    def get_incident(self, incident_id: int) -> IncidentDetail:
+        conn = self.connection()
+        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        alerts = [
+            AlertRecord(
+                fingerprint=r["fingerprint"],
+                alertname=r["alertname"],
+                status=r["status"],
+                starts_at=r["starts_at"],
+                ends_at=r["ends_at"],
+                labels=_loads(r["labels"], {}),
+                annotations=_loads(r["annotations"], {}),
+                generator_url=r["generator_url"],
+            )
+            for r in conn.execute(
+                """SELECT ia.fingerprint, ia.status, ia.starts_at, ia.ends_at, a.alertname, a.labels,
+                          a.annotations, a.generator_url
+                   FROM incident_alerts ia JOIN alerts a ON a.fingerprint = ia.fingerprint
+                   WHERE ia.incident_id = ? ORDER BY ia.joined_at, ia.fingerprint""",
+                (incident_id,),
+            )
+        ]
+        timeline = [
+            TimelineEntry(
+                id=r["id"],
+                incident_id=r["incident_id"],
+                at=r["at"],
+                kind=r["kind"],
+                message=r["message"],
+                data=_loads(r["data"], {}),
+                notification_id=r["notification_id"],
+            )
+            for r in conn.execute("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,))
+        ]
+        return IncidentDetail(incident=_incident(row), alerts=alerts, timeline=timeline)
+
+    def incident_counts(self) -> dict[tuple[str, str], int]:
+        rows = (
+            self.connection()
+            .execute("SELECT state, severity, COUNT(*) FROM incidents GROUP BY state, severity")
+            .fetchall()
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def check_writable(self) -> None:
+        try:
+            with self.transaction() as conn:
+                # a real (no-op valued) write, so a read-only file or full disk shows up here
+                conn.execute(
+                    "UPDATE schema_version SET applied_at = applied_at"
+                    " WHERE version = (SELECT MAX(version) FROM schema_version)"
+                )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, "write") from exc
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            for conn in self._all:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
