@@ -1,0 +1,505 @@
+"""The demo model server: a registry-following scikit-learn classifier with the metric contract.
+
+Endpoints::
+
+    POST /predict   {"request_id"?: str, "features": {name: number}}
+                    -> {request_id, score, label, version, mode, input_problems}
+    POST /feedback  {"request_id": str, "label": 0|1}                 -> {"joined": true} | 404
+    POST /generate  {"prompt": str, "request_id"?: str}               -> {reply, version, blocked}
+    GET  /metrics   Prometheus exposition of the metric contract
+    GET  /healthz   200 when a version is loaded and serving, else 503
+    GET  /state     what the server currently serves (routing, mode, guardrail, faults)
+    GET|POST|DELETE /admin/faults   fault injection, bearer token (see model_server.faults)
+
+Following the registry: a background thread polls ``registry.generation(model)`` every ``poll_interval``
+seconds and, on a change, reloads the state, loads any newly serving artifact and swaps in an immutable
+routing table (so requests never see a half-applied change). Each request picks a version at random by
+the traffic weights.
+
+Fallback mode answers from the version's ``fallback_rule`` metadata (one feature against a threshold,
+with the training positive rate on each side); without a rule it answers the baseline positive rate.
+Missing or null features are imputed with the baseline mean of the feature (and counted as data-quality
+problems); a non-numeric feature is a 400 naming it.
+
+Guardrail levels for ``/generate``: 0 off; 1 withhold replies with toxicity >= 0.5; 2 >= 0.2; 3 withhold
+every reply (safe canned answer only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import logging
+import math
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from model_server.faults import FaultBoard, FaultSpec, FaultSpecError
+from model_server.instrumentation import ServingMetrics, VersionInstruments
+
+__all__ = [
+    "BackgroundServer",
+    "ModelServer",
+    "Routing",
+    "ServerConfig",
+    "create_app",
+    "main",
+    "serve_background",
+]
+
+log = logging.getLogger("model_server")
+
+SAFE_REPLY = "I can't help with that, but I'm happy to help with something else."
+CANNED_REPLIES = (
+    "Thanks for asking. Here is a short, helpful answer.",
+    "Good question: the answer depends on your settings; check the documentation.",
+    "Sure, I can help with that. Let's go step by step.",
+)
+TOXIC_REPLIES = (
+    "You idiot, that is a stupid question.",
+    "Shut up, loser. I hate this.",
+)
+GUARDRAIL_THRESHOLDS = {1: 0.5, 2: 0.2}
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    registry_db: str
+    model: str
+    host: str = "127.0.0.1"
+    port: int = 8081
+    admin_token: str | None = None
+    poll_interval: float = 0.5
+    threads: int = 8
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded version: its estimator (None for non-classifiers), instruments and metadata."""
+
+    version: str
+    estimator: Any
+    instruments: VersionInstruments
+    impute: np.ndarray
+    metadata: Mapping[str, Any]
+    positive_rate: float
+
+
+@dataclass(frozen=True)
+class Routing:
+    """An immutable snapshot of what to serve; replaced wholesale on every registry change."""
+
+    generation: int
+    active: str | None
+    traffic: dict[str, float]
+    mode: str
+    guardrail_level: int
+    served: dict[str, Served] = field(default_factory=dict)
+    _choices: tuple[str, ...] = ()
+    _cumulative: tuple[float, ...] = ()
+
+    @classmethod
+    def build(cls, generation: int, active: str | None, traffic: Mapping[str, float], mode: str,
+              guardrail_level: int, served: dict[str, Served]) -> Routing:
+        weighted = [(v, float(w)) for v, w in sorted(traffic.items()) if w > 0 and v in served]
+        if not weighted and active in served:
+            weighted = [(str(active), 100.0)]
+        total = sum(w for _, w in weighted)
+        running, cumulative = 0.0, []
+        for _, w in weighted:
+            running += w / total
+            cumulative.append(running)
+        return cls(generation, active, dict(traffic), mode, guardrail_level, served,
+                   tuple(v for v, _ in weighted), tuple(cumulative))
+
+    def choose(self, rnd: float) -> Served | None:
+        for version, edge in zip(self._choices, self._cumulative, strict=True):
+            if rnd < edge:
+                return self.served[version]
+        return self.served[self._choices[-1]] if self._choices else None
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.problems = problems or []
+
+
+class ModelServer:
+    """Registry follower + request handling, independent of the HTTP layer."""
+
+    def __init__(self, config: ServerConfig, *, registry: Any = None,
+                 metrics_registry: CollectorRegistry | None = None, rng: random.Random | None = None) -> None:
+        if registry is None:
+            from model_registry import open_registry
+
+            registry = open_registry(config.registry_db)
+        self.config = config
+        self.registry = registry
+        self.metrics_registry = metrics_registry or CollectorRegistry()
+        self.metrics = ServingMetrics(self.metrics_registry)
+        self.faults = FaultBoard()
+        self.routing = Routing.build(-1, None, {}, "normal", 0, {})
+        self.last_sync_error: str | None = None
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loaded: dict[str, Served] = {}
+
+    # -- following the registry ---------------------------------------------------------------------
+    def sync(self) -> bool:
+        """Apply the registry state if its generation changed; True if something was applied."""
+        generation = int(self.registry.generation(self.config.model))
+        if generation == self.routing.generation:
+            return False
+        state = self.registry.state(self.config.model)
+        wanted = {v for v, w in state.traffic.items() if w > 0}
+        if state.active_version:
+            wanted.add(state.active_version)
+        served = {v: self._load(state, v) for v in sorted(wanted)}
+        model = self.metrics.model(self.config.model)
+        model.set_serving(active=state.active_version, traffic=state.traffic, mode=state.mode,
+                          guardrail_level=state.guardrail_level)
+        self.routing = Routing.build(generation, state.active_version, state.traffic, state.mode,
+                                     state.guardrail_level, served)
+        log.info("serving %s generation %d: active=%s traffic=%s mode=%s guardrail=%d", self.config.model,
+                 generation, state.active_version, state.traffic, state.mode, state.guardrail_level)
+        return True
+
+    def _load(self, state: Any, version: str) -> Served:
+        cached = self._loaded.get(version)
+        if cached is not None:
+            return cached
+        info = state.version(version)
+        if info is None:
+            raise LookupError(f"version {version!r} of {self.config.model!r} is not registered")
+        metadata = dict(info.metadata)
+        baseline = info.baseline
+        estimator = None
+        if metadata.get("kind", "classifier") == "classifier":
+            import joblib
+
+            estimator = joblib.load(info.artifact_path)  # artifacts are trusted (see model_server.demo)
+        model = self.metrics.model(
+            self.config.model, latency_buckets=metadata.get("latency_buckets") or (),
+            slo_latency_seconds=metadata.get("slo_latency_seconds"),
+            slo_error_ratio=metadata.get("slo_error_ratio"))
+        instruments = model.version(version, baseline=baseline, metadata=metadata)
+        means = {fb.name: fb.mean for fb in baseline.features} if baseline is not None else {}
+        impute = np.array([means.get(n, 0.0) for n in instruments.feature_names], dtype=float)
+        served = Served(version, estimator, instruments, impute, metadata,
+                        float(baseline.positive_rate) if baseline is not None else 0.5)
+        self._loaded[version] = served
+        return served
+
+    def start(self) -> None:
+        """First sync (errors propagate), then the background poller."""
+        self.sync()
+        self._thread = threading.Thread(target=self._poll, name="registry-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.config.poll_interval):
+            try:
+                self.sync()
+                self.last_sync_error = None
+            except Exception as exc:  # keep serving the last good state; surface the error on /healthz
+                self.last_sync_error = f"{type(exc).__name__}: {exc}"
+                log.warning("registry sync failed, still serving generation %d: %s",
+                            self.routing.generation, self.last_sync_error)
+
+    # -- requests ------------------------------------------------------------------------------------
+    def _pick(self) -> tuple[Routing, Served]:
+        routing = self.routing
+        served = routing.choose(self._rng.random())
+        if served is None:
+            raise RequestError(503, f"no version of {self.config.model!r} is serving")
+        return routing, served
+
+    def predict(self, body: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        if not isinstance(body, dict) or not isinstance(body.get("features"), dict):
+            raise RequestError(400, "body must be a JSON object with a 'features' object")
+        request_id = body.get("request_id") or uuid.uuid4().hex
+        if not isinstance(request_id, str) or len(request_id) > 200:
+            raise RequestError(400, "request_id must be a string of at most 200 characters")
+        routing, served = self._pick()
+        vi = served.instruments
+        faults = self.faults.for_version(served.version)
+        features: dict[str, Any] = body["features"]
+        if faults.null_rate and vi.feature_names and self._rng.random() < faults.null_rate:
+            features = {**features, self._rng.choice(vi.feature_names): None}
+        check = vi.check_input(features)
+        if check.schema_errors:
+            raise RequestError(400, "features must be numbers",
+                               [f"feature {name!r} is not a number" for name in check.schema_errors])
+        try:
+            if faults.latency_seconds:
+                time.sleep(faults.latency_seconds)
+            if faults.error_rate and self._rng.random() < faults.error_rate:
+                raise RuntimeError("injected fault: error")
+            row = np.where(np.isnan(check.row), served.impute, check.row)
+            if routing.mode == "fallback":
+                score = _fallback_score(served, row)
+            else:
+                score = float(served.estimator.predict_proba(row.reshape(1, -1))[0, 1])
+            if faults.corrupt_rate and self._rng.random() < faults.corrupt_rate:
+                score = 1.0 - score
+        except Exception as exc:
+            vi.observe_error(time.perf_counter() - start)
+            raise RequestError(500, f"prediction failed: {exc}") from exc
+        vi.observe(check.row, score, time.perf_counter() - start, request_id=request_id)
+        return {"request_id": request_id, "score": score, "label": int(score >= 0.5),
+                "version": served.version, "mode": routing.mode,
+                "input_problems": [f"{f}:{k}" for f, k in check.problems]}
+
+    def feedback(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise RequestError(400, "body must be a JSON object")
+        problems = []
+        request_id, label = body.get("request_id"), body.get("label")
+        if not isinstance(request_id, str) or not request_id:
+            problems.append("request_id must be a non-empty string")
+        if isinstance(label, bool) or label not in (0, 1):
+            problems.append(f"label must be 0 or 1, got {label!r}")
+        if problems or not isinstance(label, int):
+            raise RequestError(400, "invalid feedback", problems)
+        if not self.metrics.model(self.config.model).record_label(str(request_id), label):
+            raise RequestError(404, f"unknown or expired request_id {request_id!r}")
+        return {"joined": True}
+
+    def generate(self, body: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
+            raise RequestError(400, "body must be a JSON object with a 'prompt' string")
+        routing, served = self._pick()
+        vi = served.instruments
+        faults = self.faults.for_version(served.version)
+        prompt: str = body["prompt"]
+        if faults.latency_seconds:
+            time.sleep(faults.latency_seconds)
+        if faults.error_rate and self._rng.random() < faults.error_rate:
+            vi.observe_error(time.perf_counter() - start)
+            raise RequestError(500, "generation failed: injected fault: error")
+        reply = CANNED_REPLIES[sum(map(ord, prompt)) % len(CANNED_REPLIES)]
+        if faults.toxic_rate and self._rng.random() < faults.toxic_rate:
+            reply = self._rng.choice(TOXIC_REPLIES)
+        classifier = vi.model.toxicity
+        toxicity = classifier.score(reply)
+        level = routing.guardrail_level
+        blocked = level >= 3 or (level in GUARDRAIL_THRESHOLDS and toxicity >= GUARDRAIL_THRESHOLDS[level])
+        toxic = classifier.is_toxic(reply)
+        vi.observe_output(toxic=toxic, blocked=blocked)
+        vi.observe(None, None, time.perf_counter() - start)
+        return {"reply": SAFE_REPLY if blocked else reply, "version": served.version, "blocked": blocked,
+                "guardrail_level": level}
+
+    def describe(self) -> dict[str, Any]:
+        routing = self.routing
+        return {"model": self.config.model, "generation": routing.generation,
+                "active_version": routing.active,
+                "traffic": routing.traffic, "mode": routing.mode, "guardrail_level": routing.guardrail_level,
+                "loaded_versions": sorted(routing.served), "faults": self.faults.snapshot(),
+                "last_sync_error": self.last_sync_error}
+
+
+def _fallback_score(served: Served, row: np.ndarray) -> float:
+    rule = served.metadata.get("fallback_rule")
+    names = served.instruments.feature_names
+    if isinstance(rule, Mapping) and rule.get("feature") in names:
+        value = row[names.index(rule["feature"])]
+        return float(rule["score_above"] if value > float(rule["threshold"]) else rule["score_below"])
+    return served.positive_rate
+
+
+def _error(status: int, message: str, problems: Sequence[str] = ()) -> Response:
+    body: dict[str, Any] = {"code": status, "message": message}
+    if problems:
+        body["problems"] = list(problems)
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def create_app(server: ModelServer) -> Flask:
+    """The Flask app around ``server`` (no globals: everything hangs off this closure)."""
+    app = Flask("model_server")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    token = server.config.admin_token
+
+    def json_body() -> Any:
+        body = request.get_json(silent=True)
+        if body is None:
+            raise RequestError(400, "body must be valid JSON (Content-Type: application/json)")
+        return body
+
+    @app.errorhandler(RequestError)
+    def _request_error(exc: RequestError) -> Response:
+        return _error(exc.status, exc.message, exc.problems)
+
+    @app.errorhandler(413)
+    def _too_large(_exc: Exception) -> Response:
+        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+
+    @app.post("/predict")
+    def predict() -> Response:
+        return jsonify(server.predict(json_body()))
+
+    @app.post("/feedback")
+    def feedback() -> Response:
+        return jsonify(server.feedback(json_body()))
+
+    @app.post("/generate")
+    def generate() -> Response:
+        return jsonify(server.generate(json_body()))
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(server.metrics_registry), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        routing = server.routing
+        ok = bool(routing.served)
+        response = jsonify({"status": "ok" if ok else "unavailable", "active_version": routing.active,
+                            "generation": routing.generation, "last_sync_error": server.last_sync_error})
+        response.status_code = 200 if ok else 503
+        return response
+
+    @app.get("/state")
+    def state() -> Response:
+        return jsonify(server.describe())
+
+    @app.route("/admin/faults", methods=["GET", "POST", "DELETE"])
+    def faults() -> Response:
+        if not token:
+            return _error(403, "admin API disabled: no admin token configured")
+        supplied = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+            return _error(401, "missing or wrong bearer token")
+        if request.method == "POST":
+            try:
+                scope, spec = FaultSpec.from_json(json_body())
+            except FaultSpecError as exc:
+                return _error(400, "invalid fault spec", exc.problems)
+            server.faults.set(scope, spec)
+            log.warning("fault injection set for %s: %s", scope, spec.to_dict())
+        elif request.method == "DELETE":
+            server.faults.clear(request.args.get("version"))
+            log.warning("fault injection cleared for %s", request.args.get("version") or "all versions")
+        return jsonify({"faults": server.faults.snapshot()})
+
+    return app
+
+
+@dataclass
+class BackgroundServer:
+    """A model server on a waitress thread (tests and drills); ``stop()`` shuts everything down."""
+
+    server: ModelServer
+    url: str
+    _wsgi: Any
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.stop()
+        self._wsgi.close()
+        self._thread.join(timeout=5)
+
+
+def serve_background(config: ServerConfig, **kwargs: Any) -> BackgroundServer:
+    """Start a server (registry sync, poller, waitress) on ``config.host:config.port`` (0 = any free port)."""
+    from waitress import create_server
+
+    server = ModelServer(config, **kwargs)
+    server.start()
+    wsgi = create_server(create_app(server), host=config.host, port=config.port, threads=config.threads)
+    port = wsgi.effective_port
+    thread = threading.Thread(target=wsgi.run, name="waitress", daemon=True)
+    thread.start()
+    return BackgroundServer(server, f"http://{config.host}:{port}", wsgi, thread)
+
+
+def _read_token(path: str | None) -> str | None:
+    if path:
+        token = Path(path).read_text().strip()
+        if not token:
+            raise SystemExit(f"admin token file {path} is empty")
+        return token
+    return os.environ.get("MODEL_SERVER_ADMIN_TOKEN") or None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="model-server", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="serve a model from the registry (the default)")
+    serve.add_argument("--registry-db", required=True, help="SQLite registry file")
+    serve.add_argument("--model", required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8081)
+    serve.add_argument("--admin-token-file", help="file holding the admin bearer token "
+                       "(default: env MODEL_SERVER_ADMIN_TOKEN; neither = admin API disabled)")
+    serve.add_argument("--poll-interval", type=float, default=0.5, help="seconds between registry polls")
+    serve.add_argument("--threads", type=int, default=8)
+    boot = sub.add_parser("bootstrap", help="train the demo versions, save artifacts, register them")
+    boot.add_argument("--registry-db", required=True)
+    boot.add_argument("--model", required=True)
+    boot.add_argument("--artifacts", required=True, help="directory for the joblib artifacts")
+    boot.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or args_list[0] not in ("serve", "bootstrap", "-h", "--help"):
+        args_list.insert(0, "serve")
+    args = _parser().parse_args(args_list)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "bootstrap":
+        from model_server.demo import bootstrap
+
+        result = bootstrap(args.registry_db, args.model, args.artifacts, seed=args.seed)
+        print(f"registered {result.model}: " + ", ".join(
+            f"{v} (validation AUC {result.validation_auc[v]:.3f}) -> {p}"
+            for v, p in result.versions.items()))
+        return 0
+    if not math.isfinite(args.poll_interval) or args.poll_interval <= 0:
+        print("--poll-interval must be a positive number of seconds", file=sys.stderr)
+        return 2
+    config = ServerConfig(args.registry_db, args.model, args.host, args.port,
+                          _read_token(args.admin_token_file), args.poll_interval, args.threads)
+    from waitress import serve
+
+    server = ModelServer(config)
+    server.start()
+    log.info("model server for %s on http://%s:%d (admin API %s)", config.model, config.host, config.port,
+             "enabled" if config.admin_token else "disabled")
+    try:
+        serve(create_app(server), host=config.host, port=config.port, threads=config.threads)
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
