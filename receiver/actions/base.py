@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import requests
 
 from receiver.errors import ActionParamError
+from receiver.templating import render
 
 __all__ = [
     "Action",
@@ -29,6 +30,7 @@ __all__ = [
     "Notifier",
     "ResultState",
     "parse_duration",
+    "render_params",
     "require_model",
 ]
 
@@ -160,6 +162,9 @@ class Action(Protocol):
     containment: bool
     idempotent: bool
 
+    def render(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+        """Render templated parameters in the sandbox (labels are data); see :func:`render_params`."""
+
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Return normalised params or raise :class:`ActionParamError` naming the parameter."""
 
@@ -187,6 +192,10 @@ class BaseAction:
     kind = ""
     containment = False
     idempotent = False
+
+    def render(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+        rendered: dict[str, Any] = render_params(dict(params), context)
+        return rendered
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return dict(params)
@@ -239,3 +248,15 @@ def require_model(ctx: ActionContext, kind: str) -> str:
     if not ctx.model:
         raise ActionParamError(f"{kind}: the incident has no model label; cannot act on the registry")
     return ctx.model
+
+
+def render_params(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every string leaf that contains Jinja markup. Values substituted from labels are inserted
+    as text and never rendered again, so a label holding ``{{ ... }}`` arrives literally."""
+    if isinstance(value, str):
+        return render(value, context) if ("{{" in value or "{%" in value) else value
+    if isinstance(value, Mapping):
+        return {k: render_params(v, context) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [render_params(v, context) for v in value]
+    return value

@@ -31,9 +31,9 @@ from receiver.actions.base import Action, ActionContext, ActionResult, ActionSet
 from receiver.actions.ledger import GuardPolicy, Ledger, LedgerKey, LedgerRow
 from receiver.actions.registry import ActionRegistry
 from receiver.errors import ActionError, ActionParamError, ActionTimeout, ActionTransient, TemplateError
-from receiver.templating import evaluate, render
+from receiver.templating import evaluate
 
-__all__ = ["PHASES", "ActionExecutor", "StepOutcome", "StepSpec", "redact", "render_params"]
+__all__ = ["PHASES", "ActionExecutor", "StepOutcome", "StepSpec", "redact"]
 
 PHASES = ("contain", "recover", "escalate")
 _RESERVED = ("action", "id", "when", "dry_run", "timeout", "retries")
@@ -94,17 +94,6 @@ class StepOutcome:
     duplicate: bool = False
     params: dict[str, Any] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
-
-
-def render_params(value: Any, context: Mapping[str, Any]) -> Any:
-    """Render every string leaf that contains Jinja markup; label values stay data, never templates."""
-    if isinstance(value, str):
-        return render(value, context) if ("{{" in value or "{%" in value) else value
-    if isinstance(value, Mapping):
-        return {k: render_params(v, context) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [render_params(v, context) for v in value]
-    return value
 
 
 def redact(value: Any) -> Any:
@@ -194,7 +183,7 @@ class ActionExecutor:
                 )
         raw = {k: v for k, v in step.params.items() if k != "of"}
         try:
-            params = action.validate(render_params(raw, ctx.template_context()))
+            params = action.validate(action.render(raw, ctx.template_context()))
         except (TemplateError, ActionParamError) as exc:
             return self._unclaimed(key, "failed", f"invalid parameters: {exc.message}", error=exc.message)
 

@@ -290,9 +290,9 @@ class Ledger:
                 )
             else:
                 conn.execute(
-                    "UPDATE action_ledger SET model = ?, runbook_id = ?, state = ?, reason = ?, automatic = ?, "
-                    "containment = ?, params = ?, owner = ?, lease_until = ?, updated_at = ?, finished_at = ?, "
-                    "created_at = ? WHERE id = ?",
+                    "UPDATE action_ledger SET model = ?, runbook_id = ?, state = ?, reason = ?, "
+                    "automatic = ?, containment = ?, params = ?, owner = ?, lease_until = ?, updated_at = ?, "
+                    "finished_at = ?, created_at = ? WHERE id = ?",
                     (*values, now, existing.id),
                 )
             row = self._get(conn, key)
@@ -366,7 +366,10 @@ class Ledger:
     ) -> None:
         if state not in FINAL_STATES:
             raise ValueError(f"not a final ledger state: {state!r}")
-        sets = "state = ?, result = ?, error = ?, reason = ?, updated_at = ?, finished_at = ?, lease_until = NULL"
+        sets = (
+            "state = ?, result = ?, error = ?, reason = ?, updated_at = ?, finished_at = ?, "
+            "lease_until = NULL"
+        )
         args: list[Any] = [state, None if result is None else _dumps(dict(result)), error, reason, now, now]
         if attempts is not None:
             sets += ", attempts = ?"

@@ -1,0 +1,140 @@
+"""``silence``: a time-boxed Alertmanager silence through its v2 API; recovery expires it.
+
+Matchers use Alertmanager syntax, ``'model="{{ labels.model }}"'``. The matcher is parsed *before* rendering
+and only its value is rendered, so a label value with quotes or commas stays one literal value (data) and
+cannot add matchers. The comment always names the incident. Not idempotent: running twice makes two silences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from receiver.actions.base import ActionContext, ActionResult, BaseAction, parse_duration
+from receiver.actions.transport import send
+from receiver.errors import ActionError, ActionParamError
+from receiver.templating import render
+
+__all__ = ["SilenceAction", "parse_matcher"]
+
+_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.S)
+
+
+def parse_matcher(text: str) -> dict[str, Any]:
+    """``name="value"`` / ``name=~"re"`` / ``name!="v"`` / ``name!~"re"`` -> an Alertmanager v2 matcher."""
+    found = _MATCHER.match(text) if isinstance(text, str) else None
+    if found is None:
+        raise ActionParamError(f'silence: matcher {text!r} is not of the form name="value" (or =~, !=, !~)')
+    name, op, value = found.groups()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    elif any(c in value for c in "\"',{}") and "{{" not in value:
+        raise ActionParamError(f"silence: matcher {text!r}: quote the value")
+    return {"name": name, "value": value, "isRegex": op in ("=~", "!~"), "isEqual": op in ("=", "=~")}
+
+
+class SilenceAction(BaseAction):
+    kind = "silence"
+    containment = False
+    idempotent = False
+
+    def render(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().render({k: v for k, v in params.items() if k != "matchers"}, context)
+        matchers = params.get("matchers")
+        if not isinstance(matchers, list) or not matchers:
+            raise ActionParamError(f"silence: 'matchers' must be a non-empty list, got {matchers!r}")
+        rendered = []
+        for text in matchers:
+            matcher = parse_matcher(text)
+            matcher["value"] = (
+                render(matcher["value"], context) if "{" in matcher["value"] else matcher["value"]
+            )
+            rendered.append(matcher)
+        out["matchers"] = rendered
+        return out
+
+    def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(params) - {"matchers", "duration", "comment"}
+        if unknown:
+            raise ActionParamError(f"silence: unknown parameter(s) {', '.join(sorted(unknown))}")
+        matchers = params.get("matchers")
+        if not isinstance(matchers, list) or not matchers:
+            raise ActionParamError("silence: 'matchers' must be a non-empty list")
+        matchers = [parse_matcher(m) if isinstance(m, str) else dict(m) for m in matchers]
+        for m in matchers:
+            if not m.get("value") and m.get("isEqual", True) and not m.get("isRegex"):
+                raise ActionParamError(
+                    f"silence: matcher on {m.get('name')!r} has an empty value; it would "
+                    "match alerts without that label"
+                )
+        if "duration" not in params:
+            raise ActionParamError("silence: 'duration' is required (a silence is always time-boxed)")
+        comment = params.get("comment", "")
+        if not isinstance(comment, str):
+            raise ActionParamError(f"silence: 'comment' must be a string, got {comment!r}")
+        return {
+            "matchers": matchers,
+            "duration": parse_duration(params["duration"], "silence: duration"),
+            "comment": comment,
+        }
+
+    @staticmethod
+    def _base(ctx: ActionContext) -> str:
+        if not ctx.settings.alertmanager_url:
+            raise ActionParamError("silence: settings.alertmanager_url is not set")
+        return ctx.settings.alertmanager_url.rstrip("/")
+
+    def run(self, params: Mapping[str, Any], ctx: ActionContext, snapshot: Mapping[str, Any]) -> ActionResult:
+        if params["duration"] > ctx.settings.silence_max_seconds:
+            raise ActionParamError(
+                f"silence: duration {params['duration']:g}s exceeds the maximum of "
+                f"{ctx.settings.silence_max_seconds:g}s (settings.silence_max_seconds)"
+            )
+        starts = ctx.now
+        ends = starts + timedelta(seconds=params["duration"])
+        comment = f"incident {ctx.incident_id}" + (f": {params['comment']}" if params["comment"] else "")
+        body = {
+            "matchers": params["matchers"],
+            "startsAt": starts.isoformat(),
+            "endsAt": ends.isoformat(),
+            "createdBy": ctx.settings.actor,
+            "comment": comment,
+        }
+        response = send(
+            ctx.http(),
+            "POST",
+            self._base(ctx) + "/api/v2/silences",
+            what="silence",
+            timeout=ctx.timeout,
+            json_body=body,
+        )
+        try:
+            silence_id = str(response.json()["silenceID"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ActionError(
+                f"silence: Alertmanager answered without a silenceID: {response.text[:200]}"
+            ) from exc
+        return ActionResult(
+            "succeeded",
+            f"silence {silence_id} until {ends.isoformat()}",
+            {"silence_id": silence_id, "ends_at": ends.isoformat(), "matchers": params["matchers"]},
+        )
+
+    def recover(
+        self, params: Mapping[str, Any], prior: Mapping[str, Any], ctx: ActionContext
+    ) -> ActionResult:
+        silence_id = prior.get("silence_id")
+        if not silence_id:
+            return ActionResult.skipped("silence: no silence id recorded; nothing to expire")
+        base = self._base(ctx)
+        current = send(
+            ctx.http(), "GET", f"{base}/api/v2/silence/{silence_id}", what="silence", timeout=ctx.timeout
+        ).json()
+        if current.get("status", {}).get("state") == "expired":
+            return ActionResult(
+                "succeeded", f"silence {silence_id} had already expired", {"silence_id": silence_id}
+            )
+        send(ctx.http(), "DELETE", f"{base}/api/v2/silence/{silence_id}", what="silence", timeout=ctx.timeout)
+        return ActionResult("succeeded", f"silence {silence_id} expired", {"silence_id": silence_id})
