@@ -18,6 +18,8 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "backtest",
     "lint",
+    "replay",
+    "serve",
 )
 
 

@@ -1,0 +1,94 @@
+"""``receiver serve``: run the webhook receiver on waitress (a production WSGI server).
+
+Settings: defaults < ``--config`` YAML < ``RECEIVER_*`` environment < these flags. Stops cleanly on
+SIGTERM/SIGINT: the HTTP server closes, the worker finishes its current step, the store closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from waitress import create_server
+
+from receiver.config import Settings, load_settings, resolve_credentials
+from receiver.errors import ReceiverError
+from receiver.logging import configure_logging
+
+__all__ = ["handle", "register", "settings_from_args"]
+
+log = logging.getLogger("receiver.serve")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("serve", help="run the Alertmanager webhook receiver", description=__doc__)
+    parser.add_argument("--host", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default 9099)")
+    parser.add_argument("--data-dir", type=Path, help="directory of receiver.db (created if missing)")
+    parser.add_argument("--runbooks", type=Path, dest="runbooks_dir",
+                        help="runbook directory (default runbooks/)")
+    parser.add_argument("--webhook-token-file", type=Path,
+                        help="bearer token for Alertmanager (else env RECEIVER_WEBHOOK_TOKEN or generated)")
+    parser.add_argument("--admin-token-file", type=Path,
+                        help="bearer token for the read API (else env RECEIVER_ADMIN_TOKEN, else generated)")
+    parser.add_argument("--config", type=Path, help="YAML file of settings")
+    parser.add_argument("--threads", type=int, help="waitress worker threads (default 8)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.set_defaults(func=handle)
+
+
+def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
+    overrides = {name: getattr(args, name, None) for name in
+                 ("host", "port", "data_dir", "runbooks_dir", "webhook_token_file", "admin_token_file",
+                  "threads", "log_level")}
+    return load_settings(config_file=args.config, env=dict(os.environ) if env is None else env,
+                         overrides=overrides)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        configure_logging(settings.log_level, as_json=settings.log_format == "json")
+        settings = resolve_credentials(settings)
+        configure_logging(settings.log_level,
+                          [settings.webhook_token, settings.admin_token, settings.webhook_basic_password],
+                          as_json=settings.log_format == "json")
+        from receiver.app import create_app
+
+        app = create_app(settings)
+    except ReceiverError as exc:
+        print(f"error: {exc.message}")
+        for problem in exc.problems:
+            print(f"  {problem}")
+        return 2
+    context = app.extensions["receiver"]
+    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
+                           ident="receiver", channel_timeout=30)
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            log.info("signal %d: stopping", signum)
+            server.close()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("listening on http://%s:%s (webhook POST /api/v1/alerts)", settings.host, server.effective_port)
+    try:
+        server.run()
+    except (OSError, ValueError) as exc:  # select on a closed server after SIGTERM
+        if not stopping.is_set():
+            raise
+        log.debug("server loop ended: %s", exc)
+    finally:
+        context.close()
+        log.info("stopped")
+    return 0
