@@ -1,7 +1,8 @@
 """JSON Schemas for the parameters of each containment / comms action kind.
 
-A runbook step is ``{action: <kind>, when?: <expression>, id?: <step id>, ...params}``. The runbook linter
-validates ``params`` (the step without ``action``, ``when`` and ``id``) against
+A runbook step is ``{action: <kind>, when?: <expression>, id?: <step id>, dry_run?, timeout?, retries?,
+...params}``. The runbook linter validates ``params`` (the step without those reserved keys, see
+:data:`STEP_RESERVED_KEYS`; the executor reads them) against
 ``ACTION_PARAM_SCHEMAS[kind]`` and rejects unknown kinds. Executors (one module per kind) may extend these
 schemas; keep ``additionalProperties: false`` so a misspelt parameter is an error, not a silent no-op.
 """
@@ -10,14 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ACTION_KINDS", "ACTION_PARAM_SCHEMAS", "DURATION_PATTERN", "STEP_RESERVED_KEYS", "step_params"]
+__all__ = [
+    "ACTION_KINDS",
+    "ACTION_PARAM_SCHEMAS",
+    "DURATION_PATTERN",
+    "STEP_RESERVED_KEYS",
+    "params_schema",
+    "step_params",
+]
 
 #: Prometheus-style duration (``500ms``, ``30s``, ``5m``, ``1h30m``, ``2d``); the same pattern is in
 #: ``runbooks/runbook.schema.json`` (a test keeps them equal).
 DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 #: Keys of a step that are not parameters of its action.
-STEP_RESERVED_KEYS: frozenset[str] = frozenset({"action", "when", "id"})
+STEP_RESERVED_KEYS: frozenset[str] = frozenset({"action", "when", "id", "dry_run", "timeout", "retries"})
 
 
 def _duration(description: str) -> dict[str, Any]:
@@ -109,7 +117,6 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
             "body": {"type": "object", "description": "JSON body; string values are templates."},
             "token_file": {"type": "string", "minLength": 1,
                            "description": "File holding a bearer token (never inline secrets)."},
-            "timeout": _duration("Request timeout"),
         },
         required=["url"],
         description="Call an HTTP endpoint (webhook into another system).",
@@ -142,5 +149,18 @@ ACTION_KINDS: tuple[str, ...] = tuple(sorted(ACTION_PARAM_SCHEMAS))
 
 
 def step_params(step: dict[str, Any]) -> dict[str, Any]:
-    """The parameters of a runbook step: everything except ``action``, ``when`` and ``id``."""
+    """The parameters of a runbook step: everything except :data:`STEP_RESERVED_KEYS`."""
     return {k: v for k, v in step.items() if k not in STEP_RESERVED_KEYS}
+
+
+def params_schema(kind: str, phase: str = "contain") -> dict[str, Any]:
+    """The params schema of ``kind`` for a runbook phase.
+
+    In ``recover`` a step undoes the containment recorded for its kind (``{action: traffic_split}`` sends the
+    traffic back), so parameters are optional there: the ``required``/``anyOf`` constraints are dropped, the
+    types and ranges of any given parameter still apply. Raises KeyError for an unknown kind.
+    """
+    schema = ACTION_PARAM_SCHEMAS[kind]
+    if phase != "recover":
+        return schema
+    return {key: value for key, value in schema.items() if key not in ("required", "anyOf", "oneOf")}

@@ -17,7 +17,8 @@ def register(subparsers: Any) -> None:
                                    description=__doc__)
     parser.add_argument("directory", nargs="?", type=Path, default=Path("runbooks"),
                         help="directory of runbook YAML files (default: runbooks/)")
-    parser.add_argument("--schema", type=Path, default=None, help="runbook JSON Schema (default: the shipped one)")
+    parser.add_argument("--schema", type=Path, default=None,
+                        help="runbook JSON Schema (default: the shipped one)")
     parser.set_defaults(func=handle)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from receiver.errors import NotFound, TemplateError
 from receiver.runbooks.matchers import Matcher, parse_matcher
-from receiver.runbooks.severity import SeverityContext, SeverityDecision, SeverityRow, decide
+from receiver.runbooks.severity import SeverityContext, SeverityDecision, SeverityRow, decide, label_data
 from receiver.templating import render
 
 __all__ = ["UNMATCHED_RUNBOOK_ID", "Runbook", "RunbookSet", "unmatched_runbook"]
@@ -90,10 +90,11 @@ class Runbook:
         """Owner roles with their templates rendered over ``labels``.
 
         A template that fails keeps its raw text (never blanks a role) and its error is returned.
+        A missing label reads as ``""``, so ``{{ labels.team or "ml-models" }}`` gives a fallback.
         """
         rendered: dict[str, str] = {}
         errors: list[str] = []
-        variables = {"labels": dict(labels)}
+        variables = {"labels": label_data(labels)}
         for role, template in self.owners.items():
             try:
                 rendered[role] = render(template, variables)

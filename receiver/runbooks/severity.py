@@ -28,6 +28,7 @@ __all__ = [
     "SeverityRow",
     "SeverityRowError",
     "decide",
+    "label_data",
     "more_severe",
     "parse_value",
 ]
@@ -62,6 +63,11 @@ class _EmptyDefault(dict[str, str]):
         return ""
 
 
+def label_data(values: Mapping[str, Any]) -> dict[str, str]:
+    """A copy of labels/annotations for templates: string values, and a missing key reads as ``""``."""
+    return _EmptyDefault({str(k): str(v) for k, v in values.items()})
+
+
 @dataclass(frozen=True)
 class SeverityContext:
     labels: Mapping[str, str]
@@ -80,8 +86,8 @@ class SeverityContext:
     def variables(self) -> dict[str, Any]:
         """The expression namespace (label values are copied as plain data, never templates)."""
         return {
-            "labels": _EmptyDefault({str(k): str(v) for k, v in self.labels.items()}),
-            "annotations": _EmptyDefault({str(k): str(v) for k, v in self.annotations.items()}),
+            "labels": label_data(self.labels),
+            "annotations": label_data(self.annotations),
             "value": self.value,
             "firing_count": self.firing_count,
             "facts": dict(self.facts),

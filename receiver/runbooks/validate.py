@@ -19,7 +19,13 @@ from jinja2 import meta
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from receiver.actions.kinds import ACTION_KINDS, ACTION_PARAM_SCHEMAS, DURATION_PATTERN, step_params
+from receiver.actions.kinds import (
+    ACTION_KINDS,
+    ACTION_PARAM_SCHEMAS,
+    DURATION_PATTERN,
+    params_schema,
+    step_params,
+)
 from receiver.errors import TemplateError
 from receiver.runbooks.durations import parse_duration
 from receiver.runbooks.matchers import MatcherError, parse_matcher
@@ -32,8 +38,9 @@ __all__ = ["DocumentChecker", "schema_problems"]
 
 Path_ = tuple[str | int, ...]
 
-#: Names an action step's ``when`` may use: the severity names plus the decided ``level``.
-STEP_NAMES: frozenset[str] = SEVERITY_NAMES | {"level"}
+#: Names an action step's ``when`` may use (the executor's ``ActionContext.template_context``).
+STEP_NAMES: frozenset[str] = frozenset(
+    {"labels", "annotations", "value", "level", "facts", "incident", "model"})
 #: Names owner templates may use.
 OWNER_NAMES: frozenset[str] = frozenset({"labels"})
 _STEP_LISTS = ("contain", "recover")
@@ -187,7 +194,7 @@ class DocumentChecker:
                                                             f"(known: {', '.join(ACTION_KINDS)})"))
                 continue
             params = step_params(dict(step))
-            validator = Draft202012Validator(ACTION_PARAM_SCHEMAS[kind])
+            validator = Draft202012Validator(params_schema(kind, key))
             out += schema_problems(validator, params, self.lines, self.filename, prefix=path)
             out += self._param_templates(path, params)
             if kind == "silence":
