@@ -87,9 +87,13 @@ class SQLiteBackend:
             conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout, isolation_level=None)
         except sqlite3.Error as exc:
             raise RegistryUnavailableError(f"cannot open the registry {self.path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = FULL")
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise RegistryUnavailableError(f"cannot initialise the registry {self.path}: {exc}") from exc
         return conn
 
     @contextmanager
@@ -101,7 +105,8 @@ class SQLiteBackend:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
