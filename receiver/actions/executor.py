@@ -181,13 +181,8 @@ class ActionExecutor:
                 return self._unclaimed(
                     key, "skipped", f"skipped: condition {step.when!r} is false", reason="condition"
                 )
-        raw = {k: v for k, v in step.params.items() if k != "of"}
-        try:
-            params = action.validate(action.render(raw, ctx.template_context()))
-        except (TemplateError, ActionParamError) as exc:
-            return self._unclaimed(key, "failed", f"invalid parameters: {exc.message}", error=exc.message)
-
         prior: LedgerRow | None = None
+        defaults: dict[str, Any] = {}
         if phase == "recover":
             prior = self._prior_containment(ctx.incident_id, step, dry_run=self._dry(step, dry_run))
             if prior is None:
@@ -197,6 +192,13 @@ class ActionExecutor:
                     f"nothing to recover: no {step.kind} containment succeeded for this incident",
                     reason="nothing_to_recover",
                 )
+            # A recovery step's parameters default to its containment's (already rendered: not re-rendered).
+            defaults = {k: v for k, v in prior.params.items() if k != "of"}
+        raw = {k: v for k, v in step.params.items() if k != "of"}
+        try:
+            params = action.validate({**defaults, **action.render(raw, ctx.template_context())})
+        except (TemplateError, ActionParamError) as exc:
+            return self._unclaimed(key, "failed", f"invalid parameters: {exc.message}", error=exc.message)
         return self._claim_and_run(
             key, action, params, ctx, step, automatic=automatic, dry_run=self._dry(step, dry_run), prior=prior
         )
@@ -478,8 +480,9 @@ class ActionExecutor:
         event: str | None = None,
     ) -> StepOutcome:
         reason = result.summary if result.state != "succeeded" else None
+        data = redact(result.data)
         self.ledger.finish(
-            row_id, result.state, now=self.clock(), result=result.data, reason=reason, attempts=attempts
+            row_id, result.state, now=self.clock(), result=data, reason=reason, attempts=attempts
         )
         timeline.append(
             self._entry(
@@ -487,7 +490,7 @@ class ActionExecutor:
                 event or result.state,
                 attempt=attempts,
                 summary=result.summary,
-                result=result.data or None,
+                result=data or None,
                 escalate=result.escalate,
             )
         )
@@ -495,7 +498,7 @@ class ActionExecutor:
             key,
             result.state,
             result.summary,
-            data=dict(result.data),
+            data=dict(data),
             escalate=result.escalate,
             attempts=attempts,
             params=shown,

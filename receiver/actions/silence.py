@@ -47,6 +47,9 @@ class SilenceAction(BaseAction):
             raise ActionParamError(f"silence: 'matchers' must be a non-empty list, got {matchers!r}")
         rendered = []
         for text in matchers:
+            if isinstance(text, Mapping):  # already parsed and rendered (a recovery step's defaults)
+                rendered.append(dict(text))
+                continue
             matcher = parse_matcher(text)
             matcher["value"] = (
                 render(matcher["value"], context) if "{" in matcher["value"] else matcher["value"]
