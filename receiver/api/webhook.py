@@ -43,11 +43,13 @@ def _reject(
     message: str,
     problems: list[str],
     body: bytes,
+    body_size: int | None = None,
 ) -> Any:
     ctx.metrics.count(outcome)
     try:
         rejected_id = ctx.store.record_rejected(
-            status=status, reason=message, problems=problems, content_type=request.content_type, body=body
+            status=status, reason=message, problems=problems, content_type=request.content_type, body=body,
+            body_size=body_size,
         )
         log.warning(
             "rejected notification (%d %s) kept as rejected #%d: %s",
@@ -93,6 +95,7 @@ def receive_alerts() -> Any:
             f"body of {declared} bytes exceeds the limit of {limit} bytes",
             [f"$: Content-Length {declared} > max_body_bytes {limit}"],
             head,
+            body_size=declared,
         )
     body = request.stream.read(limit + 1)
     if len(body) > limit:

@@ -160,8 +160,16 @@ class Store(Protocol):
         """Commit the raw body durably (fsync) and return its id; raises StoreUnavailable."""
 
     def record_rejected(
-        self, *, status: int, reason: str, problems: list[str], content_type: str | None, body: bytes
-    ) -> int: ...
+        self,
+        *,
+        status: int,
+        reason: str,
+        problems: list[str],
+        content_type: str | None,
+        body: bytes,
+        body_size: int | None = None,
+    ) -> int:
+        """Keep a refused body (truncated to a cap); ``body_size`` is the full size when only a head was read."""
 
     def list_rejected(self, *, limit: int = 50, before_id: int | None = None) -> list[RejectedRecord]: ...
 

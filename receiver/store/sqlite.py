@@ -400,9 +400,17 @@ class SQLiteStore:
         return int(cursor.lastrowid or 0)
 
     def record_rejected(
-        self, *, status: int, reason: str, problems: list[str], content_type: str | None, body: bytes
+        self,
+        *,
+        status: int,
+        reason: str,
+        problems: list[str],
+        content_type: str | None,
+        body: bytes,
+        body_size: int | None = None,
     ) -> int:
         kept = body[: self.rejected_body_cap]
+        size = max(len(body), body_size or 0)
         cursor = self._write(
             "record the rejected body",
             """INSERT INTO rejected
@@ -414,9 +422,9 @@ class SQLiteStore:
                 reason,
                 json.dumps(problems),
                 content_type,
-                len(body),
+                size,
                 kept,
-                int(len(kept) < len(body)),
+                int(len(kept) < size),
             ),
         )
         return int(cursor.lastrowid or 0)

@@ -1,0 +1,89 @@
+"""Settings precedence, validation messages naming the setting, token files and secret hygiene."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+
+from receiver.config import Secret, load_settings, resolve_credentials
+from receiver.errors import ConfigError
+from receiver.logging import RedactingFormatter, redact
+
+
+def test_defaults() -> None:
+    settings = load_settings(env={})
+    assert settings.port == 9099 and settings.max_body_bytes == 1024 * 1024
+    assert settings.runbooks_dir == Path("runbooks") and settings.dry_run is False
+    assert settings.prometheus_url == "http://127.0.0.1:9090"
+
+
+def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "receiver.yml"
+    config.write_text("port: 1000\nhost: 0.0.0.0\ndry_run: true\nthreads: 3\n")
+    env = {"RECEIVER_PORT": "2000", "RECEIVER_THREADS": "5"}
+    settings = load_settings(config_file=config, env=env, overrides={"port": 3000, "host": None})
+    assert (settings.port, settings.host, settings.threads, settings.dry_run) == (3000, "0.0.0.0", 5, True)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"RECEIVER_PORT": "eighty"}, "setting 'port' (from environment RECEIVER_PORT): expected an integer"),
+    ({"RECEIVER_DRY_RUN": "maybe"}, "setting 'dry_run' (from environment RECEIVER_DRY_RUN): expected true or false"),
+    ({"RECEIVER_PORT": "70000"}, "port: expected 0..65535, got 70000"),
+    ({"RECEIVER_PROMETHEUS_URL": "localhost:9090"}, "prometheus_url: expected an http(s) URL"),
+    ({"RECEIVER_MAX_BODY_BYTES": "10"}, "max_body_bytes: expected at least 1024"),
+])
+def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env=env)
+    assert message in info.value.message
+
+
+def test_config_file_problems(tmp_path: Path) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text("prot: 1\n")
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) prot"):
+        load_settings(config_file=config, env={})
+    config.write_text("port: [1\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_settings(config_file=config, env={})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(config_file=tmp_path / "missing.yml", env={})
+
+
+def test_tokens_generated_once_with_mode_0600(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = load_settings(env={}, overrides={"data_dir": tmp_path})
+    with caplog.at_level(logging.WARNING, logger="receiver.config"):
+        first = resolve_credentials(settings)
+    token_file = tmp_path / "webhook-token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert first.webhook_token is not None and first.admin_token is not None
+    assert first.webhook_token.reveal() == token_file.read_text().strip()
+    assert first.webhook_token != first.admin_token
+    assert str(token_file) in caplog.text and first.webhook_token.reveal() not in caplog.text
+    again = resolve_credentials(settings)
+    assert again.webhook_token == first.webhook_token  # read back, not regenerated
+
+
+def test_token_from_env_and_file(tmp_path: Path) -> None:
+    (tmp_path / "admin").write_text("file-admin\n")
+    settings = resolve_credentials(load_settings(
+        env={"RECEIVER_WEBHOOK_TOKEN": "env-hook"}, overrides={"admin_token_file": tmp_path / "admin",
+                                                               "data_dir": tmp_path}))
+    assert settings.webhook_token is not None and settings.webhook_token.matches("env-hook")
+    assert settings.admin_token is not None and settings.admin_token.matches("file-admin")
+    assert "env-hook" not in repr(settings) and "file-admin" not in repr(settings)
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(ConfigError, match="setting 'admin_token_file'.* is empty"):
+        resolve_credentials(load_settings(env={}, overrides={"admin_token_file": tmp_path / "empty"}))
+
+
+def test_logs_redact_secrets_and_authorization() -> None:
+    formatter = RedactingFormatter([Secret("s3cr3t-value")])
+    record = logging.LogRecord("receiver", logging.INFO, __file__, 1,
+                               "got s3cr3t-value with Authorization: Bearer abc.def", None, None)
+    text = formatter.format(record)
+    assert "s3cr3t-value" not in text and "abc.def" not in text and '"level": "INFO"' in text
+    assert redact("password=hunter2 token: xyz") == "password=*** token: ***"
