@@ -120,7 +120,8 @@ def render_text(result: BacktestResult, scored: Score | None = None) -> str:
         lines += ["", f"Score (grace {format_duration(scored.grace)} after each incident)", ""]
         lines += _table(headers, _score_rows([*scored.alerts, scored.overall]))
         lines += ["", "By incident type", ""]
-        lines += _table(["incident_type", *headers[2:]], [row[:1] + row[2:] for row in _score_rows(scored.by_type)])
+        type_rows = [row[:1] + row[2:] for row in _score_rows(scored.by_type)]
+        lines += _table(["incident_type", *headers[2:]], type_rows)
         missed = [o for o in scored.incidents if not o.detected_by]
         if missed:
             lines += ["", "Missed incidents"]

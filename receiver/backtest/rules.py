@@ -102,7 +102,7 @@ def _rule_files(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml"))
+            found = sorted(p for p in path.glob("*") if p.is_file() and p.suffix in (".yml", ".yaml"))
             if not found:
                 raise BacktestError(f"rule directory {path} holds no .yml/.yaml files")
             files.extend(found)
@@ -233,7 +233,7 @@ def _parse_file(path: Path, default_interval: float, problems: list[str]) -> lis
 
 def load_rule_files(paths: Sequence[str | Path], *,
                     default_interval: float = DEFAULT_INTERVAL) -> list[RuleGroup]:
-    """Parse every rule file (directories are searched for ``*.yml``/``*.yaml``).
+    """Parse every rule file (a directory contributes its own ``*.yml``/``*.yaml``, not its subdirectories).
 
     Raises :class:`BacktestError` listing every problem (file, group and rule named) if any file is bad
     or if no alerting rule is defined at all.

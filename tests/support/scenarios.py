@@ -33,6 +33,7 @@ __all__ = [
     "ModelSpec",
     "Scenario",
     "default_scenario",
+    "main",
     "write_tsdb_blocks",
 ]
 
@@ -162,14 +163,18 @@ class Scenario:
             ("model_traffic_weight", "gauge"), ("model_slo_latency_seconds", "gauge"),
             ("model_slo_error_ratio", "gauge"), ("up", "gauge"))}
         steps = int((self.end - self.start) // self.step) + 1
+        counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+        def bump(family: str, sample: str, labels: dict[str, str], increment: float, ts: float) -> None:
+            """Counters are cumulative per series (the labels include model and version)."""
+            key = (sample, tuple(sorted(labels.items())))
+            counters[key] = counters.get(key, 0.0) + increment
+            fam[family].add(sample, labels, ts, counters[key])
+
+        def gauge(family: str, labels: dict[str, str], ts: float, value: float) -> None:
+            fam[family].add(family, labels, ts, value)
+
         for spec in self.models:
-            counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-
-            def bump(family: str, sample: str, labels: dict[str, str], increment: float, ts: float) -> None:
-                key = (sample, tuple(sorted(labels.items())))
-                counters[key] = counters.get(key, 0.0) + increment
-                fam[family].add(sample, labels, ts, counters[key])  # noqa: B023 - used within the loop
-
             version, score_mean, auc_baseline = "v1", spec.score_mean, spec.auc + 0.005
             instance = f"{spec.name}:8000"
             for index in range(steps):
@@ -207,7 +212,8 @@ class Scenario:
                 if "latency_spike" in active or "latency_blip" in active:
                     median = 0.6
                 durations = rng.lognormal(math.log(median), 0.45, n)
-                self._histogram(bump, "model_request_duration_seconds", labels, durations, LATENCY_BUCKETS, ts)
+                self._histogram(bump, "model_request_duration_seconds", labels, durations, LATENCY_BUCKETS,
+                                ts)
 
                 # --- prediction scores against the serving version's baseline
                 live_mean = score_mean
@@ -217,8 +223,7 @@ class Scenario:
                 self._histogram(bump, "model_prediction_score", labels, scores, SCORE_BUCKETS, ts)
                 std, positive_rate = _beta_stats(score_mean)
                 for stat, value in (("mean", score_mean), ("stddev", std), ("positive_rate", positive_rate)):
-                    fam["model_prediction_baseline"].add("model_prediction_baseline", {**labels, "stat": stat},
-                                                         ts, value)
+                    gauge("model_prediction_baseline", {**labels, "stat": stat}, ts, value)
 
                 # --- PSI per feature
                 for feature in spec.features:
@@ -260,12 +265,12 @@ class Scenario:
                 if "toxicity_blip" in active:
                     toxic_p = 0.1
                 bump("model_outputs", "model_outputs_total", labels, n, ts)
-                bump("model_toxic_outputs", "model_toxic_outputs_total", labels, int(rng.binomial(n, toxic_p)), ts)
+                toxic = int(rng.binomial(n, toxic_p))
+                bump("model_toxic_outputs", "model_toxic_outputs_total", labels, toxic, ts)
 
                 # --- serving state and objectives
                 fam["model_guardrail_level"].add("model_guardrail_level", labels, ts, 1.0)
-                fam["model_serving_info"].add("model_serving_info", {**labels, "mode": "normal", "role": "active"},
-                                              ts, 1.0)
+                gauge("model_serving_info", {**labels, "mode": "normal", "role": "active"}, ts, 1.0)
                 fam["model_traffic_weight"].add("model_traffic_weight", labels, ts, 1.0)
                 fam["model_slo_latency_seconds"].add("model_slo_latency_seconds", labels, ts,
                                                      spec.slo_latency_seconds)
@@ -348,3 +353,25 @@ def write_tsdb_blocks(openmetrics: Path, tsdb_dir: Path, *, timeout: float = 120
     if completed.returncode != 0:
         raise RuntimeError(f"promtool failed ({completed.returncode}): {completed.stderr[-2000:]}")
     return tsdb_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.support.scenarios --out DIR``: history.om, incidents.yml and DIR/tsdb blocks."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--end", type=float, default=None, help="Unix seconds (default: 10 minutes ago)")
+    parser.add_argument("--hours", type=float, default=6.0)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    scenario = default_scenario(args.end if args.end is not None else time.time() - 600, hours=args.hours)
+    write_tsdb_blocks(scenario.write_openmetrics(args.out / "history.om"), args.out / "tsdb")
+    scenario.write_incidents(args.out / "incidents.yml")
+    print(f"--start {scenario.start:.0f} --end {scenario.end:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

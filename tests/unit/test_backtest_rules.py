@@ -47,9 +47,11 @@ def test_loads_groups_intervals_and_rules(tmp_path: Path):
     assert g2.alerting[0].for_seconds == 0.0
 
 
-def test_directories_are_searched(tmp_path: Path):
+def test_directories_contribute_their_own_rule_files_only(tmp_path: Path):
     write(tmp_path, GOOD, "a.yml")
     (tmp_path / "notes.txt").write_text("not rules")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "a_test.yml").write_text("rule_files: [../a.yml]\ntests: []\n")  # promtool tests
     assert [g.name for g in load_rule_files([tmp_path])] == ["g1", "g2"]
 
 
