@@ -27,12 +27,13 @@ class RollbackAction(BaseAction):
     idempotent = False
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(params) - {"to", "preconditions", "reason"}
+        flat = {"max_active_age", "require_last_known_good"}  # the normalised form validates again
+        unknown = set(params) - {"to", "preconditions", "reason"} - flat
         if unknown:
             raise ActionParamError(f"rollback: unknown parameter(s) {', '.join(sorted(unknown))}")
         if params.get("to", "last_known_good") != "last_known_good":
             raise ActionParamError(f"rollback: 'to' must be 'last_known_good', got {params.get('to')!r}")
-        pre = params.get("preconditions") or {}
+        pre = params.get("preconditions") or {k: params[k] for k in flat if params.get(k) is not None}
         if not isinstance(pre, Mapping):
             raise ActionParamError(f"rollback: 'preconditions' must be a mapping, got {pre!r}")
         unknown = set(pre) - {"max_active_age", "require_last_known_good"}
