@@ -418,13 +418,13 @@ class BackgroundServer:
 
     server: ModelServer
     url: str
-    _wsgi: Any
+    _stopping: threading.Event
     _thread: threading.Thread
 
     def stop(self) -> None:
         self.server.stop()
-        self._wsgi.close()
-        self._thread.join(timeout=5)
+        self._stopping.set()
+        self._thread.join(timeout=10)
 
 
 def serve_background(config: ServerConfig, **kwargs: Any) -> BackgroundServer:
@@ -433,11 +433,22 @@ def serve_background(config: ServerConfig, **kwargs: Any) -> BackgroundServer:
 
     server = ModelServer(config, **kwargs)
     server.start()
-    wsgi = create_server(create_app(server), host=config.host, port=config.port, threads=config.threads)
-    port = wsgi.effective_port
-    thread = threading.Thread(target=wsgi.run, name="waitress", daemon=True)
+    wsgi: Any = create_server(create_app(server), host=config.host, port=config.port, threads=config.threads)
+    stopping = threading.Event()
+
+    def loop() -> None:
+        # waitress's own run() cannot be stopped from another thread without closing sockets under a
+        # running select(); step its loop here and close in the same thread instead.
+        try:
+            while not stopping.is_set():
+                wsgi.asyncore.loop(timeout=0.1, map=wsgi._map, count=1)
+        finally:
+            wsgi.close()
+            wsgi.task_dispatcher.shutdown()
+
+    thread = threading.Thread(target=loop, name="waitress", daemon=True)
     thread.start()
-    return BackgroundServer(server, f"http://{config.host}:{port}", wsgi, thread)
+    return BackgroundServer(server, f"http://{config.host}:{wsgi.effective_port}", stopping, thread)
 
 
 def _read_token(path: str | None) -> str | None:
