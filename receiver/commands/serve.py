@@ -10,7 +10,6 @@ import argparse
 import logging
 import os
 import signal
-import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -71,24 +70,18 @@ def handle(args: argparse.Namespace) -> int:
     context = app.extensions["receiver"]
     server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
                            ident="receiver", channel_timeout=30)
-    stopping = threading.Event()
-
     def _stop(signum: int, _frame: FrameType | None) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            log.info("signal %d: stopping", signum)
-            server.close()
+        # waitress's own shutdown path: SystemExit in its loop stops the task threads cleanly
+        log.info("signal %d: stopping", signum)
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("listening on http://%s:%s (webhook POST /api/v1/alerts)", settings.host, server.effective_port)
     try:
         server.run()
-    except (OSError, ValueError) as exc:  # select on a closed server after SIGTERM
-        if not stopping.is_set():
-            raise
-        log.debug("server loop ended: %s", exc)
     finally:
+        server.close()
         context.close()
         log.info("stopped")
     return 0
