@@ -81,7 +81,7 @@ def _unquote(raw: str, text: str) -> str:
         char = body[index]
         if char == "\\":
             if index + 1 >= len(body):
-                raise MatcherError(f"{text!r}: value ends with a lone backslash")
+                raise MatcherError(f"{text!r}: unterminated quoted value (the closing quote is escaped)")
             nxt = body[index + 1]
             # Alertmanager keeps unknown escapes (e.g. regex \d) as written.
             out.append(_ESCAPES.get(nxt, "\\" + nxt))
