@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from model_registry import Registry, open_registry
+from model_registry import Registry, RegistryUnavailableError, open_registry
 
 WHO: dict[str, Any] = {"actor": "tester", "reason": "setup"}
 REPO = Path(__file__).resolve().parents[2]
@@ -187,3 +187,22 @@ def test_sigkill_mid_change_leaves_a_valid_registry(tmp_path: Path) -> None:
     # the registry still takes changes after all those kills
     reg.set_mode("m", "normal", actor="tester", reason="after crashes")
     assert reg.check() == []
+
+
+def test_a_lock_held_too_long_gives_registry_unavailable_and_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "registry.db"
+    released(db, "v1", "v2")
+    impatient = open_registry(db, busy_timeout=0.2)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(RegistryUnavailableError, match="database is locked"):
+            impatient.rollback("m", **WHO)
+        assert time.monotonic() - started < 5.0
+        assert impatient.state("m").active_version == "v2"  # reads are not blocked by a writer (WAL)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert impatient.generation("m") == 4
+    assert impatient.rollback("m", **WHO).to_version == "v1"
