@@ -247,3 +247,23 @@ def test_other_files_are_ignored(tmp_path: Path) -> None:
     write(tmp_path, "README.md", "# not a runbook: {{{")
     write(tmp_path, "runbook.schema.json", "{}")
     assert len(load_runbooks(tmp_path)) == 1
+
+
+def test_anchors_in_extension_fields_and_merge_keys(tmp_path: Path) -> None:
+    write(tmp_path, "drift.yml", """\
+        id: anchors
+        title: Anchors
+        match: ['incident_type="drift"']
+        x-split: &split {action: traffic_split, to: last_known_good}
+        contain:
+          - <<: *split
+            weight: 500
+          - <<: *split
+            weight: 50
+        """)
+    problem = only_problem(tmp_path)
+    assert (problem.line, problem.field) == (7, "contain[0].weight")
+    write(tmp_path, "drift.yml", (tmp_path / "drift.yml").read_text().replace("500", "25"))
+    runbook = load_runbooks(tmp_path).get("anchors")
+    assert [s["weight"] for s in runbook.document["contain"]] == [25, 50]
+    assert runbook.document["contain"][0]["action"] == "traffic_split"
