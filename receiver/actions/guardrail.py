@@ -2,7 +2,8 @@
 
 Containment only ever raises the level (lowering safety is a human decision). The level before is recorded
 in the result, and recovery (or ``level: restore`` in a recovery step) returns to it - unless someone changed
-the level since, in which case recovery refuses and asks a human.
+the level since, in which case recovery refuses and asks a human. ``block_risky_tools`` is accepted but
+the registry has no tool switch yet: the result says so, so a human does it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ class GuardrailAction(BaseAction):
         unknown = set(params) - {"level", "reason", "block_risky_tools"}
         if unknown:
             raise ActionParamError(f"guardrail: unknown parameter(s) {', '.join(sorted(unknown))}")
-        if params.get("block_risky_tools"):
-            raise ActionParamError("guardrail: block_risky_tools is not supported by the model registry yet")
+        block = params.get("block_risky_tools", False)
+        if not isinstance(block, bool):
+            raise ActionParamError(f"guardrail: 'block_risky_tools' must be true or false, got {block!r}")
         level = params.get("level", "raise")
         if isinstance(level, str) and level.strip().isdigit():
             level = int(level.strip())
@@ -38,7 +40,7 @@ class GuardrailAction(BaseAction):
             raise ActionParamError(
                 f"guardrail: 'level' must be 0-{MAX_LEVEL}, 'raise' or 'restore', got {params.get('level')!r}"
             )
-        return {"level": level, "reason": optional_reason(params, self.kind)}
+        return {"level": level, "block_risky_tools": block, "reason": optional_reason(params, self.kind)}
 
     def snapshot(self, params: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
         state = call_registry("guardrail", lambda: ctx.open_registry().state(require_model(ctx, self.kind)))
@@ -55,7 +57,10 @@ class GuardrailAction(BaseAction):
         registry = ctx.open_registry()
         current = int(call_registry("guardrail", lambda: registry.state(model)).guardrail_level)
         target = self._target(params["level"], current)
-        data = {"previous_level": current, "level": max(current, target)}
+        data: dict[str, Any] = {"previous_level": current, "level": max(current, target)}
+        if params.get("block_risky_tools"):
+            # The registry has no tool switch yet: say so on the timeline instead of pretending.
+            data["block_risky_tools"] = "requested; not supported by the model registry, block tools by hand"
         if target <= current:
             return ActionResult(
                 "succeeded",
