@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from receiver.errors import ConfigError, RunbookError
 from receiver.runbooks.model import UNMATCHED_RUNBOOK_ID, Runbook, RunbookSet
@@ -37,7 +38,10 @@ def load_schema(path: Path | None = None) -> dict[str, Any]:
         schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the runbook schema {path}: {exc}") from exc
-    Draft202012Validator.check_schema(schema)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ConfigError(f"the runbook schema {path} is not a valid JSON Schema: {exc.message}") from exc
     return schema
 
 

@@ -49,3 +49,10 @@ def test_unreadable_schema_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: 
     (tmp_path / "drift.yml").write_text(GOOD)
     assert main(["lint", str(tmp_path), "--schema", str(tmp_path / "missing.json")]) == 2
     assert "cannot read the runbook schema" in capsys.readouterr().out
+
+
+def test_invalid_schema_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "drift.yml").write_text(GOOD)
+    (tmp_path / "bad.json").write_text('{"type": 12}')
+    assert main(["lint", str(tmp_path), "--schema", str(tmp_path / "bad.json")]) == 2
+    assert "is not a valid JSON Schema" in capsys.readouterr().out
