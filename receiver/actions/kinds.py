@@ -60,6 +60,8 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
                     "max_active_age": _duration(
                         "Roll back only if the active version was promoted less than this long ago; "
                         "a rollback does not cure a problem that predates the release"),
+                    "require_last_known_good": {"type": "boolean", "default": True,
+                                                "description": "Refuse (and escalate) when there is none."},
                 },
                 description="Conditions checked just before acting; if one fails the step is skipped "
                             "and the reason recorded on the timeline.",
@@ -73,6 +75,7 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
             "to": _LAST_KNOWN_GOOD,
             "weight": {"type": "integer", "minimum": 1, "maximum": 100,
                        "description": "Percentage of traffic routed to the target version."},
+            "reason": {"type": "string"},
         },
         required=["weight"],
         description="Route part of the traffic to another version and watch.",
@@ -96,6 +99,7 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
                           {"enum": ["raise", "restore"]}],
             },
             "block_risky_tools": {"type": "boolean", "description": "Disable risky tools for LLM models."},
+            "reason": {"type": "string"},
         },
         required=["level"],
         description="Change the LLM guardrail (moderation) level.",
@@ -128,6 +132,9 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
                                  "description": "File holding the pager routing key."},
             "event": {"enum": ["trigger", "resolve"], "default": "trigger"},
             "summary": {"type": "string", "description": "Template for the page summary."},
+            "severity": {"enum": ["critical", "error", "warning", "info"],
+                         "description": "Default from the level: SEV1 critical, SEV2 error, SEV3 warning."},
+            "custom_details": {"type": "object", "description": "Extra details; strings are templates."},
         },
         anyOf=[{"required": ["service"]}, {"required": ["routing_key_file"]}],
         description="Page a human through the pager.",
@@ -136,6 +143,8 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "channel": {"type": "string", "minLength": 1, "description": "Comms channel name."},
             "audience": {"enum": ["oncall", "stakeholder"], "default": "oncall"},
+            "event": {"enum": ["opened", "update", "contained", "escalated", "resolved"],
+                      "default": "update"},
             "template": {"type": "string",
                          "description": "Inline Jinja message; default: the runbook's comms template."},
         },
