@@ -26,7 +26,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
 from model_registry import compute_baseline
-from model_server.demo import _train, load_data
+from model_server.demo import load_data, train_versions
 from model_server.instrumentation import ServingMetrics
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_data()
-    model = _train(data, 0)["v1"]
+    model = train_versions(data, 0)["v1"]
     scores = model.predict_proba(data.X_val)[:, 1]
     baseline = compute_baseline(data.X_val, scores, data.y_val, data.feature_names)
     registry = CollectorRegistry()

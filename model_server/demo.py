@@ -25,6 +25,7 @@ __all__ = [
     "fallback_rule",
     "feature_names",
     "load_data",
+    "train_versions",
 ]
 
 DEFAULT_METADATA: dict[str, Any] = {
@@ -87,7 +88,7 @@ def fallback_rule(data: DemoData) -> dict[str, Any]:
     }
 
 
-def _train(data: DemoData, seed: int) -> dict[str, Any]:
+def train_versions(data: DemoData, seed: int) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -116,7 +117,7 @@ def bootstrap(db_path: str | Path, model: str, artifacts: str | Path, *, seed: i
     registry = open_registry(str(db_path))
     paths: dict[str, str] = {}
     aucs: dict[str, float] = {}
-    for version, estimator in _train(data, seed).items():
+    for version, estimator in train_versions(data, seed).items():
         path = artifacts_dir / f"{model}-{version}.joblib"
         joblib.dump(estimator, path)
         scores = estimator.predict_proba(data.X_val)[:, 1]
