@@ -5,6 +5,8 @@ An action kind is a class with a ``kind`` name and two flags the executor relies
 * ``containment`` - it changes how a model serves (registry writes); cooldown and the flap guard apply.
 * ``idempotent`` - after a crash mid-run it can look at the current state and finish safely
   (see :meth:`Action.reconcile`); non-idempotent kinds are recorded as ``interrupted`` instead.
+* ``recoverable`` - recovery has something to say or undo for it (``ActionExecutor.recover`` without
+  explicit steps visits only these kinds).
 """
 
 from __future__ import annotations
@@ -161,6 +163,7 @@ class Action(Protocol):
     kind: str
     containment: bool
     idempotent: bool
+    recoverable: bool
 
     def render(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
         """Render templated parameters in the sandbox (labels are data); see :func:`render_params`."""
@@ -192,6 +195,7 @@ class BaseAction:
     kind = ""
     containment = False
     idempotent = False
+    recoverable = False
 
     def render(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
         rendered: dict[str, Any] = render_params(dict(params), context)

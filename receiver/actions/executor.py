@@ -216,7 +216,13 @@ class ActionExecutor:
         if steps is not None:
             return self.run_steps(steps, ctx, phase="recover", automatic=automatic, dry_run=dry_run)
         wanted = ("succeeded", "dry_run") if (dry_run or self.settings.dry_run) else ("succeeded",)
-        rows = [r for r in self.ledger.rows(ctx.incident_id, "contain") if r.state in wanted]
+        rows = [
+            r
+            for r in self.ledger.rows(ctx.incident_id, "contain")
+            if r.state in wanted
+            and r.key.kind in self.kinds.kinds()
+            and self.kinds.get(r.key.kind).recoverable
+        ]
         undo = [
             StepSpec(id=r.key.step_id, kind=r.key.kind, params={**r.params, "of": r.key.step_id})
             for r in reversed(rows)

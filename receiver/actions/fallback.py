@@ -20,6 +20,7 @@ class FallbackAction(BaseAction):
     kind = "fallback"
     containment = True
     idempotent = True
+    recoverable = True
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(params) - {"enabled", "reason"}

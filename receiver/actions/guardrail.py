@@ -24,6 +24,7 @@ class GuardrailAction(BaseAction):
     kind = "guardrail"
     containment = True
     idempotent = True
+    recoverable = True
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(params) - {"level", "reason", "block_risky_tools"}

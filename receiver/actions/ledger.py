@@ -119,7 +119,7 @@ class LedgerRow:
 
 @dataclass(frozen=True)
 class GuardPolicy:
-    """Cooldown and flap guard for automatic containments on one model."""
+    """Cooldown and flap guard for automatic containments on one model (``flap_max`` 0 disables it)."""
 
     cooldown_seconds: float = 600.0
     flap_max: int = 3
@@ -254,11 +254,12 @@ class Ledger:
         """Insert the step's row if nobody has; decide dry-run, cooldown and flap guard atomically.
 
         A ``dry_run`` row is superseded by a real run once dry-run is switched off, so rehearsing a runbook
-        never blocks it from acting later.
+        never blocks it from acting later; a step held back by the cooldown or flap guard is superseded when
+        a human runs it (``automatic=False``), which is what the escalation asks them to decide.
         """
         with self.db.transaction() as conn:
             existing = self._get(conn, key)
-            if existing is not None and not (existing.state == "dry_run" and not dry_run):
+            if existing is not None and not _supersedable(existing, dry_run=dry_run, automatic=automatic):
                 return Claim("duplicate", existing)
             state, reason = "claimed", None
             if dry_run:
@@ -322,7 +323,7 @@ class Ledger:
             (model, *_ACTED_STATES, key.incident_id, min(window_start, now - guard.cooldown_seconds)),
         ).fetchall()
         in_window = [r for r in others if r[1] >= window_start]
-        if guard.flap_max >= 0 and len(in_window) >= guard.flap_max:
+        if guard.flap_max > 0 and len(in_window) >= guard.flap_max:
             return (
                 f"flap_guard: {len(in_window)} automatic containments of model {model!r} in the last "
                 f"{guard.flap_window_seconds / 60:g} min (limit {guard.flap_max}); humans must decide"
@@ -409,6 +410,13 @@ class Ledger:
             (key.incident_id, key.phase, key.step_id, key.kind),
         ).fetchone()
         return None if found is None else _row(found)
+
+
+def _supersedable(row: LedgerRow, *, dry_run: bool, automatic: bool) -> bool:
+    if row.state == "dry_run":
+        return not dry_run
+    guarded = row.state == "skipped" and (row.reason or "").startswith(("cooldown", "flap_guard"))
+    return guarded and not automatic and not dry_run
 
 
 def _strip_comments(sql: str) -> str:

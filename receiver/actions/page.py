@@ -24,6 +24,7 @@ class PageAction(BaseAction):
     kind = "page"
     containment = False
     idempotent = False
+    recoverable = True
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(params) - {

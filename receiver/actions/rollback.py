@@ -25,6 +25,7 @@ class RollbackAction(BaseAction):
     kind = "rollback"
     containment = True
     idempotent = False
+    recoverable = True
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         flat = {"max_active_age", "require_last_known_good"}  # the normalised form validates again

@@ -39,6 +39,7 @@ class SilenceAction(BaseAction):
     kind = "silence"
     containment = False
     idempotent = False
+    recoverable = True
 
     def render(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
         out = super().render({k: v for k, v in params.items() if k != "matchers"}, context)

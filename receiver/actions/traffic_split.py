@@ -32,6 +32,7 @@ class TrafficSplitAction(BaseAction):
     kind = "traffic_split"
     containment = True
     idempotent = True
+    recoverable = True
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(params) - {"to", "weight", "reason"}

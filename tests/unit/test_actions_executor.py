@@ -31,6 +31,7 @@ class Probe(BaseAction):
         script: list[str] | None = None,
     ) -> None:
         self.kind = kind
+        self.recoverable = containment
         self.containment = containment
         self.idempotent = idempotent
         self.script = list(script or [])
@@ -371,3 +372,35 @@ def test_restart_rule(tmp_path):
     states = {k.kind: executor.ledger.get(k).state for k in (k_once, k_again, k_fresh)}  # type: ignore[union-attr]
     assert states == {"once": "interrupted", "again": "succeeded", "fresh": "succeeded"}
     assert executor.resume_interrupted(lambda row: make_context(SETTINGS)) == []
+
+
+def test_a_human_can_run_a_step_the_cooldown_held_back(tmp_path):
+    probe = Probe()
+    executor, _, clock = build(tmp_path, probe)
+    executor.run_step(step(), make_context(SETTINGS, incident_id="A"))
+    clock.advance(60)
+    held = executor.run_step(step(), make_context(SETTINGS, incident_id="B"))
+    assert held.state == "skipped" and len(probe.calls) == 1
+    assert executor.run_step(
+        step(), make_context(SETTINGS, incident_id="B")
+    ).duplicate  # automatic: still held
+    by_hand = executor.run_step(step(), make_context(SETTINGS, incident_id="B"), automatic=False)
+    assert by_hand.state == "succeeded" and not by_hand.duplicate and len(probe.calls) == 2
+    assert executor.ledger.get(by_hand.key).automatic is False  # type: ignore[union-attr]
+
+
+def test_flap_max_zero_disables_the_flap_guard(tmp_path):
+    probe = Probe()
+    settings = ActionSettings(cooldown_seconds=0, flap_max=0)
+    executor, _, clock = build(tmp_path, probe, settings=settings)
+    for incident in "ABCDEF":
+        assert executor.run_step(step(), make_context(settings, incident_id=incident)).state == "succeeded"
+        clock.advance(1)
+
+
+def test_recover_without_steps_visits_only_recoverable_kinds(tmp_path):
+    probe, note = Probe(), Probe("note", containment=False)
+    executor, _, _ = build(tmp_path, probe, note)
+    ctx = make_context(SETTINGS)
+    executor.run_steps([step(id="c"), StepSpec.from_mapping({"action": "note"}, 1)], ctx)
+    assert [o.key.kind for o in executor.recover(ctx)] == ["probe"]
