@@ -18,8 +18,8 @@ still run if the incident's severity rises later.
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -126,6 +126,7 @@ class ActionExecutor:
         owner: str | None = None,
         on_timeline: Callable[[dict[str, Any]], None] | None = None,
         grace_seconds: float = 2.0,
+        max_workers: int = 8,
     ) -> None:
         self.ledger = ledger
         self.kinds = kinds
@@ -135,6 +136,11 @@ class ActionExecutor:
         self.owner = owner or f"{uuid.uuid4().hex[:12]}"
         self.on_timeline = on_timeline
         self.grace_seconds = grace_seconds
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="action-attempt")
+
+    def close(self) -> None:
+        """Stop the worker pool (attempts still running finish on their own timeouts)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- public API -----------------------------------------------------------------------------------
     def run_steps(
@@ -435,27 +441,17 @@ class ActionExecutor:
             return self._done(key, row_id, result, attempt, shown, timeline)
 
     def _call(self, invoke: Callable[[], ActionResult], timeout: float) -> ActionResult:
-        """Run one attempt in a worker thread and stop waiting after ``timeout`` plus a grace period.
+        """Run one attempt on the worker pool; stop waiting after ``timeout`` plus a grace period.
 
         Actions honour ``ctx.timeout`` themselves (HTTP and SQLite timeouts); this is the backstop for a
-        call that ignores it.
+        call that ignores it. A pool (not a thread per attempt) so per-thread resources such as the store's
+        thread-local SQLite connections are reused.
         """
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = invoke()
-            except BaseException as exc:
-                box["error"] = exc
-
-        worker = threading.Thread(target=target, name="action-attempt", daemon=True)
-        worker.start()
-        worker.join(timeout + self.grace_seconds)
-        if worker.is_alive():
-            raise _HardTimeout(f"attempt did not finish within its timeout of {timeout:g}s")
-        if "error" in box:
-            raise box["error"]
-        result = box["result"]
+        future = self._pool.submit(invoke)
+        try:
+            result = future.result(timeout=timeout + self.grace_seconds)
+        except concurrent.futures.TimeoutError:
+            raise _HardTimeout(f"attempt did not finish within its timeout of {timeout:g}s") from None
         if not isinstance(result, ActionResult):
             raise ActionError(f"action returned {type(result).__name__}, expected ActionResult")
         return result

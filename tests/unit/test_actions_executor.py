@@ -48,7 +48,7 @@ class Probe(BaseAction):
         if what == "error":
             raise RuntimeError("probe exploded")
         if what == "hang":
-            time.sleep(1.5)
+            time.sleep(0.8)
         if what == "slow":
             time.sleep(0.2)
         return ActionResult("succeeded", "probed", {"n": len(self.calls), "params": dict(params)})
