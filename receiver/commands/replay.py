@@ -19,8 +19,9 @@ __all__ = ["handle", "register", "replay"]
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("replay", help="show runbook, incident key and severity for a payload",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "replay", help="show runbook, incident key and severity for a payload", description=__doc__
+    )
     parser.add_argument("payload", type=Path, help="an Alertmanager v4 webhook body (JSON file; - for stdin)")
     parser.add_argument("--runbooks", type=Path, default=Path("runbooks"), help="runbook directory")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -40,11 +41,22 @@ def replay(body: bytes, runbooks_dir: Path) -> list[dict[str, Any]]:
         key = runbook.incident_key(alert.labels)
         if alert.status == "firing":
             firing_per_key[key] = firing_per_key.get(key, 0) + 1
-        decision = runbook.decide_severity_with_trace(SeverityContext.from_alert(
-            alert.labels, alert.annotations, firing_count=max(1, firing_per_key.get(key, 0))))
-        rows.append({"fingerprint": alert.fingerprint, "alertname": alert.alertname, "status": alert.status,
-                     "runbook": runbook.id, "incident_key": key, "severity": decision.level,
-                     "errors": [str(e) for e in decision.errors]})
+        decision = runbook.decide_severity_with_trace(
+            SeverityContext.from_alert(
+                alert.labels, alert.annotations, firing_count=max(1, firing_per_key.get(key, 0))
+            )
+        )
+        rows.append(
+            {
+                "fingerprint": alert.fingerprint,
+                "alertname": alert.alertname,
+                "status": alert.status,
+                "runbook": runbook.id,
+                "incident_key": key,
+                "severity": decision.level,
+                "errors": [str(e) for e in decision.errors],
+            }
+        )
     return rows
 
 
@@ -73,8 +85,13 @@ def handle(args: argparse.Namespace) -> int:
         print(json.dumps({"alerts": rows}, indent=2, ensure_ascii=False))
         return 0
     header = ("FINGERPRINT", "ALERTNAME", "STATUS", "RUNBOOK", "INCIDENT KEY", "SEVERITY")
-    table = [header, *[(r["fingerprint"], r["alertname"], r["status"], r["runbook"], r["incident_key"],
-                        r["severity"]) for r in rows]]
+    table = [
+        header,
+        *[
+            (r["fingerprint"], r["alertname"], r["status"], r["runbook"], r["incident_key"], r["severity"])
+            for r in rows
+        ],
+    ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for line in table:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())

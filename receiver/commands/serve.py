@@ -30,12 +30,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--host", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default 9099)")
     parser.add_argument("--data-dir", type=Path, help="directory of receiver.db (created if missing)")
-    parser.add_argument("--runbooks", type=Path, dest="runbooks_dir",
-                        help="runbook directory (default runbooks/)")
-    parser.add_argument("--webhook-token-file", type=Path,
-                        help="bearer token for Alertmanager (else env RECEIVER_WEBHOOK_TOKEN or generated)")
-    parser.add_argument("--admin-token-file", type=Path,
-                        help="bearer token for the read API (else env RECEIVER_ADMIN_TOKEN, else generated)")
+    parser.add_argument(
+        "--runbooks", type=Path, dest="runbooks_dir", help="runbook directory (default runbooks/)"
+    )
+    parser.add_argument(
+        "--webhook-token-file",
+        type=Path,
+        help="bearer token for Alertmanager (else env RECEIVER_WEBHOOK_TOKEN or generated)",
+    )
+    parser.add_argument(
+        "--admin-token-file",
+        type=Path,
+        help="bearer token for the read API (else env RECEIVER_ADMIN_TOKEN, else generated)",
+    )
     parser.add_argument("--config", type=Path, help="YAML file of settings")
     parser.add_argument("--threads", type=int, help="waitress worker threads (default 8)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
@@ -43,11 +50,22 @@ def register(subparsers: Any) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
-    overrides = {name: getattr(args, name, None) for name in
-                 ("host", "port", "data_dir", "runbooks_dir", "webhook_token_file", "admin_token_file",
-                  "threads", "log_level")}
-    return load_settings(config_file=args.config, env=dict(os.environ) if env is None else env,
-                         overrides=overrides)
+    overrides = {
+        name: getattr(args, name, None)
+        for name in (
+            "host",
+            "port",
+            "data_dir",
+            "runbooks_dir",
+            "webhook_token_file",
+            "admin_token_file",
+            "threads",
+            "log_level",
+        )
+    }
+    return load_settings(
+        config_file=args.config, env=dict(os.environ) if env is None else env, overrides=overrides
+    )
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -56,9 +74,11 @@ def handle(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         configure_logging(settings.log_level, as_json=settings.log_format == "json")
         settings = resolve_credentials(settings)
-        configure_logging(settings.log_level,
-                          [settings.webhook_token, settings.admin_token, settings.webhook_basic_password],
-                          as_json=settings.log_format == "json")
+        configure_logging(
+            settings.log_level,
+            [settings.webhook_token, settings.admin_token, settings.webhook_basic_password],
+            as_json=settings.log_format == "json",
+        )
         from receiver.app import create_app
 
         app = create_app(settings)
@@ -68,8 +88,15 @@ def handle(args: argparse.Namespace) -> int:
             print(f"  {problem}")
         return 2
     context = app.extensions["receiver"]
-    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
-                           ident="receiver", channel_timeout=30)
+    server = create_server(
+        app,
+        host=settings.host,
+        port=settings.port,
+        threads=settings.threads,
+        ident="receiver",
+        channel_timeout=30,
+    )
+
     def _stop(signum: int, _frame: FrameType | None) -> None:
         # waitress's own shutdown path: SystemExit in its loop stops the task threads cleanly
         log.info("signal %d: stopping", signum)

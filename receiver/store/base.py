@@ -169,7 +169,7 @@ class Store(Protocol):
         body: bytes,
         body_size: int | None = None,
     ) -> int:
-        """Keep a refused body (truncated to a cap); ``body_size`` is the full size when only a head was read."""
+        """Keep a refused body (truncated to a cap); ``body_size``: full size when only a head was read."""
 
     def list_rejected(self, *, limit: int = 50, before_id: int | None = None) -> list[RejectedRecord]: ...
 

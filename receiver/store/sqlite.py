@@ -278,6 +278,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._closed = False
 
     # -- connections -------------------------------------------------------------------------------------
@@ -308,30 +309,40 @@ class SQLiteStore:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` on this thread's connection; rolls back on any exception.
 
         For modules that keep their own tables (ledger, outbox, timers): the write lock is held for the
         whole block, so read-check-write sequences inside it are serialized across threads and processes.
-        SQLite errors become :class:`StoreUnavailable`.
+        Threads of this process queue on a Python lock first (SQLite's busy handler would sleep in
+        millisecond steps instead of waking the next writer at once). ``durable=False`` commits without
+        an fsync (``synchronous=NORMAL``; WAL stays consistent, the last commits may be lost on power
+        loss): only for work that is redone idempotently from a durable record. SQLite errors become
+        :class:`StoreUnavailable`.
         """
         conn = self.connection()
+        if not self._write_lock.acquire(timeout=self.busy_timeout_ms / 1000):
+            raise StoreUnavailable(f"store busy: writers queued > {self.busy_timeout_ms}ms")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _unavailable(exc, "begin a transaction") from exc
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise _unavailable(exc, "commit") from exc
+            try:
+                conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _unavailable(exc, "begin a transaction") from exc
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise _unavailable(exc, "commit") from exc
+        finally:
+            self._write_lock.release()
 
     def _write(self, doing: str, sql: str, params: Any = ()) -> sqlite3.Cursor:
         try:
@@ -466,7 +477,8 @@ class SQLiteStore:
     def apply(
         self, notification_id: int, fn: Callable[[IncidentWriter], list[dict[str, Any]]]
     ) -> list[dict[str, Any]] | None:
-        with self.transaction() as conn:
+        # not fsynced: if lost on power failure, the notification is still 'received' and is re-applied
+        with self.transaction(durable=False) as conn:
             row = conn.execute("SELECT state FROM notifications WHERE id = ?", (notification_id,)).fetchone()
             if row is None or row["state"] != "received":
                 return None
@@ -481,7 +493,15 @@ class SQLiteStore:
 
     def claim_applied(self, lease_seconds: float = 30.0) -> NotificationRecord | None:
         now = time.time()
-        with self.transaction() as conn:
+        due = self.connection().execute(
+            "SELECT 1 FROM notifications WHERE state = 'applied' AND next_attempt_ts <= ?"
+            " AND lease_until_ts <= ?"
+            " LIMIT 1",
+            (now, now),
+        ).fetchone()
+        if due is None:  # cheap read first: no write lock while idle
+            return None
+        with self.transaction(durable=False) as conn:
             row = conn.execute(
                 """SELECT * FROM notifications WHERE state = 'applied' AND next_attempt_ts <= ?
                    AND lease_until_ts <= ? ORDER BY id LIMIT 1""",
@@ -495,11 +515,12 @@ class SQLiteStore:
             return _notification(row)
 
     def mark_done(self, notification_id: int) -> None:
-        self._write(
-            "mark the notification done",
-            "UPDATE notifications SET state = 'done', done_at = ?, lease_until_ts = 0 WHERE id = ?",
-            (utc_now(), notification_id),
-        )
+        # not fsynced: lost on power failure means the (idempotent) responder sees the events again
+        with self.transaction(durable=False) as conn:
+            conn.execute(
+                "UPDATE notifications SET state = 'done', done_at = ?, lease_until_ts = 0 WHERE id = ?",
+                (utc_now(), notification_id),
+            )
 
     def mark_retry(self, notification_id: int, error: str, *, delay: float, max_attempts: int) -> str:
         with self.transaction() as conn:

@@ -22,12 +22,28 @@ from tests.support.receiver_server import WEBHOOK_TOKEN, RunningReceiver, make_s
 
 def am_config(url: str, token_file: Path, *, max_alerts: int = 0, repeat: str = "1h") -> dict[str, Any]:
     return {
-        "route": {"receiver": "rx", "group_by": ["model"], "group_wait": "1s", "group_interval": "2s",
-                  "repeat_interval": repeat},
-        "receivers": [{"name": "rx", "webhook_configs": [{
-            "url": url + "/api/v1/alerts", "send_resolved": True, "max_alerts": max_alerts,
-            "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}},
-        }]}],
+        "route": {
+            "receiver": "rx",
+            "group_by": ["model"],
+            "group_wait": "1s",
+            "group_interval": "2s",
+            "repeat_interval": repeat,
+        },
+        "receivers": [
+            {
+                "name": "rx",
+                "webhook_configs": [
+                    {
+                        "url": url + "/api/v1/alerts",
+                        "send_resolved": True,
+                        "max_alerts": max_alerts,
+                        "http_config": {
+                            "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
+                        },
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -36,10 +52,17 @@ def push(am: RunningProcess, *alerts: dict[str, Any]) -> None:
     assert response.status_code == 200, response.text
 
 
-def drift(feature: str, *, model: str = "churn", value: str = "0.25", resolved: bool = False) -> dict[str, Any]:
+def drift(
+    feature: str, *, model: str = "churn", value: str = "0.25", resolved: bool = False
+) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "labels": {"alertname": "FeatureDrift", "incident_type": "drift", "model": model, "feature": feature,
-                   "severity": "page"},
+        "labels": {
+            "alertname": "FeatureDrift",
+            "incident_type": "drift",
+            "model": model,
+            "feature": feature,
+            "severity": "page",
+        },
         "annotations": {"summary": f"{feature} drifts", "value": value},
     }
     if resolved:
@@ -79,8 +102,11 @@ def test_group_opens_one_incident_repeats_add_nothing_and_resolution_is_exact(se
     rx = receiver()
     am = alertmanager_factory(am_config(rx.url, token_file, repeat="2s"))
     push(am, drift("age"), drift("income"), drift("zip"))
-    wait_until(lambda: rx.context.store.list_incidents() and len(detail(rx).alerts) == 3, timeout=15,
-               message="one incident with 3 alerts")
+    wait_until(
+        lambda: rx.context.store.list_incidents() and len(detail(rx).alerts) == 3,
+        timeout=15,
+        message="one incident with 3 alerts",
+    )
     timeline = [e.kind for e in detail(rx).timeline]
     before = accepted(rx)
     push(am, drift("age"), drift("income"), drift("zip"))  # the same alerts again
@@ -90,8 +116,11 @@ def test_group_opens_one_incident_repeats_add_nothing_and_resolution_is_exact(se
     assert [e.kind for e in detail(rx).timeline] == timeline
     # one alert resolves: reflected exactly, incident still open
     push(am, drift("zip", resolved=True))
-    wait_until(lambda: sorted(a.status for a in detail(rx).alerts) == ["firing", "firing", "resolved"],
-               timeout=15, message="zip resolved")
+    wait_until(
+        lambda: sorted(a.status for a in detail(rx).alerts) == ["firing", "firing", "resolved"],
+        timeout=15,
+        message="zip resolved",
+    )
     assert detail(rx).incident.state == "open"
     push(am, drift("age", resolved=True), drift("income", resolved=True))
     wait_until(lambda: detail(rx).incident.state == "resolved", timeout=15, message="incident resolved")

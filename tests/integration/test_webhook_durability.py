@@ -41,8 +41,18 @@ def test_restart_resumes_unprocessed_notifications(tmp_path: Path) -> None:
 def test_sigkill_after_200_loses_nothing(tmp_path: Path) -> None:
     data, port = tmp_path / "data", free_port()
     (tmp_path / "token").write_text(WEBHOOK_TOKEN)
-    argv = [RECEIVER_BIN, "serve", "--port", str(port), "--data-dir", str(data),
-            "--runbooks", str(write_runbooks(tmp_path / "rb")), "--webhook-token-file", str(tmp_path / "token")]
+    argv = [
+        RECEIVER_BIN,
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data),
+        "--runbooks",
+        str(write_runbooks(tmp_path / "rb")),
+        "--webhook-token-file",
+        str(tmp_path / "token"),
+    ]
     env = {**os.environ, "RECEIVER_WORKER_POLL_INTERVAL": "0.2"}
     log = (tmp_path / "receiver.log").open("wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -81,12 +91,26 @@ def test_sigkill_after_200_loses_nothing(tmp_path: Path) -> None:
 
 def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen([RECEIVER_BIN, "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
-                             "--runbooks", str(write_runbooks(tmp_path / "rb"))],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            RECEIVER_BIN,
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--runbooks",
+            str(write_runbooks(tmp_path / "rb")),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok, timeout=15,
-                   message="receiver up")
+        wait_until(
+            lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok,
+            timeout=15,
+            message="receiver up",
+        )
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=15)
     finally:

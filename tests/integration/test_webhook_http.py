@@ -31,9 +31,14 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[RunningReceiver]:
     (tmp_path / "pw").write_text("basic-pw\n")
-    settings = make_settings(tmp_path / "data", write_runbooks(tmp_path / "runbooks"),
-                             max_body_bytes=4096, rejected_body_cap=1024, webhook_basic_user="am",
-                             webhook_basic_password=Secret("basic-pw"))
+    settings = make_settings(
+        tmp_path / "data",
+        write_runbooks(tmp_path / "runbooks"),
+        max_body_bytes=4096,
+        rejected_body_cap=1024,
+        webhook_basic_user="am",
+        webhook_basic_password=Secret("basic-pw"),
+    )
     running = start_receiver(settings)
     yield running
     running.stop()
@@ -41,8 +46,9 @@ def receiver(tmp_path: Path) -> Iterator[RunningReceiver]:
 
 def post(receiver: RunningReceiver, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
     data = json.dumps(body).encode() if isinstance(body, dict) else body
-    return requests.post(receiver.url + "/api/v1/alerts", data=data, headers=HOOK if headers is None else headers,
-                         timeout=5)
+    return requests.post(
+        receiver.url + "/api/v1/alerts", data=data, headers=HOOK if headers is None else headers, timeout=5
+    )
 
 
 def rejected(receiver: RunningReceiver) -> list[dict[str, Any]]:
@@ -65,22 +71,34 @@ def test_accepted_notification_becomes_an_incident(receiver: RunningReceiver) ->
     listed = wait_until(lambda: incidents(receiver)["incidents"], timeout=5, message="incident")
     (incident,) = listed
     assert incident["runbook_id"] == "feature-drift" and incident["severity"] == "SEV1"
-    detail = requests.get(f"{receiver.url}/api/v1/incidents/{incident['id']}", headers=ADMIN, timeout=5).json()
+    detail = requests.get(
+        f"{receiver.url}/api/v1/incidents/{incident['id']}", headers=ADMIN, timeout=5
+    ).json()
     assert len(detail["alerts"]) == 2
     assert [e["kind"] for e in detail["timeline"]][:3] == ["opened", "severity", "alert_firing"]
 
 
 def test_basic_auth_accepted(receiver: RunningReceiver) -> None:
     basic = base64.b64encode(b"am:basic-pw").decode()
-    response = post(receiver, notification(), {"Authorization": f"Basic {basic}",
-                                              "Content-Type": "application/json"})
+    response = post(
+        receiver, notification(), {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+    )
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Bearer {ADMIN_TOKEN}",
-                                           "Basic " + base64.b64encode(b"am:nope").decode(), "Basic !!!"])
-def test_wrong_credentials_are_refused_and_nothing_stored(receiver: RunningReceiver,
-                                                          authorization: str | None) -> None:
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer wrong",
+        f"Bearer {ADMIN_TOKEN}",
+        "Basic " + base64.b64encode(b"am:nope").decode(),
+        "Basic !!!",
+    ],
+)
+def test_wrong_credentials_are_refused_and_nothing_stored(
+    receiver: RunningReceiver, authorization: str | None
+) -> None:
     headers = {"Content-Type": "application/json"}
     if authorization:
         headers["Authorization"] = authorization
@@ -97,18 +115,23 @@ def test_invalid_payload_lists_every_problem_and_is_kept(receiver: RunningReceiv
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "PayloadError"
-    assert error["problems"] == ['truncatedAlerts: expected integer >= 0, got "lots"',
-                                 'alerts[0].startsAt: expected RFC 3339 time, got "yesterday"']
+    assert error["problems"] == [
+        'truncatedAlerts: expected integer >= 0, got "lots"',
+        'alerts[0].startsAt: expected RFC 3339 time, got "yesterday"',
+    ]
     (kept,) = rejected(receiver)
     assert kept["status"] == 400 and json.loads(kept["body"]) == doc and kept["problems"] == error["problems"]
     assert receiver.context.store.pending_count() == 0
 
 
-@pytest.mark.parametrize("body, message", [
-    (b'{"version": "4", "alerts": [', "body is not valid JSON"),
-    (b'{"version": "\xff"}', "body is not valid UTF-8"),
-    (b"[" * 2000 + b"]" * 2000, "body is nested too deeply"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b'{"version": "4", "alerts": [', "body is not valid JSON"),
+        (b'{"version": "\xff"}', "body is not valid UTF-8"),
+        (b"[" * 2000 + b"]" * 2000, "body is nested too deeply"),
+    ],
+)
 def test_malformed_bodies_get_400(receiver: RunningReceiver, body: bytes, message: str) -> None:
     response = post(receiver, body)
     assert response.status_code == 400 and response.json()["error"]["message"] == message
@@ -122,7 +145,7 @@ def test_too_large_by_content_length_and_by_bytes_read(receiver: RunningReceiver
     response = post(receiver, big)
     assert response.status_code == 413 and response.json()["error"]["type"] == "PayloadTooLarge"
     # chunked transfer (waitress de-chunks it and then sets the length)
-    chunked = post(receiver, iter([big[i:i + 1000] for i in range(0, len(big), 1000)]))
+    chunked = post(receiver, iter([big[i : i + 1000] for i in range(0, len(big), 1000)]))
     assert chunked.status_code == 413
     kept = rejected(receiver)
     assert [k["status"] for k in kept] == [413, 413]
@@ -135,8 +158,12 @@ def test_too_large_without_content_length(receiver: RunningReceiver) -> None:
     sets the length, so this one goes through Flask's test client with a terminated input stream."""
     big = json.dumps(notification(*[alert(feature=str(i)) for i in range(40)])).encode()
     client = receiver.app.test_client()
-    response = client.post("/api/v1/alerts", input_stream=io.BytesIO(big), headers=HOOK,
-                           environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""})
+    response = client.post(
+        "/api/v1/alerts",
+        input_stream=io.BytesIO(big),
+        headers=HOOK,
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+    )
     assert response.status_code == 413
     assert response.get_json()["error"]["problems"] == ["$: more than max_body_bytes 4096 bytes read"]
 
@@ -167,7 +194,9 @@ def test_store_that_cannot_commit_gets_503(tmp_path: Path) -> None:
 def test_read_api_requires_admin_token_and_validates_params(receiver: RunningReceiver) -> None:
     for headers in ({}, {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}):
         assert requests.get(receiver.url + "/api/v1/incidents", headers=headers, timeout=5).status_code == 401
-    bad = requests.get(receiver.url + "/api/v1/incidents", headers=ADMIN, params={"state": "exploded"}, timeout=5)
+    bad = requests.get(
+        receiver.url + "/api/v1/incidents", headers=ADMIN, params={"state": "exploded"}, timeout=5
+    )
     assert bad.status_code == 400 and "'state'" in bad.json()["error"]["message"]
     missing = requests.get(receiver.url + "/api/v1/incidents/999", headers=ADMIN, timeout=5)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFound"

@@ -46,20 +46,43 @@ def fingerprint(labels: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def alert(status: str = "firing", *, starts_at: str = "2024-05-01T10:00:00.123456789Z",
-          ends_at: str = ZERO_TIME, value: str | None = "0.25", **labels: str) -> dict[str, Any]:
+def alert(
+    status: str = "firing",
+    *,
+    starts_at: str = "2024-05-01T10:00:00.123456789Z",
+    ends_at: str = ZERO_TIME,
+    value: str | None = "0.25",
+    **labels: str,
+) -> dict[str, Any]:
     labels = {"alertname": "FeatureDrift", "incident_type": "drift", "model": "churn", **labels}
     annotations = {"summary": "drift", **({"value": value} if value is not None else {})}
-    return {"status": status, "labels": labels, "annotations": annotations, "startsAt": starts_at,
-            "endsAt": ends_at, "generatorURL": "http://prometheus/graph", "fingerprint": fingerprint(labels)}
+    return {
+        "status": status,
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": starts_at,
+        "endsAt": ends_at,
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": fingerprint(labels),
+    }
 
 
-def notification(*alerts: dict[str, Any], truncated: int = 0, group_key: str = '{}:{model="churn"}',
-                 **extra: Any) -> dict[str, Any]:
+def notification(
+    *alerts: dict[str, Any], truncated: int = 0, group_key: str = '{}:{model="churn"}', **extra: Any
+) -> dict[str, Any]:
     alerts_list = list(alerts) or [alert()]
     status = "firing" if any(a["status"] == "firing" for a in alerts_list) else "resolved"
-    body = {"version": "4", "groupKey": group_key, "truncatedAlerts": truncated, "status": status,
-            "receiver": "receiver", "groupLabels": {"model": "churn"}, "commonLabels": {},
-            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": alerts_list}
+    body = {
+        "version": "4",
+        "groupKey": group_key,
+        "truncatedAlerts": truncated,
+        "status": status,
+        "receiver": "receiver",
+        "groupLabels": {"model": "churn"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts_list,
+    }
     body.update(extra)
     return body

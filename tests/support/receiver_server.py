@@ -15,17 +15,23 @@ from waitress.server import BaseWSGIServer
 from receiver.app import ReceiverContext, create_app
 from receiver.config import Secret, Settings, load_settings
 
-__all__ = ["ADMIN_TOKEN", "WEBHOOK_TOKEN", "RunningReceiver", "start_receiver", "make_settings"]
+__all__ = ["ADMIN_TOKEN", "WEBHOOK_TOKEN", "RunningReceiver", "make_settings", "start_receiver"]
 
 WEBHOOK_TOKEN = "hook-token-for-tests"
 ADMIN_TOKEN = "admin-token-for-tests"
 
 
 def make_settings(data_dir: Path, runbooks_dir: Path, **overrides: Any) -> Settings:
-    settings = load_settings(env={}, overrides={"data_dir": data_dir, "runbooks_dir": runbooks_dir,
-                                                "host": "127.0.0.1", "port": 0})
-    return replace(settings, webhook_token=Secret(WEBHOOK_TOKEN), admin_token=Secret(ADMIN_TOKEN),
-                   worker_poll_interval=0.2, **overrides)
+    settings = load_settings(
+        env={}, overrides={"data_dir": data_dir, "runbooks_dir": runbooks_dir, "host": "127.0.0.1", "port": 0}
+    )
+    return replace(
+        settings,
+        webhook_token=Secret(WEBHOOK_TOKEN),
+        admin_token=Secret(ADMIN_TOKEN),
+        worker_poll_interval=0.2,
+        **overrides,
+    )
 
 
 @dataclass
@@ -51,7 +57,9 @@ class RunningReceiver:
         self.context.close()
 
 
-def start_receiver(settings: Settings, *, port: int = 0, threads: int = 8, **app_kwargs: Any) -> RunningReceiver:
+def start_receiver(
+    settings: Settings, *, port: int = 0, threads: int = 8, **app_kwargs: Any
+) -> RunningReceiver:
     app_kwargs.setdefault("metrics_registry", CollectorRegistry())
     app = create_app(settings, **app_kwargs)
     server = create_server(app, host="127.0.0.1", port=port, threads=threads, asyncore_loop_timeout=0.1)

@@ -28,13 +28,19 @@ def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
     assert (settings.port, settings.host, settings.threads, settings.dry_run) == (3000, "0.0.0.0", 5, True)
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"RECEIVER_PORT": "eighty"}, "setting 'port' (from environment RECEIVER_PORT): expected an integer"),
-    ({"RECEIVER_DRY_RUN": "maybe"}, "setting 'dry_run' (from environment RECEIVER_DRY_RUN): expected true or false"),
-    ({"RECEIVER_PORT": "70000"}, "port: expected 0..65535, got 70000"),
-    ({"RECEIVER_PROMETHEUS_URL": "localhost:9090"}, "prometheus_url: expected an http(s) URL"),
-    ({"RECEIVER_MAX_BODY_BYTES": "10"}, "max_body_bytes: expected at least 1024"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"RECEIVER_PORT": "eighty"}, "setting 'port' (from environment RECEIVER_PORT): expected an integer"),
+        (
+            {"RECEIVER_DRY_RUN": "maybe"},
+            "setting 'dry_run' (from environment RECEIVER_DRY_RUN): expected true or false",
+        ),
+        ({"RECEIVER_PORT": "70000"}, "port: expected 0..65535, got 70000"),
+        ({"RECEIVER_PROMETHEUS_URL": "localhost:9090"}, "prometheus_url: expected an http(s) URL"),
+        ({"RECEIVER_MAX_BODY_BYTES": "10"}, "max_body_bytes: expected at least 1024"),
+    ],
+)
 def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(env=env)
@@ -69,21 +75,31 @@ def test_tokens_generated_once_with_mode_0600(tmp_path: Path, caplog: pytest.Log
 
 def test_token_from_env_and_file(tmp_path: Path) -> None:
     (tmp_path / "admin").write_text("file-admin\n")
-    settings = resolve_credentials(load_settings(
-        env={"RECEIVER_WEBHOOK_TOKEN": "env-hook"}, overrides={"admin_token_file": tmp_path / "admin",
-                                                               "data_dir": tmp_path}))
+    settings = resolve_credentials(
+        load_settings(
+            env={"RECEIVER_WEBHOOK_TOKEN": "env-hook"},
+            overrides={"admin_token_file": tmp_path / "admin", "data_dir": tmp_path},
+        )
+    )
     assert settings.webhook_token is not None and settings.webhook_token.matches("env-hook")
     assert settings.admin_token is not None and settings.admin_token.matches("file-admin")
     assert "env-hook" not in repr(settings) and "file-admin" not in repr(settings)
     (tmp_path / "empty").write_text("")
-    with pytest.raises(ConfigError, match="setting 'admin_token_file'.* is empty"):
+    with pytest.raises(ConfigError, match=r"setting .admin_token_file..* is empty"):
         resolve_credentials(load_settings(env={}, overrides={"admin_token_file": tmp_path / "empty"}))
 
 
 def test_logs_redact_secrets_and_authorization() -> None:
     formatter = RedactingFormatter([Secret("s3cr3t-value")])
-    record = logging.LogRecord("receiver", logging.INFO, __file__, 1,
-                               "got s3cr3t-value with Authorization: Bearer abc.def", None, None)
+    record = logging.LogRecord(
+        "receiver",
+        logging.INFO,
+        __file__,
+        1,
+        "got s3cr3t-value with Authorization: Bearer abc.def",
+        None,
+        None,
+    )
     text = formatter.format(record)
     assert "s3cr3t-value" not in text and "abc.def" not in text and '"level": "INFO"' in text
     assert redact("password=hunter2 token: xyz") == "password=*** token: ***"

@@ -53,8 +53,9 @@ def kinds(store: SQLiteStore, incident_id: int) -> list[str]:
     return [entry.kind for entry in store.get_incident(incident_id).timeline]
 
 
-def test_firing_group_opens_one_incident_and_repeats_add_nothing(store: SQLiteStore,
-                                                                  runbooks: RunbookSet) -> None:
+def test_firing_group_opens_one_incident_and_repeats_add_nothing(
+    store: SQLiteStore, runbooks: RunbookSet
+) -> None:
     pipeline = Pipeline(store, runbooks, Recorder())
     doc = notification(alert(feature="age"), alert(feature="income"))
     assert feed(pipeline, doc) == ["opened", "joined"]
@@ -73,8 +74,9 @@ def test_severity_decided_on_open_and_only_raised(store: SQLiteStore, runbooks: 
     feed(pipeline, notification(alert(value="0.1", feature="a")))
     (incident,) = store.list_incidents()
     assert incident.severity == "SEV3"
-    assert feed(pipeline, notification(alert(value="0.1", feature="a"), alert(value="0.25", feature="b"))) \
-        == ["joined", "severity_raised"]
+    assert feed(
+        pipeline, notification(alert(value="0.1", feature="a"), alert(value="0.25", feature="b"))
+    ) == ["joined", "severity_raised"]
     # a lower value joining never lowers it; the third firing alert raises to SEV1 via firing_count
     assert feed(pipeline, notification(alert(value="0.01", feature="c"))) == ["joined", "severity_raised"]
     detail = store.get_incident(incident.id)
@@ -105,11 +107,18 @@ def test_resolution_and_a_new_incident_after_it(store: SQLiteStore, runbooks: Ru
 
 def test_different_group_values_and_unmatched_alerts(store: SQLiteStore, runbooks: RunbookSet) -> None:
     pipeline = Pipeline(store, runbooks, Recorder())
-    feed(pipeline, notification(alert(model="churn"), alert(model="fraud"),
-                                alert(alertname="DiskFull", incident_type="disk")))
+    feed(
+        pipeline,
+        notification(
+            alert(model="churn"), alert(model="fraud"), alert(alertname="DiskFull", incident_type="disk")
+        ),
+    )
     incidents = store.list_incidents()
     assert sorted((i.runbook_id, i.model) for i in incidents) == [
-        ("feature-drift", "churn"), ("feature-drift", "fraud"), ("unmatched", "churn")]
+        ("feature-drift", "churn"),
+        ("feature-drift", "fraud"),
+        ("unmatched", "churn"),
+    ]
 
 
 def test_truncation_recorded_once_per_incident(store: SQLiteStore, runbooks: RunbookSet) -> None:

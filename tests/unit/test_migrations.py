@@ -39,7 +39,8 @@ def test_old_database_is_migrated_forward_keeping_data(tmp_path: Path) -> None:
     # a later release adds two files: adding a file is all it takes
     (migrations / "0002_ledger.sql").write_text("CREATE TABLE ledger (id INTEGER PRIMARY KEY, note TEXT);")
     (migrations / "0003_outbox.sql").write_text(
-        "CREATE TABLE outbox (id INTEGER PRIMARY KEY, ledger_id INTEGER REFERENCES ledger (id));")
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY, ledger_id INTEGER REFERENCES ledger (id));"
+    )
     new = SQLiteStore(tmp_path / "r.db", migrations_dir=migrations)
     try:
         assert new.migrate() == [2, 3]
@@ -59,7 +60,7 @@ def test_failing_migration_rolls_back_alone(tmp_path: Path) -> None:
     (migrations / "0002_bad.sql").write_text("CREATE TABLE half (id INTEGER); SELECT * FROM no_such_table;")
     store = SQLiteStore(tmp_path / "r.db", migrations_dir=migrations)
     try:
-        with pytest.raises(StoreError, match="migration 0002_bad.sql failed: no such table: no_such_table"):
+        with pytest.raises(StoreError, match=r"migration 0002_bad\.sql failed: no such table: no_such_table"):
             store.migrate()
         assert store.schema_version() == 1
         tables = {r[0] for r in store.connection().execute("SELECT name FROM sqlite_master")}
@@ -80,5 +81,5 @@ def test_newer_database_is_refused(tmp_path: Path) -> None:
 
 def test_badly_named_migration_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "2_oops.sql").write_text("")
-    with pytest.raises(StoreError, match="does not match NNNN_name.sql"):
+    with pytest.raises(StoreError, match=r"does not match NNNN_name\.sql"):
         discover_migrations(tmp_path)

@@ -19,8 +19,9 @@ def problems_of(document: object) -> list[str]:
 
 
 def test_valid_payload_parses_to_typed_notification() -> None:
-    doc = notification(alert(), alert("resolved", ends_at="2024-05-01T11:00:00+02:00", feature="age"),
-                       truncated=3)
+    doc = notification(
+        alert(), alert("resolved", ends_at="2024-05-01T11:00:00+02:00", feature="age"), truncated=3
+    )
     parsed = parse_notification(json.dumps(doc).encode())
     assert parsed.version == "4" and parsed.truncated_alerts == 3 and parsed.status == "firing"
     first, second = parsed.alerts
@@ -30,17 +31,22 @@ def test_valid_payload_parses_to_typed_notification() -> None:
     assert first.alertname == "FeatureDrift" and second.labels["feature"] == "age"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000000Z"),
-    ("2024-05-01T10:00:00.5-01:30", "2024-05-01T11:30:00.500000Z"),
-    ("2024-05-01t10:00:00.999999999z", "2024-05-01T10:00:00.999999Z"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000000Z"),
+        ("2024-05-01T10:00:00.5-01:30", "2024-05-01T11:30:00.500000Z"),
+        ("2024-05-01t10:00:00.999999999z", "2024-05-01T10:00:00.999999Z"),
+    ],
+)
 def test_rfc3339_variants(text: str, expected: str) -> None:
     assert format_time(parse_rfc3339(text)) == expected
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2024-05-01", "2024-13-01T00:00:00Z", "2024-05-01T10:00:00",
-                                  "2024-05-01T10:00:00+25:00"])
+@pytest.mark.parametrize(
+    "text",
+    ["yesterday", "2024-05-01", "2024-13-01T00:00:00Z", "2024-05-01T10:00:00", "2024-05-01T10:00:00+25:00"],
+)
 def test_rfc3339_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_rfc3339(text)
@@ -63,8 +69,16 @@ def test_every_problem_is_listed_with_its_path() -> None:
 
 
 def test_wrong_types_and_missing_fields() -> None:
-    doc = {"version": 4, "status": "firing", "alerts": {"0": {}}, "groupLabels": [], "commonLabels": {},
-           "commonAnnotations": {}, "receiver": "r", "groupKey": "g"}
+    doc = {
+        "version": 4,
+        "status": "firing",
+        "alerts": {"0": {}},
+        "groupLabels": [],
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "receiver": "r",
+        "groupKey": "g",
+    }
     problems = problems_of(doc)
     assert "version: expected string, got number 4" in problems
     assert "alerts: expected array, got object" in problems
@@ -72,8 +86,12 @@ def test_wrong_types_and_missing_fields() -> None:
 
 
 def test_missing_alert_fields_and_zero_times() -> None:
-    broken = {"status": "resolved", "labels": {}, "startsAt": "0001-01-01T00:00:00Z",
-              "endsAt": "0001-01-01T00:00:00Z"}
+    broken = {
+        "status": "resolved",
+        "labels": {},
+        "startsAt": "0001-01-01T00:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+    }
     problems = problems_of(notification(broken))
     assert "alerts[0].fingerprint: required field is missing" in problems
     assert "alerts[0].startsAt: must be set (got the zero time)" in problems

@@ -55,8 +55,9 @@ def test_apply_failure_rolls_back_everything(store: SQLiteStore) -> None:
     nid = store.record_notification(b"{}")
 
     def fn(writer):  # type: ignore[no-untyped-def]
-        writer.create_incident(runbook_id="r", incident_key="k", title="t", model=None, group_labels={},
-                               severity="SEV3")
+        writer.create_incident(
+            runbook_id="r", incident_key="k", title="t", model=None, group_labels={}, severity="SEV3"
+        )
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
@@ -77,8 +78,9 @@ def test_retry_backoff_holds_order_and_dead_letters(store: SQLiteStore) -> None:
 
 
 def test_rejected_body_truncated_to_cap(store: SQLiteStore) -> None:
-    store.record_rejected(status=400, reason="bad", problems=["a: b"], content_type="application/json",
-                          body=b"x" * 40)
+    store.record_rejected(
+        status=400, reason="bad", problems=["a: b"], content_type="application/json", body=b"x" * 40
+    )
     (item,) = store.list_rejected()
     assert item.body == b"x" * 16 and item.body_size == 40 and item.truncated and item.problems == ["a: b"]
 
@@ -88,8 +90,9 @@ def test_live_incident_key_is_unique(store: SQLiteStore) -> None:
 
     def twice(writer):  # type: ignore[no-untyped-def]
         for _ in range(2):
-            writer.create_incident(runbook_id="r", incident_key="k", title="t", model="m", group_labels={},
-                                   severity="SEV3")
+            writer.create_incident(
+                runbook_id="r", incident_key="k", title="t", model="m", group_labels={}, severity="SEV3"
+            )
         return []
 
     with pytest.raises(sqlite3.IntegrityError):
