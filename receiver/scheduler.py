@@ -24,8 +24,14 @@ Handler = Callable[[Timer], "tuple[float, dict[str, Any]] | None"]
 
 
 class Scheduler:
-    def __init__(self, timers: TimerStore, handlers: Mapping[str, Handler], *, interval: float = 1.0,
-                 max_backoff: float = 300.0) -> None:
+    def __init__(
+        self,
+        timers: TimerStore,
+        handlers: Mapping[str, Handler],
+        *,
+        interval: float = 1.0,
+        max_backoff: float = 300.0,
+    ) -> None:
         self.timers, self.handlers = timers, dict(handlers)
         self.interval, self.max_backoff = interval, max_backoff
         self._stop = threading.Event()
@@ -45,10 +51,14 @@ class Scheduler:
                 again = handler(timer)
             except Exception as exc:
                 delay = min(self.max_backoff, 2.0 ** min(timer.attempts, 16))
-                log.exception("timer %d (%s, incident %d) failed; retry in %.0fs",
-                              timer.id, timer.kind, timer.incident_id, delay)
-                self.timers.reschedule(timer.id, time.time() + delay,
-                                       error=f"{type(exc).__name__}: {exc}")
+                log.exception(
+                    "timer %d (%s, incident %d) failed; retry in %.0fs",
+                    timer.id,
+                    timer.kind,
+                    timer.incident_id,
+                    delay,
+                )
+                self.timers.reschedule(timer.id, time.time() + delay, error=f"{type(exc).__name__}: {exc}")
                 continue
             if again is None:
                 self.timers.complete(timer.id)

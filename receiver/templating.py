@@ -59,7 +59,7 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
         return expression(**context)
     except TemplateError:
         raise
-    except Exception as exc:  # noqa: BLE001 - undefined names, sandbox violations, type errors
+    except Exception as exc:
         raise TemplateError(f"expression {source!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
@@ -68,5 +68,5 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     template = compile_template(source)
     try:
         return template.render(**context)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise TemplateError(f"template failed: {type(exc).__name__}: {exc}") from exc

@@ -35,8 +35,15 @@ class TimerStore:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
 
-    def schedule(self, incident_id: int, kind: str, due_ts: float,
-                 payload: Mapping[str, Any] | None = None, *, replace: bool = False) -> bool:
+    def schedule(
+        self,
+        incident_id: int,
+        kind: str,
+        due_ts: float,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        replace: bool = False,
+    ) -> bool:
         """Create the (incident, kind) timer; with ``replace`` also re-arm an existing one.
 
         Returns True when a timer was created or re-armed. Without ``replace`` an existing timer (pending,
@@ -78,16 +85,28 @@ class TimerStore:
                 (now, now, limit),
             ).fetchall()
             for row in rows:
-                conn.execute("UPDATE timers SET lease_until_ts = ?, attempts = attempts + 1 WHERE id = ?",
-                             (now + lease_seconds, row["id"]))
-        return [Timer(row["id"], row["incident_id"], row["kind"], row["due_ts"], json.loads(row["payload"]),
-                      row["attempts"] + 1) for row in rows]
+                conn.execute(
+                    "UPDATE timers SET lease_until_ts = ?, attempts = attempts + 1 WHERE id = ?",
+                    (now + lease_seconds, row["id"]),
+                )
+        return [
+            Timer(
+                row["id"],
+                row["incident_id"],
+                row["kind"],
+                row["due_ts"],
+                json.loads(row["payload"]),
+                row["attempts"] + 1,
+            )
+            for row in rows
+        ]
 
     def complete(self, timer_id: int) -> None:
         self._set(timer_id, "state = 'done', lease_until_ts = 0")
 
-    def reschedule(self, timer_id: int, due_ts: float, payload: Mapping[str, Any] | None = None,
-                   error: str | None = None) -> None:
+    def reschedule(
+        self, timer_id: int, due_ts: float, payload: Mapping[str, Any] | None = None, error: str | None = None
+    ) -> None:
         sets = "due_ts = ?, lease_until_ts = 0, last_error = ?"
         params: list[Any] = [due_ts, error]
         if payload is not None:
@@ -121,5 +140,7 @@ class TimerStore:
 
     def _set(self, timer_id: int, sets: str, params: list[Any] | None = None) -> None:
         with self.store.transaction() as conn:
-            conn.execute(f"UPDATE timers SET {sets}, updated_at = ? WHERE id = ?",
-                         (*(params or []), time.time(), timer_id))
+            conn.execute(
+                f"UPDATE timers SET {sets}, updated_at = ? WHERE id = ?",
+                (*(params or []), time.time(), timer_id),
+            )

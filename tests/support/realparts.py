@@ -49,7 +49,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
             result = predicate()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 - polled conditions may fail until ready
+        except Exception as exc:
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {message} (last error: {last_error})")
@@ -205,9 +205,9 @@ class RecordingServer:
                 self.end_headers()
                 self.wfile.write(recorder.response_body)
 
-            do_POST = do_PUT = do_GET = do_DELETE = _handle  # noqa: N815
+            do_POST = do_PUT = do_GET = do_DELETE = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

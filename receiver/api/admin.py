@@ -1,0 +1,100 @@
+"""Human control (admin token): acknowledge, resolve, close, recover an incident; its review as Markdown.
+
+``POST /api/v1/incidents/<id>/ack|resolve|close|recover`` take an optional JSON body ``{"actor", "note"}``
+(``recover`` also ``{"dry_run": true}``); ``GET /api/v1/incidents/<id>/review`` returns Markdown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from receiver.api.incidents import admin_required
+from receiver.app import get_context
+from receiver.errors import ConfigError, PayloadError
+from receiver.responder import Responder
+from receiver.review import render_review
+
+__all__ = ["bp"]
+
+bp = Blueprint("admin", __name__)
+
+
+def _responder() -> Responder:
+    runtime = get_context().response
+    if runtime is None:
+        raise ConfigError("responses are disabled on this receiver (no responder configured)")
+    return runtime.responder
+
+
+def _body() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise PayloadError('expected a JSON object body such as {"actor": "alice", "note": "..."}')
+    for key in ("actor", "note"):
+        if key in body and not isinstance(body[key], str):
+            raise PayloadError(f"{key}: expected a string")
+    return body
+
+
+def _actor(body: dict[str, Any]) -> str:
+    return str(body.get("actor") or "admin-api")[:200]
+
+
+@bp.post("/api/v1/incidents/<int:incident_id>/ack")
+@admin_required
+def acknowledge(incident_id: int) -> Any:
+    body = _body()
+    changed = _responder().acknowledge(incident_id, _actor(body), str(body.get("note", "")))
+    return jsonify({"incident": incident_id, "acknowledged": True, "changed": changed})
+
+
+@bp.post("/api/v1/incidents/<int:incident_id>/resolve")
+@admin_required
+def resolve(incident_id: int) -> Any:
+    body = _body()
+    changed = _responder().resolve(incident_id, _actor(body), str(body.get("note", "")))
+    return jsonify({"incident": incident_id, "state": "resolved", "changed": changed})
+
+
+@bp.post("/api/v1/incidents/<int:incident_id>/close")
+@admin_required
+def close(incident_id: int) -> Any:
+    body = _body()
+    changed = _responder().close(incident_id, _actor(body), str(body.get("note", "")))
+    return jsonify({"incident": incident_id, "state": "closed", "changed": changed})
+
+
+@bp.post("/api/v1/incidents/<int:incident_id>/recover")
+@admin_required
+def recover(incident_id: int) -> Any:
+    body = _body()
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise PayloadError("dry_run: expected true or false")
+    outcomes = _responder().recover(incident_id, _actor(body), dry_run=dry_run)
+    return jsonify(
+        {
+            "incident": incident_id,
+            "steps": [
+                {
+                    "step": o.key.step_id,
+                    "action": o.key.kind,
+                    "state": o.state,
+                    "summary": o.summary,
+                    "error": o.error,
+                }
+                for o in outcomes
+            ],
+        }
+    )
+
+
+@bp.get("/api/v1/incidents/<int:incident_id>/review")
+@admin_required
+def review(incident_id: int) -> Any:
+    detail = get_context().store.get_incident(incident_id)
+    return Response(render_review(detail), mimetype="text/markdown")

@@ -1,0 +1,501 @@
+"""The responder: what the receiver *does* about an incident, the way the playbook prescribes.
+
+::
+
+    opened ──► evidence (Prometheus) ─► contain steps (ledger: at most once) ─► "Investigating" message
+               └─► timers: verify (after containment), escalate (unacknowledged after escalate.after),
+                           update (every comms.cadence)
+    severity_raised ──► contain steps again (a step whose ``when`` now holds runs; done steps never rerun)
+    resolved ──► cancel timers, resolve pages, "Resolved" message (containment stays: recovery is explicit)
+
+    timer verify   ─► check the runbook's verify query ─► passed: state contained + "Contained"
+                                                        failed / timed out: escalate
+    timer escalate ─► not acknowledged: page (escalate.page), raise severity (escalate.upgrade_to), message
+    timer update   ─► status update on the cadence while the incident is open or contained
+
+Every step is idempotent: actions go through the ledger, messages carry dedupe keys in the outbox, timeline
+entries carry dedupe keys, timers are one row per (incident, kind). So a repeated notification, an HA
+duplicate, a retry after a failure or a restart mid-way never acts or speaks twice.
+
+Runbook durations are multiplied by ``time_scale`` (1.0 in production; drills compress time with it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from receiver.actions.base import ActionContext, ActionSettings
+from receiver.actions.executor import ActionExecutor, StepOutcome, StepSpec
+from receiver.comms.channels import ChannelSet
+from receiver.comms.compose import queue_status_update
+from receiver.comms.outbox import Outbox
+from receiver.comms.templates import render_message
+from receiver.errors import NotFound
+from receiver.evidence import capture_evidence
+from receiver.incident_log import IncidentLog
+from receiver.incidents import IncidentEvent
+from receiver.prom import PrometheusClient
+from receiver.runbooks import Runbook, RunbookSet, parse_duration, parse_value
+from receiver.status import StatusBuilder, primary_alert
+from receiver.store.base import IncidentDetail
+from receiver.store.sqlite import SQLiteStore
+from receiver.timers import Timer, TimerStore
+from receiver.verification import VerificationState, check_condition
+
+__all__ = ["Responder", "ResponseSettings"]
+
+log = logging.getLogger("receiver.responder")
+
+_LIVE = ("open", "contained")
+
+
+@dataclass(frozen=True)
+class ResponseSettings:
+    time_scale: float = 1.0
+    verify_interval: float = 15.0  # seconds between verify checks (scaled, at least 0.5 s)
+    default_verify_timeout: float = 1800.0
+    actor: str = "receiver"
+    public_url: str | None = None
+
+
+class Responder:
+    """Implements the pipeline's ``Responder`` protocol and the timer handlers of the scheduler."""
+
+    def __init__(
+        self,
+        *,
+        store: SQLiteStore,
+        runbooks: RunbookSet,
+        executor: ActionExecutor,
+        action_settings: ActionSettings,
+        outbox: Outbox,
+        channels: ChannelSet,
+        prometheus: PrometheusClient,
+        timers: TimerStore,
+        settings: ResponseSettings | None = None,
+        session: requests.Session | None = None,
+        registry_state: Callable[[str], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.runbooks, self.executor = store, runbooks, executor
+        self.action_settings = action_settings
+        self.outbox, self.channels, self.prometheus, self.timers = outbox, channels, prometheus, timers
+        self.settings = settings or ResponseSettings()
+        self.session = session or requests.Session()
+        self.clock = clock
+        self.log = IncidentLog(store)
+        self.status = StatusBuilder(registry_state=registry_state, public_url=self.settings.public_url)
+
+    # -- durations ----------------------------------------------------------------------------------------
+    def duration(self, value: Any, default: float) -> float:
+        """A runbook duration in seconds, scaled by ``time_scale``."""
+        seconds = default
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        elif isinstance(value, str) and value:
+            seconds = parse_duration(value)
+        return seconds * self.settings.time_scale
+
+    # -- pipeline events -----------------------------------------------------------------------------------
+    def handle(self, events: Sequence[IncidentEvent]) -> None:
+        for event in events:
+            handler = {
+                "opened": self._on_opened,
+                "severity_raised": self._on_severity_raised,
+                "resolved": self._on_resolved,
+            }.get(event.kind)
+            if handler is not None:
+                handler(event)
+
+    def _on_opened(self, event: IncidentEvent) -> None:
+        detail, runbook = self._load(event.incident_id)
+        if detail.incident.state not in _LIVE:
+            return
+        self._capture_evidence(detail, runbook, "opened")
+        detail = self.store.get_incident(event.incident_id)
+        outcomes = self._contain(detail, runbook, event.fingerprint)
+        detail = self.store.get_incident(event.incident_id)
+        self._speak(detail, runbook, "opened", sequence=0, fingerprint=event.fingerprint)
+        self._arm_timers(detail, runbook, outcomes)
+        self._escalate_if_asked(detail, runbook, outcomes)
+
+    def _on_severity_raised(self, event: IncidentEvent) -> None:
+        detail, runbook = self._load(event.incident_id)
+        if detail.incident.state not in _LIVE:
+            return
+        outcomes = self._contain(detail, runbook, event.fingerprint)
+        detail = self.store.get_incident(event.incident_id)
+        summary = f"Severity raised from {event.previous_severity} to {event.severity}."
+        self._speak(detail, runbook, "update", sequence=1000 + event.notification_id, summary=summary)
+        self._arm_timers(detail, runbook, outcomes)
+        self._escalate_if_asked(detail, runbook, outcomes)
+
+    def _on_resolved(self, event: IncidentEvent) -> None:
+        detail, runbook = self._load(event.incident_id)
+        self.timers.cancel(event.incident_id)
+        ctx = self._action_context(detail, runbook)
+        page_resolve = StepSpec(id="auto-resolve-page", kind="page", params={"event": "resolve"})
+        if any(o.key.kind == "page" for o in self._ledger_keys(detail)):
+            outcome = self.executor.run_step(page_resolve, ctx, phase="recover", automatic=True)
+            self._record_outcomes(detail.incident.id, [outcome])
+        detail = self.store.get_incident(event.incident_id)
+        self._speak(detail, runbook, "resolved", sequence=0)
+
+    # -- human control (admin API and CLI) -------------------------------------------------------------------
+    def acknowledge(self, incident_id: int, actor: str, note: str = "") -> bool:
+        done = self.log.acknowledge(incident_id, actor, note)
+        self.timers.cancel(incident_id, ("escalate",))
+        return done
+
+    def resolve(self, incident_id: int, actor: str, note: str = "") -> bool:
+        message = f"resolved by {actor}" + (f": {note}" if note else "")
+        changed = self.log.transition(incident_id, "resolved", message, {"actor": actor, "note": note})
+        if changed:
+            self._on_resolved(IncidentEvent("resolved", incident_id, "", "", "", 0))
+        return changed
+
+    def close(self, incident_id: int, actor: str, note: str = "") -> bool:
+        message = f"closed by {actor}" + (f": {note}" if note else "")
+        return self.log.transition(incident_id, "closed", message, {"actor": actor, "note": note})
+
+    def recover(self, incident_id: int, actor: str, *, dry_run: bool = False) -> list[StepOutcome]:
+        """Run the runbook's ``recover`` steps (or undo every containment when it has none)."""
+        detail, runbook = self._load(incident_id)
+        ctx = self._action_context(detail, runbook)
+        raw_steps = runbook.document.get("recover")
+        steps = [StepSpec.from_mapping(s, i) for i, s in enumerate(raw_steps)] if raw_steps else None
+        self.log.add(incident_id, "recovery_requested", f"recovery requested by {actor}", {"actor": actor})
+        outcomes = self.executor.recover(
+            ctx, steps, automatic=False, dry_run=dry_run or bool(runbook.document.get("dry_run"))
+        )
+        self._record_outcomes(incident_id, outcomes)
+        detail = self.store.get_incident(incident_id)
+        done = ", ".join(f"{o.key.kind} {o.state}" for o in outcomes) or "nothing to recover"
+        self._speak(
+            detail,
+            runbook,
+            "update",
+            sequence=2000 + len(detail.timeline),
+            summary=f"Recovery run by {actor}: {done}.",
+        )
+        return outcomes
+
+    # -- timers ---------------------------------------------------------------------------------------------
+    def timer_handlers(self) -> dict[str, Callable[[Timer], tuple[float, dict[str, Any]] | None]]:
+        return {
+            "verify": self._on_verify_timer,
+            "escalate": self._on_escalate_timer,
+            "update": self._on_update_timer,
+        }
+
+    def _on_verify_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
+        detail, runbook = self._load(timer.incident_id)
+        if detail.incident.state not in _LIVE:
+            return None
+        verify = runbook.document.get("verify") or {}
+        state = VerificationState.from_json(timer.payload["state"])
+        now = self.clock()
+        outcome = check_condition(
+            self.prometheus, str(verify.get("query", "")), self._template_context(detail)
+        )
+        state = state.observe(now, outcome)
+        if state.status == "pending":
+            return now + self._verify_interval(state), {"state": state.to_json()}
+        if state.status == "passed":
+            changed = self.log.transition(
+                timer.incident_id,
+                "contained",
+                f"verified: {state.reason}",
+                {"verification": state.to_json(), "query": verify.get("query")},
+                allowed_from=("open",),
+            )
+            if changed:
+                detail = self.store.get_incident(timer.incident_id)
+                self._speak(
+                    detail,
+                    runbook,
+                    "contained",
+                    sequence=0,
+                    summary=f"Verified: {verify.get('query')} — {state.reason}.",
+                )
+            return None
+        self.log.add(
+            timer.incident_id,
+            "verification_failed",
+            f"verification {state.status}: {state.reason}",
+            {"verification": state.to_json(), "query": verify.get("query")},
+            dedupe_key="verify:failed",
+        )
+        self._escalate(detail, runbook, f"containment not verified ({state.status}): {state.reason}")
+        return None
+
+    def _on_escalate_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
+        detail, runbook = self._load(timer.incident_id)
+        info = self.log.state(timer.incident_id)
+        if detail.incident.state not in _LIVE or info["acknowledged_at"]:
+            return None
+        after = (runbook.document.get("escalate") or {}).get("after", "30m")
+        self._escalate(detail, runbook, f"not acknowledged within {after}")
+        return None
+
+    def _on_update_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
+        detail, runbook = self._load(timer.incident_id)
+        if detail.incident.state not in _LIVE:
+            return None
+        number = int(timer.payload.get("number", 1))
+        cadence = self.duration((runbook.document.get("comms") or {}).get("cadence"), 1800.0)
+        next_at = self.clock() + cadence
+        self._speak(
+            detail, runbook, "update", sequence=number, next_update_at=datetime.fromtimestamp(next_at, UTC)
+        )
+        return next_at, {"number": number + 1}
+
+    # -- internals ------------------------------------------------------------------------------------------
+    def _load(self, incident_id: int) -> tuple[IncidentDetail, Runbook]:
+        detail = self.store.get_incident(incident_id)
+        try:
+            runbook = self.runbooks.get(detail.incident.runbook_id)
+        except NotFound:
+            runbook = self.runbooks.match({})  # runbook removed since: respond as unmatched
+        return detail, runbook
+
+    def _ledger_keys(self, detail: IncidentDetail) -> list[Any]:
+        return list(self.executor.ledger.rows(str(detail.incident.id)))
+
+    def _template_context(self, detail: IncidentDetail, fingerprint: str | None = None) -> dict[str, Any]:
+        alert = primary_alert(detail, fingerprint)
+        labels = dict(alert.labels) if alert else dict(detail.incident.group_labels)
+        annotations = dict(alert.annotations) if alert else {}
+        firing = sum(1 for a in detail.alerts if a.status == "firing")
+        return {
+            "labels": labels,
+            "annotations": annotations,
+            "value": parse_value(annotations),
+            "level": detail.incident.severity,
+            "firing_count": firing,
+            "incident": {"id": detail.incident.id, "key": detail.incident.incident_key},
+        }
+
+    def _action_context(
+        self, detail: IncidentDetail, runbook: Runbook, fingerprint: str | None = None
+    ) -> ActionContext:
+        ctx = self._template_context(detail, fingerprint)
+        incident = detail.incident
+        return ActionContext(
+            incident_id=str(incident.id),
+            model=incident.model or ctx["labels"].get("model", ""),
+            settings=self.action_settings,
+            runbook_id=runbook.id,
+            labels=ctx["labels"],
+            annotations=ctx["annotations"],
+            severity=incident.severity,
+            value=ctx["value"],
+            facts={"firing_count": ctx["firing_count"], "opened_at": incident.opened_at},
+            incident_key=incident.incident_key,
+            session=self.session,
+            notifier=self._notify,
+        )
+
+    def _capture_evidence(self, detail: IncidentDetail, runbook: Runbook, moment: str) -> None:
+        specs = runbook.document.get("evidence") or []
+        if not specs:
+            return
+        key = f"evidence:{moment}"
+        if self.log.has(detail.incident.id, key):
+            return
+        snapshots = capture_evidence(self.prometheus, specs, self._template_context(detail))
+        lines = [f"{s.name}: {s.display()}" for s in snapshots]
+        self.log.add(
+            detail.incident.id,
+            "evidence",
+            "; ".join(lines),
+            {"moment": moment, "snapshots": [s.to_json() for s in snapshots]},
+            dedupe_key=key,
+        )
+
+    def _contain(
+        self, detail: IncidentDetail, runbook: Runbook, fingerprint: str | None
+    ) -> list[StepOutcome]:
+        raw_steps = runbook.document.get("contain") or []
+        steps = [StepSpec.from_mapping(s, i) for i, s in enumerate(raw_steps)]
+        if not steps:
+            return []
+        ctx = self._action_context(detail, runbook, fingerprint)
+        cooldown = runbook.document.get("cooldown")
+        if cooldown:
+            settings = replace(self.action_settings, cooldown_seconds=self.duration(cooldown, 600.0))
+            ctx = ctx.narrow(settings=settings)
+        outcomes = self.executor.run_steps(
+            steps, ctx, phase="contain", dry_run=bool(runbook.document.get("dry_run"))
+        )
+        self._record_outcomes(detail.incident.id, outcomes)
+        return outcomes
+
+    def _record_outcomes(self, incident_id: int, outcomes: Sequence[StepOutcome]) -> None:
+        for outcome in outcomes:
+            for index, entry in enumerate(outcome.timeline):
+                summary = entry.get("summary") or entry.get("error") or entry.get("event", "")
+                message = (
+                    f"{entry.get('phase', '')} {entry.get('action')} [{entry.get('step_id')}]: {summary}"
+                )
+                key = (
+                    f"action:{entry.get('phase')}:{entry.get('step_id')}:{entry.get('event')}:"
+                    f"{entry.get('attempt', index)}"
+                )
+                self.log.add(incident_id, "action", message.strip(), entry, dedupe_key=key)
+
+    def _arm_timers(self, detail: IncidentDetail, runbook: Runbook, outcomes: Sequence[StepOutcome]) -> None:
+        now = self.clock()
+        incident_id = detail.incident.id
+        doc = runbook.document
+        acted = [o for o in outcomes if o.state in ("succeeded", "dry_run")]
+        verify = doc.get("verify")
+        if verify and acted:
+            state = VerificationState.start(
+                now,
+                self.duration(verify.get("for"), 0.0),
+                self.duration(verify.get("timeout"), self.settings.default_verify_timeout),
+            )
+            if self.timers.schedule(
+                incident_id, "verify", now + self._verify_interval(state), {"state": state.to_json()}
+            ):
+                self.log.add(
+                    incident_id,
+                    "verification_started",
+                    f"verifying: {verify.get('query')} must hold for {verify.get('for', '0s')}",
+                    {
+                        "query": verify.get("query"),
+                        "for": verify.get("for"),
+                        "timeout": verify.get("timeout"),
+                    },
+                    dedupe_key="verify:started",
+                )
+        escalate = doc.get("escalate")
+        if escalate and escalate.get("after"):
+            self.timers.schedule(incident_id, "escalate", now + self.duration(escalate["after"], 1800.0))
+        comms = doc.get("comms") or {}
+        if comms.get("channels") and comms.get("cadence"):
+            self.timers.schedule(
+                incident_id, "update", now + self.duration(comms["cadence"], 1800.0), {"number": 1}
+            )
+
+    def _verify_interval(self, state: VerificationState) -> float:
+        step = min(self.settings.verify_interval * self.settings.time_scale, max(state.for_s / 4, 0.5))
+        return max(0.5, step)
+
+    def _escalate_if_asked(
+        self, detail: IncidentDetail, runbook: Runbook, outcomes: Sequence[StepOutcome]
+    ) -> None:
+        reasons = [f"{o.key.kind} [{o.key.step_id}]: {o.escalate}" for o in outcomes if o.escalate]
+        if reasons:
+            self._escalate(detail, runbook, "; ".join(reasons))
+
+    def _escalate(self, detail: IncidentDetail, runbook: Runbook, reason: str) -> None:
+        incident_id = detail.incident.id
+        spec = runbook.document.get("escalate") or {}
+        first = self.log.mark_escalated(incident_id)
+        self.log.add(
+            incident_id,
+            "escalated",
+            f"escalated to {spec.get('to', 'on-call')}: {reason}",
+            {"to": spec.get("to"), "reason": reason},
+            dedupe_key=f"escalated:{reason}",
+        )
+        upgrade = spec.get("upgrade_to")
+        if upgrade:
+            self.log.raise_severity(incident_id, str(upgrade), f"escalation: {reason}")
+        if spec.get("page"):
+            ctx = self._action_context(detail, runbook)
+            step = StepSpec(
+                id="escalation-page",
+                kind="page",
+                params={"service": str(spec.get("to") or "on-call"), "event": "trigger"},
+            )
+            outcome = self.executor.run_step(step, ctx, phase="escalate", automatic=True)
+            self._record_outcomes(incident_id, [outcome])
+        if first:
+            detail = self.store.get_incident(incident_id)
+            self._speak(detail, runbook, "escalated", sequence=0, summary=f"Escalated: {reason}")
+
+    def _speak(
+        self,
+        detail: IncidentDetail,
+        runbook: Runbook,
+        event: str,
+        *,
+        sequence: int,
+        summary: str = "",
+        next_update_at: datetime | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        comms = runbook.document.get("comms") or {}
+        names = [str(n) for n in comms.get("channels") or []]
+        if not names:
+            return
+        if next_update_at is None and event != "resolved" and comms.get("cadence"):
+            next_update_at = datetime.fromtimestamp(
+                self.clock() + self.duration(comms["cadence"], 1800.0), UTC
+            )
+        update = self.status.build(
+            detail,
+            runbook,
+            event,
+            sequence=sequence,
+            summary=summary,
+            next_update_at=next_update_at,
+            fingerprint=fingerprint,
+        )
+        known = [n for n in names if n in self.channels]
+        for missing in sorted(set(names) - set(known)):
+            self.log.add(
+                detail.incident.id,
+                "message_error",
+                f"channel {missing!r} is not configured; {event} update not sent there",
+                {"channel": missing, "event": event},
+                dedupe_key=f"nochannel:{missing}",
+            )
+        queued = queue_status_update(self.outbox, self.channels, update, known, comms.get("templates"))
+        for item in queued:
+            if not item.queued:
+                continue
+            data = item.to_json()
+            data["event"] = event
+            self.log.add(
+                detail.incident.id,
+                "message",
+                f"{event} update queued for {item.channel}: {item.message.title}",
+                data,
+                dedupe_key=f"message:{item.dedupe_key}",
+            )
+
+    def _notify(self, incident_id: str, channel: str, payload: Mapping[str, Any], dedupe_key: str) -> None:
+        """The ``notify`` action's notifier: render through the comms templates and queue on the outbox."""
+        detail, runbook = self._load(int(incident_id))
+        update = self.status.build(
+            detail,
+            runbook,
+            str(payload.get("event", "update")),
+            sequence=0,
+            summary=str(payload.get("text", "")),
+        )
+        target = self.channels[channel]
+        message = render_message(
+            update,
+            str(payload.get("audience", target.audience)),
+            (runbook.document.get("comms") or {}).get("templates"),
+        )
+        if self.outbox.enqueue(incident_id, channel, target.build_payload(message), dedupe_key):
+            self.log.add(
+                int(incident_id),
+                "message",
+                f"notify queued for {channel}: {message.title}",
+                {"channel": channel, "text": message.text, "event": payload.get("event")},
+                dedupe_key=f"message:{dedupe_key}",
+            )

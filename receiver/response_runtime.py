@@ -1,0 +1,134 @@
+"""Assemble the response side from settings: ledger + executor, channels + outbox, Prometheus, timers.
+
+:func:`build_response_runtime` returns a :class:`ResponseRuntime` holding the :class:`~receiver.responder.
+Responder` (plugged into the pipeline) and the two background threads it needs: the scheduler (timers)
+and the outbox worker (delivery). ``start()``/``stop()`` manage both; nothing starts at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from prometheus_client import CollectorRegistry
+
+from receiver.actions.base import ActionSettings
+from receiver.actions.executor import ActionExecutor
+from receiver.actions.ledger import Ledger
+from receiver.actions.registry import default_registry
+from receiver.comms.channels import ChannelSet
+from receiver.comms.outbox import Outbox, OutboxWorker
+from receiver.config import Settings
+from receiver.prom import PrometheusClient
+from receiver.responder import Responder, ResponseSettings
+from receiver.runbooks import RunbookSet
+from receiver.scheduler import Scheduler
+from receiver.store.sqlite import SQLiteStore
+from receiver.timers import TimerStore
+
+__all__ = ["ResponseRuntime", "build_response_runtime"]
+
+log = logging.getLogger("receiver.response")
+
+
+@dataclass
+class ResponseRuntime:
+    responder: Responder
+    scheduler: Scheduler
+    outbox: Outbox
+    outbox_worker: OutboxWorker
+    executor: ActionExecutor
+
+    def start(self) -> None:
+        self.resume_interrupted()
+        self.scheduler.start()
+        self.outbox_worker.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.outbox_worker.stop()
+
+    def resume_interrupted(self) -> None:
+        """Apply the ledger's restart rule to steps a crashed process left claimed or running."""
+        responder = self.responder
+
+        def make_context(row: Any) -> Any:
+            detail, runbook = responder._load(int(row.key.incident_id))
+            return responder._action_context(detail, runbook)
+
+        try:
+            outcomes = self.executor.resume_interrupted(make_context)
+        except Exception:
+            log.exception("could not resume interrupted actions")
+            return
+        for outcome in outcomes:
+            responder._record_outcomes(int(outcome.key.incident_id), [outcome])
+
+
+def _registry_reader(settings: Settings) -> Any:
+    path = settings.registry_db
+    if path is None:
+        return None
+
+    def read(model: str) -> Any:
+        from model_registry import open_registry
+
+        return open_registry(str(path), create=False).state(model)
+
+    return read
+
+
+def build_response_runtime(
+    settings: Settings,
+    store: SQLiteStore,
+    runbooks: RunbookSet,
+    *,
+    metrics_registry: CollectorRegistry | None = None,
+    session: requests.Session | None = None,
+) -> ResponseRuntime:
+    session = session or requests.Session()
+    action_settings = ActionSettings(
+        registry_path=str(settings.registry_db) if settings.registry_db else None,
+        alertmanager_url=settings.alertmanager_url,
+        http_allow_list=tuple(settings.http_allow_list),
+        pager_url=settings.pager_url,
+        pager_routing_key_file=str(settings.pager_routing_key_file)
+        if settings.pager_routing_key_file
+        else None,
+        dry_run=settings.dry_run,
+        cooldown_seconds=settings.cooldown_seconds * settings.time_scale,
+        flap_max=settings.flap_max,
+        flap_window_seconds=3600.0 * settings.time_scale,
+    )
+    ledger = Ledger(store)
+    executor = ActionExecutor(ledger, default_registry(), action_settings)
+    channels = ChannelSet.from_config(
+        settings.channels, base_dir=settings.config_dir, environ=os.environ, session=session
+    )
+    outbox = Outbox(store, channels, registry=metrics_registry)
+    timers = TimerStore(store)
+    responder = Responder(
+        store=store,
+        runbooks=runbooks,
+        executor=executor,
+        action_settings=action_settings,
+        outbox=outbox,
+        channels=channels,
+        prometheus=PrometheusClient(settings.prometheus_url, session=session),
+        timers=timers,
+        settings=ResponseSettings(
+            time_scale=settings.time_scale,
+            verify_interval=settings.verify_interval,
+            public_url=settings.public_url,
+        ),
+        session=session,
+        registry_state=_registry_reader(settings),
+    )
+    scheduler = Scheduler(
+        timers, responder.timer_handlers(), interval=min(1.0, settings.worker_poll_interval)
+    )
+    outbox_worker = OutboxWorker(outbox, interval=min(1.0, settings.worker_poll_interval))
+    return ResponseRuntime(responder, scheduler, outbox, outbox_worker, executor)
