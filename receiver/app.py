@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, jsonify
 from prometheus_client import CollectorRegistry
@@ -21,6 +21,9 @@ from receiver.pipeline import Pipeline, Responder
 from receiver.runbooks.model import RunbookSet
 from receiver.store import SQLiteStore, Store, open_store
 from receiver.worker import Worker
+
+if TYPE_CHECKING:
+    from receiver.response_runtime import ResponseRuntime
 
 __all__ = ["ReceiverContext", "create_app", "get_context"]
 
@@ -36,11 +39,14 @@ class ReceiverContext:
     pipeline: Pipeline
     worker: Worker | None
     owns_store: bool = False
+    response: ResponseRuntime | None = None
 
     def close(self) -> None:
-        """Stop the worker and close the store if the app opened it."""
+        """Stop the worker and the response threads, and close the store if the app opened it."""
         if self.worker is not None:
             self.worker.stop()
+        if self.response is not None:
+            self.response.stop()
         if self.owns_store:
             self.store.close()
 
@@ -82,6 +88,12 @@ def create_app(
     metrics = ReceiverMetrics(
         metrics_registry if metrics_registry is not None else CollectorRegistry(), store
     )
+    response: ResponseRuntime | None = None
+    if responder is None and settings.responses and isinstance(store, SQLiteStore):
+        from receiver.response_runtime import build_response_runtime
+
+        response = build_response_runtime(settings, store, runbooks, metrics_registry=metrics.registry)
+        responder = response.responder
     pipeline = Pipeline(
         store, runbooks, responder, metrics=metrics, max_attempts=settings.worker_max_attempts
     )
@@ -89,14 +101,15 @@ def create_app(
 
     app = Flask("receiver")
     app.config.update(MAX_CONTENT_LENGTH=None, JSON_SORT_KEYS=False)
-    context = ReceiverContext(settings, store, runbooks, metrics, pipeline, worker, owns_store)
+    context = ReceiverContext(settings, store, runbooks, metrics, pipeline, worker, owns_store, response)
     app.extensions["receiver"] = context
 
-    from receiver.api import health, incidents, webhook
+    from receiver.api import admin, health, incidents, webhook
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(admin.bp)
 
     @app.errorhandler(ReceiverError)
     def _receiver_error(exc: ReceiverError) -> Any:
@@ -116,6 +129,8 @@ def create_app(
 
     if worker is not None:
         worker.start()
+        if response is not None:
+            response.start()
     if isinstance(store, SQLiteStore):
         log.info("receiver ready: database %s, %d runbook(s)", store.path, len(runbooks))
     return app

@@ -16,10 +16,13 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 #: Subcommand modules under ``receiver.commands``, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "backtest",
+    "serve",
     "lint",
     "replay",
-    "serve",
+    "incident",
+    "review",
+    "backtest",
+    "drill",
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -85,6 +86,17 @@ class Settings:
     dry_run: bool = False
     public_url: str | None = None
     grafana_url: str | None = None
+    # responses (actions, comms, verification, escalation)
+    responses: bool = True
+    channels: dict[str, Any] | None = None
+    config_dir: Path | None = None  # base for relative url_file paths; defaults to the config file's dir
+    http_allow_list: tuple[str, ...] = ()
+    pager_url: str | None = None
+    pager_routing_key_file: Path | None = None
+    cooldown_seconds: float = 600.0
+    flap_max: int = 3
+    verify_interval: float = 15.0
+    time_scale: float = 1.0  # multiplies every runbook duration; drills compress time with e.g. 0.02
 
     @property
     def db_path(self) -> Path:
@@ -112,6 +124,20 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         if "None" in kind:
             return None
         raise ConfigError(f"{where}: a value is required")
+    if kind.startswith("dict"):
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise ConfigError(f"{where}: expected a mapping (JSON in the environment)") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+        return raw
+    if kind.startswith("tuple"):
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"{where}: expected a list of strings (comma-separated in the environment)")
+        return tuple(i.strip() for i in items if i.strip())
     if name in _SECRET_FIELDS:
         if not isinstance(raw, str) or not raw.strip():
             raise ConfigError(f"{where}: expected a non-empty string")
@@ -192,6 +218,19 @@ def _validate(settings: Settings) -> None:
             parsed = urlparse(value)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 problems.append(f"{name}: expected an http(s) URL, got {value!r}")
+    if not 0 < settings.time_scale <= 1:
+        problems.append(f"time_scale: expected 0 < time_scale <= 1, got {settings.time_scale}")
+    if settings.cooldown_seconds < 0:
+        problems.append(f"cooldown_seconds: expected >= 0, got {settings.cooldown_seconds}")
+    if settings.flap_max < 0:
+        problems.append(f"flap_max: expected >= 0 (0 disables the flap guard), got {settings.flap_max}")
+    if settings.verify_interval <= 0:
+        problems.append(f"verify_interval: expected > 0, got {settings.verify_interval}")
+    if settings.pager_url is not None and urlparse(settings.pager_url).scheme not in ("http", "https"):
+        problems.append(f"pager_url: expected an http(s) URL, got {settings.pager_url!r}")
+    for prefix in settings.http_allow_list:
+        if urlparse(prefix).scheme not in ("http", "https") or not urlparse(prefix).netloc:
+            problems.append(f"http_allow_list: expected http(s) URL prefixes, got {prefix!r}")
     if settings.webhook_basic_user and not (
         settings.webhook_basic_password or settings.webhook_basic_password_file
     ):
@@ -225,6 +264,8 @@ def load_settings(
             raise ConfigError(f"unknown setting {name!r}")
         if raw is not None:
             values[name] = _convert(name, raw, "command line")
+    if config_path is not None and "config_dir" not in values:
+        values["config_dir"] = Path(config_path).resolve().parent
     settings = Settings(**values)
     _validate(settings)
     return dataclasses.replace(settings, log_level=settings.log_level.upper())
