@@ -15,6 +15,7 @@
     └── PrometheusError        the Prometheus HTTP API could not answer a query (see receiver.prom)
         ├── PrometheusUnavailable  unreachable, timed out, or 5xx (try later)
         └── PrometheusQueryError   the query itself was rejected or the answer was malformed
+    DrillError (a ReceiverError) the native drill stack could not start or run
     BacktestError (a ReceiverError) bad backtest input: time range, rule file (names file and rule), incidents
     RegistryError (a ReceiverError) model_registry refused a request as asked; nothing changed (400)
     ├── NoHealthyFallbackError   rollback/split with no healthy version to go to (409)
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DeliveryError",
+    "DrillError",
     "NoHealthyFallbackError",
     "NotFound",
     "PayloadError",
@@ -138,6 +140,10 @@ class BacktestError(ReceiverError):
     http_status = 400
 
 
+class DrillError(ReceiverError):
+    """The native drill stack could not start or run (names the part and its log)."""
+
+
 class RegistryError(ReceiverError):
     """A model-registry request that cannot be done as asked (bad input); the registry is unchanged."""
 
@@ -164,7 +170,9 @@ class RegistryUnavailableError(RegistryError, StoreUnavailable):
     http_status = 503
 
 
-def error_body(status: int, error_type: str, message: str, problems: list[Any] | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, error_type: str, message: str, problems: list[Any] | None = None
+) -> dict[str, Any]:
     """The single JSON error shape of every error response."""
     body: dict[str, Any] = {"code": status, "type": error_type, "message": message}
     if problems:

@@ -1,0 +1,369 @@
+"""Start and stop the native drill stack: the real binaries and services on free loopback ports.
+
+:class:`Stack` owns a work directory (a temp dir unless given) holding everything it creates: random
+tokens (mode 0600), the registry DB bootstrapped with the demo v1 (good) and v2 (worse) per model, the
+time-compressed Prometheus/Alertmanager configs from :func:`receiver.rulegen.render_drill_configs`,
+time-compressed runbooks, the receiver's config file, data dirs and one log per process. Each child runs
+in its own process group, so :meth:`Stack.stop` (always called from ``finally``) takes down anything it
+spawned; it is idempotent and safe to call from a signal handler's unwinding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from receiver.drill.chatsink import ChatSink
+from receiver.drill.progress import Progress
+from receiver.drill.runbooks import channel_names, write_compressed_runbooks
+from receiver.errors import ConfigError, DrillError
+
+__all__ = ["ManagedProcess", "Stack", "StackError", "StackOptions", "free_port"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+StackError = DrillError
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _binary(*names: str) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise StackError(f"none of {', '.join(names)} is on PATH; run scripts/setup.sh "
+                     "(installs Debian's prometheus and prometheus-alertmanager)")
+
+
+def _write_secret(path: Path, value: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return path
+
+
+@dataclass
+class ManagedProcess:
+    """A child in its own process group, logging to ``log_path``."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.signal_group(signal.SIGKILL)
+                self.process.wait(timeout=5)
+        else:
+            self.signal_group(signal.SIGKILL)  # stray grandchildren, if any
+
+    def kill(self) -> None:
+        self.signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    workdir: Path | None = None
+    dry_run: bool = False
+    factor: float | None = None
+    repo_root: Path = REPO_ROOT
+    worker_poll_interval: float = 0.2
+    registry_poll_interval: float = 0.5
+    start_timeout: float = 60.0
+
+
+@dataclass
+class Stack:
+    """The running stack for ``models`` (one demo model server per model, all on one registry DB)."""
+
+    models: Sequence[str]
+    options: StackOptions = field(default_factory=StackOptions)
+    setup_promote: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.processes: dict[str, ManagedProcess] = {}
+        self.sink: ChatSink | None = None
+        self.server_urls: dict[str, str] = {}
+        self.prometheus_url = ""
+        self.alertmanager_url = ""
+        self.receiver_url = ""
+        self.receiver_settings: dict[str, Any] = {}
+        self.dropped_settings: list[str] = []
+        self._owns_workdir = self.options.workdir is None
+        self.workdir = Path(self.options.workdir or tempfile.mkdtemp(prefix="receiver-drill-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.secrets_dir = self.workdir / "secrets"
+        self.registry_db = self.workdir / "registry.db"
+        self.config_dir = self.workdir / "config"
+        self.runbooks_dir = self.workdir / "runbooks"
+        self.admin_token = ""
+        self.model_server_token = ""
+        self._stopped = False
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self, progress: Progress | None = None) -> None:
+        progress = progress or Progress(quiet=True)
+        try:
+            self._start(progress)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, progress: Progress) -> None:
+        from receiver.rulegen import DEFAULT_FACTOR, render_drill_configs
+
+        factor = self.options.factor or DEFAULT_FACTOR
+        self.factor = factor
+        progress.stage("starting", f"work dir {self.workdir}")
+        webhook_token = _write_secret(self.secrets_dir / "webhook-token", secrets.token_urlsafe(32))
+        self.admin_token = secrets.token_urlsafe(32)
+        admin_token = _write_secret(self.secrets_dir / "admin-token", self.admin_token)
+        self.model_server_token = secrets.token_urlsafe(32)
+        ms_token = _write_secret(self.secrets_dir / "model-server-token", self.model_server_token)
+        pager_key = _write_secret(self.secrets_dir / "pager-routing-key", secrets.token_hex(16))
+
+        self.sink = ChatSink()
+        ports = {name: free_port() for name in ("prometheus", "alertmanager", "receiver")}
+        self.prometheus_url = f"http://127.0.0.1:{ports['prometheus']}"
+        self.alertmanager_url = f"http://127.0.0.1:{ports['alertmanager']}"
+        self.receiver_url = f"http://127.0.0.1:{ports['receiver']}"
+
+        progress.stage("bootstrapping the registry", f"{len(self.models)} model(s), v1 good / v2 worse")
+        self._bootstrap_registry()
+
+        progress.stage("starting model servers")
+        for model in self.models:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            self.server_urls[model] = url
+            self._spawn(f"model-server-{model}", [
+                sys.executable, "-m", "model_server.server", "serve", "--registry-db", str(self.registry_db),
+                "--model", model, "--host", "127.0.0.1", "--port", str(port),
+                "--admin-token-file", str(ms_token),
+                "--poll-interval", str(self.options.registry_poll_interval), "--threads", "8",
+            ], url)
+
+        progress.stage("writing configs", f"time factor 1/{factor:g}")
+        paths = render_drill_configs(
+            self.config_dir, receiver_url=self.receiver_url + "/api/v1/alerts",
+            model_server_targets={u.removeprefix("http://"): m for m, u in self.server_urls.items()},
+            alertmanager_url=self.alertmanager_url, credentials_file=webhook_token, factor=factor,
+            repo_root=self.options.repo_root)
+        self.config_paths = paths
+        write_compressed_runbooks(self.options.repo_root / "runbooks", self.runbooks_dir, factor)
+        receiver_config = self._write_receiver_config(webhook_token, admin_token, pager_key)
+
+        progress.stage("starting prometheus, alertmanager and the receiver")
+        self._spawn("prometheus", [
+            _binary("prometheus"), f"--config.file={paths.prometheus}",
+            f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--web.enable-lifecycle",
+        ], self.prometheus_url, cwd=paths.prometheus.parent)
+        self._spawn("alertmanager", [
+            _binary("prometheus-alertmanager", "alertmanager"), f"--config.file={paths.alertmanager}",
+            f"--storage.path={self.workdir / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", "--cluster.listen-address=",
+        ], self.alertmanager_url)
+        self._spawn("receiver",
+                    [sys.executable, "-m", "receiver.cli", "serve", "--config", str(receiver_config)],
+                    self.receiver_url)
+
+        checks: dict[str, tuple[str, dict[str, str]]] = {
+            "prometheus": (self.prometheus_url + "/-/ready", {}),
+            "alertmanager": (self.alertmanager_url + "/-/ready", {}),
+            "receiver": (self.receiver_url + "/readyz", {}),
+        }
+        for model, url in self.server_urls.items():
+            checks[f"model-server-{model}"] = (url + "/healthz", {})
+        self._wait_healthy(checks, progress)
+
+    def _bootstrap_registry(self) -> None:
+        from model_registry import open_registry
+        from model_server.demo import bootstrap
+
+        artifacts = self.workdir / "artifacts"
+        for model in self.models:
+            bootstrap(self.registry_db, model, artifacts, actor="drill-bootstrap")
+        registry = open_registry(str(self.registry_db))
+        for model, version in self.setup_promote.items():
+            registry.promote(model, version, actor="drill-setup",
+                             reason=f"drill setup: {version} released before the fault")
+
+    def _write_receiver_config(self, webhook_token: Path, admin_token: Path, pager_key: Path) -> Path:
+        """The receiver's YAML config. Settings this checkout does not know yet are left out (and listed)."""
+        from receiver.config import Settings
+
+        assert self.sink is not None
+        channel_files = {}
+        for name in channel_names(self.options.repo_root / "runbooks"):
+            channel_files[name] = str(_write_secret(self.secrets_dir / f"channel-{name}",
+                                                    f"{self.sink.url}/chat/{name}"))
+        port = int(self.receiver_url.rsplit(":", 1)[1])
+        wanted: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": port,
+            "data_dir": str(self.workdir / "receiver-data"),
+            "runbooks_dir": str(self.runbooks_dir),
+            "webhook_token_file": str(webhook_token),
+            "admin_token_file": str(admin_token),
+            "prometheus_url": self.prometheus_url,
+            "alertmanager_url": self.alertmanager_url,
+            "registry_db": str(self.registry_db),
+            "dry_run": self.options.dry_run,
+            "worker_poll_interval": self.options.worker_poll_interval,
+            "log_format": "text",
+            "public_url": self.receiver_url,
+            "channels": {name: {"type": "slack", "url_file": path} for name, path in channel_files.items()},
+            "pager_url": f"{self.sink.url}/pager",
+            "pager_routing_key_file": str(pager_key),
+        }
+        known = {f.name for f in dataclasses.fields(Settings)}
+        self.receiver_settings = {k: v for k, v in wanted.items() if k in known}
+        self.dropped_settings = sorted(set(wanted) - known)
+        path = self.config_dir / "receiver.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(self.receiver_settings, sort_keys=False)
+        path.write_text("# generated by receiver drill\n" + text)
+        return path
+
+    def _spawn(self, name: str, argv: list[str], url: str, cwd: Path | None = None) -> ManagedProcess:
+        log_path = self.workdir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, cwd=cwd or self.options.repo_root,
+                                       start_new_session=True)
+        managed = ManagedProcess(name, process, url, log_path)
+        self.processes[name] = managed
+        return managed
+
+    def _wait_healthy(self, checks: Mapping[str, tuple[str, dict[str, str]]], progress: Progress) -> None:
+        deadline = time.monotonic() + self.options.start_timeout
+        pending = dict(checks)
+        while pending:
+            for name in list(pending):
+                proc = self.processes[name]
+                if not proc.alive():
+                    raise StackError(f"{name} exited with {proc.process.returncode} while starting; "
+                                     f"log {proc.log_path}:\n{proc.log_tail()}")
+                url, headers = pending[name]
+                try:
+                    if requests.get(url, headers=headers, timeout=1).status_code == 200:
+                        del pending[name]
+                except requests.RequestException:
+                    pass
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                names = ", ".join(sorted(pending))
+                raise StackError(f"not healthy after {self.options.start_timeout:g}s: {names} "
+                                 f"(logs in {self.workdir / 'logs'})")
+            progress.stage("waiting until healthy", f"{len(pending)} pending: {', '.join(sorted(pending))}")
+            time.sleep(0.2)
+        progress.note(f"stack healthy: {len(checks)} processes, work dir {self.workdir}")
+
+    def stop(self) -> None:
+        """Stop every process this stack started (reverse order) and the sink; remove a temp work dir."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for proc in reversed(list(self.processes.values())):
+            try:
+                proc.stop()
+            except Exception:  # keep stopping the others
+                proc.kill()
+        if self.sink is not None:
+            self.sink.stop()
+        if self._owns_workdir and not os.environ.get("RECEIVER_DRILL_KEEP_WORKDIR"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- reads and faults ----------------------------------------------------------------------------
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def registry(self) -> Any:
+        from model_registry import open_registry
+
+        return open_registry(str(self.registry_db))
+
+    def set_faults(self, model: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        resp = requests.post(self.server_urls[model] + "/admin/faults", json=dict(spec), timeout=5,
+                             headers={"Authorization": f"Bearer {self.model_server_token}"})
+        if resp.status_code != 200:
+            raise StackError(f"fault injection on {model} answered {resp.status_code}: {resp.text[:300]}")
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def clear_faults(self, model: str) -> None:
+        requests.delete(self.server_urls[model] + "/admin/faults", timeout=5,
+                        headers={"Authorization": f"Bearer {self.model_server_token}"})
+
+    def kill_server(self, model: str) -> None:
+        self.processes[f"model-server-{model}"].kill()
+
+    def server_state(self, model: str) -> dict[str, Any] | None:
+        try:
+            resp = requests.get(self.server_urls[model] + "/state", timeout=2)
+        except requests.RequestException:
+            return None
+        return resp.json() if resp.status_code == 200 else None
+
+    def urls(self) -> dict[str, str]:
+        out = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url,
+               "receiver": self.receiver_url, "chat sink": self.sink.url if self.sink else ""}
+        out.update({f"model server {m}": u for m, u in self.server_urls.items()})
+        return out
+
+    def check_processes(self, expected_dead: Callable[[str], bool] = lambda _n: False) -> list[str]:
+        """Names of processes that died although nothing killed them on purpose."""
+        return [n for n, p in self.processes.items() if not p.alive() and not expected_dead(n)]
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
