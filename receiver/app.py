@@ -105,11 +105,13 @@ def create_app(
     app.extensions["receiver"] = context
 
     from receiver.api import admin, health, incidents, webhook
+    from receiver.api import runbooks as runbook_pages
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(runbook_pages.bp)
 
     @app.errorhandler(ReceiverError)
     def _receiver_error(exc: ReceiverError) -> Any:

@@ -267,3 +267,14 @@ def test_admin_api_requires_the_admin_token(stack_factory: Any) -> None:
     assert response.status_code == 401
     missing = requests.post(stack.receiver.url + "/api/v1/incidents/99/ack", headers=ADMIN, timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFound"
+
+
+def test_runbook_pages_resolve_ids_and_incident_types(stack_factory: Any) -> None:
+    stack = stack_factory()
+    listing = requests.get(stack.receiver.url + "/runbooks", timeout=10).json()
+    assert [rb["id"] for rb in listing["runbooks"]] == ["drift-test"]
+    by_id = requests.get(stack.receiver.url + "/runbooks/drift-test", timeout=10)
+    by_type = requests.get(stack.receiver.url + "/runbooks/drift", timeout=10)
+    assert by_id.status_code == by_type.status_code == 200
+    assert by_id.text == by_type.text and "id: drift-test" in by_id.text
+    assert requests.get(stack.receiver.url + "/runbooks/latency", timeout=10).status_code == 404
