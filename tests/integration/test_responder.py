@@ -47,8 +47,8 @@ recover:
 evidence:
   - {name: max PSI, query: 'max(model_feature_psi{model="{{ labels.model }}"})'}
 verify: {query: 'max(model_feature_psi{model="{{ labels.model }}"}) < 0.2', for: 2s, timeout: %(timeout)s}
-escalate: {after: %(escalate_after)s, to: ml-senior}
-comms: {channels: [chat], cadence: 1h}
+escalate: {after: %(escalate_after)s, to: ml-senior, upgrade_to: SEV1}
+comms: {channels: [chat], cadence: %(cadence)s}
 """
 
 HDR = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
@@ -108,7 +108,9 @@ def _registry(path: Path) -> None:
 def stack_factory(tmp_path: Path, prometheus_factory: Any, recording_server: Any) -> Iterator[Any]:
     started: list[RunningReceiver] = []
 
-    def factory(*, escalate_after: str = "1h", timeout: str = "30s", psi: float = 0.3) -> Stack:
+    def factory(
+        *, escalate_after: str = "1h", timeout: str = "30s", psi: float = 0.3, cadence: str = "1h"
+    ) -> Stack:
         gauge, port = _exporter()
         gauge.labels("churn", "v2", "f1").set(psi)
         prom = prometheus_factory(
@@ -128,7 +130,9 @@ def stack_factory(tmp_path: Path, prometheus_factory: Any, recording_server: Any
         )
         runbooks = tmp_path / "runbooks"
         runbooks.mkdir(exist_ok=True)
-        (runbooks / "drift.yml").write_text(RUNBOOK % {"timeout": timeout, "escalate_after": escalate_after})
+        (runbooks / "drift.yml").write_text(
+            RUNBOOK % {"timeout": timeout, "escalate_after": escalate_after, "cadence": cadence}
+        )
         registry_db = tmp_path / "registry.db"
         _registry(registry_db)
         chat = recording_server()
@@ -197,6 +201,7 @@ def test_unacknowledged_incident_escalates_and_ack_prevents_it(stack_factory: An
     wait_until(lambda: "escalated" in stack.chat_events(), timeout=10, message="escalated message")
     escalated = next(e for e in stack.incident()["timeline"] if e["kind"] == "escalated")
     assert "not acknowledged within 2s" in escalated["message"]
+    assert stack.incident()["incident"]["severity"] == "SEV1"  # escalate.upgrade_to, never lowered after
 
     # a second model's incident, acknowledged at once, does not escalate
     other = alert(value="0.3", model="fraud")
@@ -278,3 +283,65 @@ def test_runbook_pages_resolve_ids_and_incident_types(stack_factory: Any) -> Non
     assert by_id.status_code == by_type.status_code == 200
     assert by_id.text == by_type.text and "id: drift-test" in by_id.text
     assert requests.get(stack.receiver.url + "/runbooks/latency", timeout=10).status_code == 404
+
+
+def test_updates_repeat_on_the_cadence(stack_factory: Any) -> None:
+    stack = stack_factory(cadence="1s", timeout="1h")
+    assert stack.post(notification(alert(value="0.3"))).status_code == 200
+    wait_until(lambda: stack.chat_events().count("update") >= 2, timeout=20, message="two cadence updates")
+    sequences = [b["update"]["sequence"] for b in stack.chat.bodies() if b["update"]["event"] == "update"]
+    assert sequences[:2] == [1, 2]
+    assert stack.chat.bodies()[0]["update"]["next_update_at"]  # every message says when the next one comes
+
+
+def test_restart_repeats_nothing(stack_factory: Any, tmp_path: Path) -> None:
+    stack = stack_factory()
+    body = notification(alert(value="0.3"))
+    assert stack.post(body).status_code == 200
+    wait_until(lambda: "opened" in stack.chat_events(), timeout=20, message="opened message")
+    settings = stack.receiver.context.settings
+    stack.receiver.stop()
+    again = start_receiver(settings)
+    try:
+        assert (
+            requests.post(again.url + "/api/v1/alerts", json=body, headers=HDR, timeout=10).status_code == 200
+        )
+        wait_until(lambda: again.context.store.pending_count() == 0, timeout=10, message="drained")
+        import time
+
+        time.sleep(1.5)  # let the outbox worker run: nothing new may be sent
+        assert len(_splits(stack.registry_db)) == 1
+        assert stack.chat_events().count("opened") == 1
+    finally:
+        again.stop()
+
+
+def test_incident_and_review_commands(stack_factory: Any, tmp_path: Path, capsys: Any) -> None:
+    from receiver.cli import main
+
+    stack = stack_factory()
+    assert stack.post(notification(alert(value="0.3"))).status_code == 200
+    wait_until(lambda: "opened" in stack.chat_events(), timeout=20, message="opened message")
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(ADMIN_TOKEN + "\n")
+    common = ["--url", stack.receiver.url, "--admin-token-file", str(token_file)]
+    assert main(["incident", "ack", "1", "--actor", "carol", "--note", "looking", *common]) == 0
+    assert "acknowledged" in stack.kinds()
+    assert main(["incident", "resolve", "1", "--actor", "carol", *common]) == 0
+    assert stack.incident()["incident"]["state"] == "resolved"
+    capsys.readouterr()
+    assert main(["review", "1", "--data-dir", str(stack.receiver.context.settings.data_dir)]) == 0
+    review = capsys.readouterr().out
+    assert "acknowledged by carol: looking" in review and "resolved by carol" in review
+    with pytest.raises(SystemExit, match=r"401|admin token"):
+        main(
+            [
+                "incident",
+                "ack",
+                "1",
+                "--url",
+                stack.receiver.url,
+                "--admin-token-file",
+                str(tmp_path / "none"),
+            ]
+        )
