@@ -1,4 +1,7 @@
-"""A local chat/pager sink for drills: a real loopback HTTP server that records every POST it receives.
+"""A local chat/pager sink for drills: a real HTTP server that records every POST it receives.
+
+``GET /messages`` lists what it recorded (channel and text); ``python -m receiver.drill.chatsink --port N``
+runs it standalone (the docker compose stack does, as the chat and pager endpoint).
 
 Channels and the pager are pointed at ``<sink.url>/<kind>/<name>`` (for example ``/chat/ml-incidents`` or
 ``/pager``), so the report can say which channel a message went to. Nothing is forwarded anywhere.
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ChatSink", "SinkMessage"]
+__all__ = ["ChatSink", "SinkMessage", "main"]
 
 MAX_BODY = 1024 * 1024
 
@@ -80,6 +83,21 @@ class ChatSink:
                 self.end_headers()
                 self.wfile.write(answer)
 
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") not in ("/messages", "/healthz"):
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                rows = [{"at": m.at, "path": m.path, "channel": m.channel, "text": m.text()}
+                        for m in sink.messages()]
+                answer = json.dumps({"messages": rows} if self.path.startswith("/messages") else {"ok": True})
+                data = answer.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
@@ -97,3 +115,27 @@ class ChatSink:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m receiver.drill.chatsink",
+                                     description="record chat and pager posts; GET /messages lists them")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8088)
+    args = parser.parse_args(argv)
+    sink = ChatSink(args.host, args.port)
+    print(f"chat sink on {sink.url} (GET /messages)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sink.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

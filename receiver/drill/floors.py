@@ -2,7 +2,8 @@
 
 From the fault: the rule fires no sooner than one scrape, one evaluation and the rule's ``for:``; the
 webhook adds the route's ``group_wait``; the containment adds the receiver worker's poll; the model server
-serves it after its registry poll; verification adds the runbook's ``verify.for``. Signal build-up (a
+serves it after its registry poll; verification cannot precede containment (the responder may count
+the runbook's ``verify.for`` from before the containment, so that is not added). Signal build-up (a
 rate window filling, a PSI window drifting) comes on top and is what the measured time shows beyond it.
 """
 
@@ -86,7 +87,8 @@ def compute_floors(stack: Any, scenarios: Sequence[Scenario]) -> Floors:
             "webhook received": firing + wait,
             "containment applied": applied,
             "serving contained": serving,
-            "verified": (serving or applied) + verify_for if verify_for is not None else None,
+            # the responder may look back over the verify window, so containment is the only hard floor
+            "verified": (serving or applied) if verify_for is not None else None,
         }
     return Floors(config, out)
 

@@ -28,6 +28,7 @@ HOPS = ("rule firing", "alertmanager", "webhook received", "containment applied"
         "verified")
 DEFAULT_RATE = 8.0
 WARMUP_TIMEOUT = 60.0
+QUIET_TIMEOUT = 60.0
 VERIFY_BUDGET = 90.0
 POLL_INTERVAL = 0.5
 
@@ -200,12 +201,23 @@ class DrillRun:
                                    + ", ".join(missing))
             self.progress.stage("warming up", f"waiting for traffic in Prometheus: {', '.join(missing)}")
             time.sleep(0.5)
-        # the compressed rate windows (10 s) must hold healthy traffic before the fault
+        # the compressed rate windows (10 s) must hold healthy traffic, and no page-severity alert may be
+        # pending or firing for a drill model before the fault (else a start-up blip would be measured)
         settle = time.monotonic() + 10.0
-        while time.monotonic() < settle:
-            self.progress.stage("warming up", "filling the rate windows with healthy traffic")
+        quiet_deadline = settle + QUIET_TIMEOUT
+        while True:
+            noisy = sorted({str(a.get("labels", {}).get("alertname")) + "/" + str(a["labels"].get("model"))
+                            for a in self._firing_alerts() if a.get("labels", {}).get("model") in models
+                            and a["labels"].get("severity") == "page"})
+            if time.monotonic() >= settle and not noisy:
+                break
+            if time.monotonic() > quiet_deadline:
+                self.problems.append(f"alerts still active before the fault: {', '.join(noisy)}")
+                break
+            self.progress.stage("settling" if not noisy else "waiting for start-up pages to clear",
+                                ", ".join(noisy))
             time.sleep(0.5)
-        self.progress.note("traffic flowing for every model")
+        self.progress.note("traffic flowing for every model, no alert active")
 
     def _registry_snapshot(self, model: str) -> dict[str, Any]:
         state: dict[str, Any] = self.stack.registry().state(model).to_dict()
@@ -261,10 +273,11 @@ class DrillRun:
             now = time.time()
             firing = self._firing_alerts()
             am_alerts = self._alertmanager_alerts()
-            messages = self.stack.sink.messages() if self.stack.sink else []
+            all_messages = self.stack.sink.messages() if self.stack.sink else []
             for name, scenario in list(pending.items()):
                 result = self.results[name]
                 assert result.fault_at is not None
+                messages = [m for m in all_messages if m.at >= result.fault_at]
                 self._observe(scenario, result, now, firing, am_alerts, messages)
                 if result.contained and scenario.heal_after_containment and not self.dry_run:
                     self._heal(scenario)
@@ -326,6 +339,8 @@ class DrillRun:
             incidents: list[dict[str, Any]] = resp.json()["incidents"]
         except (requests.RequestException, KeyError, ValueError):
             return None
+        since = (self.results[scenario.name].fault_at or 0.0) - 1.0
+        incidents = [i for i in incidents if (_epoch(i.get("opened_at")) or 0.0) >= since]
         for runbook in scenario.runbooks:
             matching = [i for i in incidents if i.get("runbook_id") == runbook]
             if matching:

@@ -3,7 +3,8 @@
 A drill compresses the alert rules (``receiver.rulegen``); the runbooks' verification windows, ``for:``,
 timeouts, cooldowns, cadences, escalation delays and ``max_active_age`` preconditions must shrink by the
 same factor or verification would take the production 5-10 minutes. Step timeouts and retries are left
-alone (they bound real HTTP calls, not signal windows).
+alone (they bound real HTTP calls, not signal windows). A receiver with the ``time_scale`` setting scales
+the durations itself; then only the query windows are compressed here.
 """
 
 from __future__ import annotations
@@ -29,9 +30,20 @@ def _query(value: Any, factor: float) -> Any:
     return compress_expr(value, factor) if isinstance(value, str) else value
 
 
-def compress_runbook(doc: dict[str, Any], factor: float) -> dict[str, Any]:
-    """A compressed copy of one runbook document (only the time fields named in the module doc)."""
+def compress_runbook(doc: dict[str, Any], factor: float, *, durations: bool = True) -> dict[str, Any]:
+    """A compressed copy of one runbook document (only the time fields named in the module doc).
+
+    ``durations=False`` shrinks only the PromQL range windows: for a receiver with ``time_scale``, which
+    scales the runbook durations itself (compressing them here too would apply the factor twice).
+    """
     out = dict(doc)
+    if not durations:
+        if isinstance(out.get("verify"), dict):
+            out["verify"] = dict(out["verify"], query=_query(out["verify"].get("query"), factor))
+        if isinstance(out.get("evidence"), list):
+            out["evidence"] = [dict(e, query=_query(e.get("query"), factor)) if isinstance(e, dict) else e
+                               for e in out["evidence"]]
+        return out
     for key in ("cooldown",):
         if key in out:
             out[key] = _duration(out[key], factor)
@@ -66,7 +78,8 @@ def compress_runbook(doc: dict[str, Any], factor: float) -> dict[str, Any]:
     return out
 
 
-def write_compressed_runbooks(source: Path, target: Path, factor: float) -> list[Path]:
+def write_compressed_runbooks(source: Path, target: Path, factor: float, *,
+                              durations: bool = True) -> list[Path]:
     """Compress every ``*.yml`` runbook of ``source`` into ``target``; other files are copied as they are."""
     target.mkdir(parents=True, exist_ok=True)
     written = []
@@ -82,7 +95,8 @@ def write_compressed_runbooks(source: Path, target: Path, factor: float) -> list
             if not isinstance(doc, dict):
                 raise ConfigError(f"runbook {path}: expected a mapping")
             header = f"# drill copy of {path.name}, time compressed by 1/{factor:g}\n"
-            out.write_text(header + yaml.safe_dump(compress_runbook(doc, factor), sort_keys=False, width=200))
+            compressed = compress_runbook(doc, factor, durations=durations)
+            out.write_text(header + yaml.safe_dump(compressed, sort_keys=False, width=200))
         else:
             out.write_bytes(path.read_bytes())
         written.append(out)

@@ -186,6 +186,8 @@ class Stack:
                 "--poll-interval", str(self.options.registry_poll_interval), "--threads", "8",
             ], url)
 
+        self._wait_healthy({f"model-server-{m}": (u + "/healthz", {}) for m, u in self.server_urls.items()},
+                           progress)
         progress.stage("writing configs", f"time factor 1/{factor:g}")
         paths = render_drill_configs(
             self.config_dir, receiver_url=self.receiver_url + "/api/v1/alerts",
@@ -193,7 +195,11 @@ class Stack:
             alertmanager_url=self.alertmanager_url, credentials_file=webhook_token, factor=factor,
             repo_root=self.options.repo_root)
         self.config_paths = paths
-        write_compressed_runbooks(self.options.repo_root / "runbooks", self.runbooks_dir, factor)
+        from receiver.config import Settings
+
+        scales_itself = "time_scale" in {f.name for f in dataclasses.fields(Settings)}
+        write_compressed_runbooks(self.options.repo_root / "runbooks", self.runbooks_dir, factor,
+                                  durations=not scales_itself)
         receiver_config = self._write_receiver_config(webhook_token, admin_token, pager_key)
 
         progress.stage("starting prometheus, alertmanager and the receiver")
@@ -216,8 +222,6 @@ class Stack:
             "alertmanager": (self.alertmanager_url + "/-/ready", {}),
             "receiver": (self.receiver_url + "/readyz", {}),
         }
-        for model, url in self.server_urls.items():
-            checks[f"model-server-{model}"] = (url + "/healthz", {})
         self._wait_healthy(checks, progress)
 
     def _bootstrap_registry(self) -> None:
@@ -259,6 +263,7 @@ class Stack:
             "channels": {name: {"type": "slack", "url_file": path} for name, path in channel_files.items()},
             "pager_url": f"{self.sink.url}/pager",
             "pager_routing_key_file": str(pager_key),
+            "time_scale": 1.0 / self.factor,
         }
         known = {f.name for f in dataclasses.fields(Settings)}
         self.receiver_settings = {k: v for k, v in wanted.items() if k in known}
@@ -303,7 +308,7 @@ class Stack:
                                  f"(logs in {self.workdir / 'logs'})")
             progress.stage("waiting until healthy", f"{len(pending)} pending: {', '.join(sorted(pending))}")
             time.sleep(0.2)
-        progress.note(f"stack healthy: {len(checks)} processes, work dir {self.workdir}")
+        progress.note(f"healthy: {', '.join(sorted(checks))}")
 
     def stop(self) -> None:
         """Stop every process this stack started (reverse order) and the sink; remove a temp work dir."""

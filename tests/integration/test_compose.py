@@ -1,0 +1,78 @@
+"""docker-compose.yml, checked statically: no Docker engine runs here, but Debian's docker-compose 1.29
+validates the file, and every bind-mounted path must exist in the repo (a typo would only show at `up`)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+
+
+def _compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return doc
+
+
+def _bind_mounts() -> list[tuple[str, str]]:
+    mounts = []
+    for name, service in _compose()["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source", "")
+            if source.startswith((".", "/")):
+                mounts.append((name, source))
+    return mounts
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed "
+                    "(scripts/setup.sh installs Debian's docker-compose)")
+def test_docker_compose_config_is_valid() -> None:
+    result = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_bind_mounted_path_exists() -> None:
+    mounts = _bind_mounts()
+    assert mounts, "expected the stack to mount the repo's config files"
+    missing = [f"{service}: {source}" for service, source in mounts if not (REPO / source).resolve().exists()]
+    assert not missing, f"bind-mounted paths missing from the repo: {missing}"
+
+
+def test_stack_uses_the_repos_config_files_and_pinned_images() -> None:
+    services = _compose()["services"]
+    assert services["prometheus"]["image"] == "prom/prometheus:v2.42.0"
+    assert services["alertmanager"]["image"] == "prom/alertmanager:v0.25.0"
+    sources = {source for _, source in _bind_mounts()}
+    for path in ("./prometheus/prometheus.yml", "./alertmanager/alertmanager.yml", "./alert_rules",
+                 "./grafana/provisioning"):
+        assert path in sources, f"{path} is not mounted"
+    for name in ("receiver", "model-server", "traffic", "grafana", "prometheus", "alertmanager"):
+        assert name in services, f"service {name} missing"
+
+
+def test_webhook_token_is_shared_through_a_volume_not_the_repo() -> None:
+    doc = _compose()
+    services = doc["services"]
+    am_cfg = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
+    credential_files = {hook["http_config"]["authorization"]["credentials_file"]
+                        for receiver in am_cfg["receivers"] for hook in receiver.get("webhook_configs", [])}
+    assert credential_files == {"/etc/alertmanager/secrets/receiver-token"}
+    assert "secrets:/etc/alertmanager/secrets:ro" in services["alertmanager"]["volumes"]
+    assert any(str(v).startswith("secrets:/secrets") for v in services["receiver"]["volumes"])
+    assert "secrets" in doc["volumes"]
+    assert "--webhook-token-file=/secrets/receiver-token" in services["receiver"]["command"]
+    text = COMPOSE.read_text().lower()
+    assert "token_urlsafe" in text  # generated at `up`, never a literal in the file
+
+
+def test_services_have_health_checks() -> None:
+    services = _compose()["services"]
+    for name in ("prometheus", "alertmanager", "grafana", "receiver", "model-server", "chat-sink"):
+        assert "healthcheck" in services[name], f"{name} has no health check"
