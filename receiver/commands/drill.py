@@ -100,6 +100,11 @@ def handle(args: argparse.Namespace) -> int:
                 pass
         return 0 if report.passed else 1
     finally:
-        run.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        # a second Ctrl-C must not interrupt the clean-up: ignore both signals until everything is stopped
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            run.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -164,11 +164,13 @@ class DrillRun:
                            self.stack.urls(), self.stack.dropped_settings, self.problems)
 
     def stop(self) -> None:
-        for traffic in self.traffic.values():
-            traffic.stop()
-        self.traffic.clear()
-        self.stack.stop()
-        self._session.close()
+        try:
+            for traffic in self.traffic.values():
+                traffic.stop()
+            self.traffic.clear()
+        finally:
+            self.stack.stop()
+            self._session.close()
 
     # -- steps ---------------------------------------------------------------------------------------
     def _traffic_config(self, scenario: Scenario) -> TrafficConfig:
@@ -427,15 +429,13 @@ class DrillRun:
             return
         if incident.get("state") != "contained" and not result.expect_verified:
             return
+        # verified = the responder's verification passed (a "contained" entry), not merely a resolve
         detail = self._incident_detail(int(incident["id"]))
-        at = None
         for entry in (detail or {}).get("timeline", []):
-            text = f"{entry.get('kind', '')} {entry.get('message', '')}".lower()
-            if "contained" in text and ("state" in text or "verif" in text):
-                at = _epoch(entry.get("at"))
-                break
-        result.times["verified"] = at or now
-        result.verified = True
+            if entry.get("kind") == "contained":
+                result.times["verified"] = _epoch(entry.get("at")) or now
+                result.verified = True
+                return
 
     # -- the record ----------------------------------------------------------------------------------
     def _collect(self, scenario: Scenario) -> None:

@@ -186,6 +186,7 @@ SCENARIOS: tuple[Scenario, ...] = (
                            registry_actions=("split", "split_to_last_known_good", "traffic_split")),
         alerts=("ModelFeatureDriftHigh",),
         runbooks=("feature-drift",),
+        traffic={"rate": 20.0},  # refills the 1000-request PSI window in 50 s once the drift is withdrawn
         heal_after_containment=True,
         deadline=150.0,
     ),
