@@ -28,7 +28,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 TOKEN = "bench-token"
-THREADS = 8
 
 
 def _payload(i: int) -> bytes:
@@ -39,7 +38,7 @@ def _payload(i: int) -> bytes:
     ).encode()
 
 
-def serve(kind: str, port: int, data_dir: str) -> None:
+def serve(kind: str, port: int, data_dir: str, threads: int) -> None:
     """Child process: run one server until killed."""
     from flask import Flask, request
     from waitress import serve as waitress_serve
@@ -62,7 +61,7 @@ def serve(kind: str, port: int, data_dir: str) -> None:
             env={}, overrides={"data_dir": data_dir, "runbooks_dir": write_runbooks(Path(data_dir) / "rb")}
         )
         app = create_app(replace(settings, webhook_token=Secret(TOKEN), admin_token=Secret("admin")))
-    waitress_serve(app, host="127.0.0.1", port=port, threads=THREADS, _quiet=True)
+    waitress_serve(app, host="127.0.0.1", port=port, threads=threads, _quiet=True)
 
 
 class Client:
@@ -158,12 +157,16 @@ def _summary(latencies: list[float], errors: int, elapsed: float) -> dict[str, f
     }
 
 
-def run_server(kind: str, data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
+def run_server(kind: str, data_dir: str, threads: int = 8) -> tuple[subprocess.Popen[bytes], int]:
     from tests.support.realparts import free_port, wait_until
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--port", str(port), "--data-dir", data_dir], cwd=REPO
+        [
+            sys.executable, __file__, "--serve", kind, "--port", str(port), "--data-dir", data_dir,
+            "--threads", str(threads),
+        ],
+        cwd=REPO,
     )
 
     def up() -> bool:  # any HTTP answer (the bare app 404s /healthz) means it is listening
@@ -183,18 +186,19 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads, same for both servers")
     parser.add_argument("--serve", choices=["real", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.data_dir)
+        serve(args.serve, args.port, args.data_dir, args.threads)
         return 0
     bodies = [_payload(i) for i in range(500)]
     results: dict[str, dict[str, dict[str, float]]] = {}
     for kind in ("bare", "real"):
         with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as data_dir:
-            proc, port = run_server(kind, data_dir)
+            proc, port = run_server(kind, data_dir, args.threads)
             try:
                 max_load(port, 4, 1.0, bodies)  # warm-up
                 results[kind] = {
@@ -205,8 +209,8 @@ def main() -> int:
                 proc.terminate()
                 proc.wait(10)
     print(
-        f"cpus={os.cpu_count()} waitress threads={THREADS} rate={args.rate:g}/s seconds={args.seconds:g} "
-        f"clients={args.clients}"
+        f"cpus={os.cpu_count()} waitress threads={args.threads} rate={args.rate:g}/s "
+        f"seconds={args.seconds:g} clients={args.clients}"
     )
     print(f"{'':6} {'phase':6} {'req':>7} {'err':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for kind in ("bare", "real"):

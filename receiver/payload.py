@@ -99,16 +99,17 @@ def format_time(moment: datetime | None) -> str | None:
 
 def _depth(value: Any) -> int:
     """Maximum nesting depth, iteratively (a recursive walk could itself overflow)."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
+    while stack:  # only containers are pushed: scalars (most of a payload) cost one isinstance each
         item, level = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in item)
+        if level > deepest:
+            deepest = level
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, level + 1))
     return deepest
 
 

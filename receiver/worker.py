@@ -3,24 +3,66 @@
 It wakes when the webhook commits a notification (:meth:`Worker.notify`) and otherwise polls every
 ``poll_interval`` seconds, so notifications written by another process on the same database, or left
 over from before a restart, are picked up too.
+
+The worker runs at a lower priority than the webhook: requests mark themselves in flight
+(:meth:`Foreground.active`) and the worker starts its next step only when none is, or after waiting
+``max_yield`` seconds, so under a flood it slows down (the backlog is durable) but never stops. This
+matters because the worker's Python work holds the GIL that the request threads need.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from receiver.pipeline import Pipeline
 
-__all__ = ["Worker"]
+__all__ = ["Foreground", "Worker"]
 
 log = logging.getLogger("receiver.worker")
 
 
+class Foreground:
+    """Counts requests in flight so that background work can wait for a gap between them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._idle = threading.Event()
+        self._idle.set()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        with self._lock:
+            self._in_flight += 1
+            self._idle.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no request is in flight (True) or ``timeout`` seconds passed (False)."""
+        return self._idle.wait(timeout)
+
+
 class Worker:
-    def __init__(self, pipeline: Pipeline, *, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, pipeline: Pipeline, *, poll_interval: float = 1.0, max_yield: float = 0.02
+    ) -> None:
         self.pipeline = pipeline
         self.poll_interval = poll_interval
+        self.max_yield = max_yield
+        self.foreground = Foreground()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -49,6 +91,7 @@ class Worker:
         log.info("worker started")
         while not self._stop.is_set():
             self._wake.clear()
+            self.foreground.wait_idle(self.max_yield)
             try:
                 busy = self.pipeline.apply_next()
                 busy = self.pipeline.respond_next() or busy

@@ -72,6 +72,13 @@ def _json_content_type(mimetype: str) -> bool:
 @bp.post("/api/v1/alerts")
 def receive_alerts() -> Any:
     ctx = get_context()
+    if ctx.worker is None:
+        return _receive(ctx)
+    with ctx.worker.foreground.active():  # the worker waits for a gap: requests go first
+        return _receive(ctx)
+
+
+def _receive(ctx: ReceiverContext) -> Any:
     settings = ctx.settings
     if not (
         check_bearer(request, settings.webhook_token)

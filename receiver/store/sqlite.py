@@ -7,6 +7,17 @@ whose version is newer than the newest file here is refused rather than misread.
 Each thread gets its own connection (SQLite connections are not shared across threads). All writes that
 must be atomic run inside :meth:`SQLiteStore.transaction` (``BEGIN IMMEDIATE``), which serializes writers
 across threads *and* processes sharing the file.
+
+Latency of the webhook (the raw body must be fsynced before the 200) is protected two ways:
+
+* threads of this process queue on a :class:`_WriteGate` before SQLite's lock, so no request thread ever
+  sleeps in SQLite's busy handler (which backs off in 1..100 ms steps) behind another thread of ours, and
+  an *urgent* writer (the webhook) goes ahead of queued background writers (worker, responder, outbox);
+* :meth:`SQLiteStore.record_notification` group-commits: concurrent requests share one transaction and
+  one fsync, and each returns only after the commit that holds its row;
+* automatic WAL checkpoints (which fsync the database file inside whichever ``COMMIT`` crosses the
+  threshold) are off; a background writer runs a ``PASSIVE`` checkpoint after releasing the gate, which
+  does not block writers.
 """
 
 from __future__ import annotations
@@ -38,6 +49,10 @@ __all__ = ["MIGRATIONS_DIR", "Migration", "SQLiteStore", "discover_migrations", 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LIVE_STATES = ("open", "contained")
+#: commits between WAL checkpoints, run by a background writer after it has released the write gate
+_CHECKPOINT_EVERY = 500
+#: ... or by an urgent writer when no background writer has done it for this many commits
+_URGENT_CHECKPOINT_EVERY = 20 * _CHECKPOINT_EVERY
 
 
 def utc_now() -> str:
@@ -257,6 +272,61 @@ class _Writer(IncidentWriter):
         return cursor.rowcount == 1
 
 
+class _WriteGate:
+    """A mutex for this process's SQLite writers where urgent acquirers overtake queued background ones.
+
+    A background acquirer waits while an urgent one is waiting, but at most ``max_defer`` seconds in a row,
+    so background work (which must still make progress) is slowed under a flood, never starved.
+    """
+
+    def __init__(self, max_defer: float = 0.05) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._urgent_waiting = 0
+        self.max_defer = max_defer
+
+    def acquire(self, *, urgent: bool, timeout: float) -> bool:
+        start = time.monotonic()
+        deadline = start + timeout
+        defer_until = start + self.max_defer
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while True:
+                    now = time.monotonic()
+                    if not self._held and (urgent or not self._urgent_waiting or now >= defer_until):
+                        self._held = True
+                        return True
+                    if now >= deadline:
+                        return False
+                    wait = deadline - now
+                    if not urgent and not self._held:  # free but deferred: re-check when deferral ends
+                        wait = min(wait, max(defer_until - now, 0.0005))
+                    self._cond.wait(wait)
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
+class _Pending:
+    """One notification waiting for the group commit that will carry it."""
+
+    __slots__ = ("body", "done", "error", "group_key", "id", "received_at", "received_ts")
+
+    def __init__(self, body: bytes, group_key: str | None) -> None:
+        self.body, self.group_key = body, group_key
+        self.received_at, self.received_ts = utc_now(), time.time()
+        self.id = 0
+        self.done = False
+        self.error: StoreUnavailable | None = None
+
+
 class SQLiteStore:
     """The :class:`~receiver.store.base.Store` on one SQLite file; open it with ``open_store``.
 
@@ -278,7 +348,12 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._gate = _WriteGate()
+        self._ingest_lock = threading.Lock()  # guards _ingest_queue
+        self._ingest_queue: list[_Pending] = []
+        self._commit_lock = threading.Lock()  # one group commit of notifications at a time
+        self._checkpoint_lock = threading.Lock()
+        self._commits_since_checkpoint = 0
         self._closed = False
 
     # -- connections -------------------------------------------------------------------------------------
@@ -291,6 +366,7 @@ class SQLiteStore:
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _maybe_checkpoint
         return conn
 
     def connection(self) -> sqlite3.Connection:
@@ -304,28 +380,32 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise _unavailable(exc, "open the database") from exc
             self._local.conn = conn
+            self._local.durable = True  # _connect sets synchronous = FULL
             with self._lock:
                 self._all.append(conn)
         return conn
 
     @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, durable: bool = True, urgent: bool = False) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` on this thread's connection; rolls back on any exception.
 
         For modules that keep their own tables (ledger, outbox, timers): the write lock is held for the
         whole block, so read-check-write sequences inside it are serialized across threads and processes.
         Threads of this process queue on a Python lock first (SQLite's busy handler would sleep in
-        millisecond steps instead of waking the next writer at once). ``durable=False`` commits without
+        millisecond steps instead of waking the next writer at once); ``urgent=True`` (the webhook's own
+        writes) goes ahead of queued non-urgent writers. ``durable=False`` commits without
         an fsync (``synchronous=NORMAL``; WAL stays consistent, the last commits may be lost on power
         loss): only for work that is redone idempotently from a durable record. SQLite errors become
         :class:`StoreUnavailable`.
         """
         conn = self.connection()
-        if not self._write_lock.acquire(timeout=self.busy_timeout_ms / 1000):
+        if not self._gate.acquire(urgent=urgent, timeout=self.busy_timeout_ms / 1000):
             raise StoreUnavailable(f"store busy: writers queued > {self.busy_timeout_ms}ms")
         try:
             try:
-                conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+                if getattr(self._local, "durable", True) != durable:  # connections start FULL
+                    conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+                    self._local.durable = durable
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _unavailable(exc, "begin a transaction") from exc
@@ -341,12 +421,28 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise _unavailable(exc, "commit") from exc
+            self._commits_since_checkpoint += 1
         finally:
-            self._write_lock.release()
+            self._gate.release()
+        self._maybe_checkpoint(conn, urgent)
 
-    def _write(self, doing: str, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    def _maybe_checkpoint(self, conn: sqlite3.Connection, urgent: bool) -> None:
+        """Copy the WAL back into the database now and then, outside the write gate (PASSIVE: writers
+        carry on meanwhile). Request threads leave it to background writers unless the WAL grows large."""
+        due = _URGENT_CHECKPOINT_EVERY if urgent else _CHECKPOINT_EVERY
+        if self._commits_since_checkpoint < due or not self._checkpoint_lock.acquire(blocking=False):
+            return
         try:
-            with self.transaction() as conn:
+            self._commits_since_checkpoint = 0
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # a checkpoint is an optimisation; the next one retries
+        finally:
+            self._checkpoint_lock.release()
+
+    def _write(self, doing: str, sql: str, params: Any = (), *, urgent: bool = False) -> sqlite3.Cursor:
+        try:
+            with self.transaction(urgent=urgent) as conn:
                 return conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise _unavailable(exc, doing) from exc
@@ -402,13 +498,45 @@ class SQLiteStore:
     # -- notifications -----------------------------------------------------------------------------------
 
     def record_notification(self, body: bytes, group_key: str | None = None) -> int:
-        now = time.time()
-        cursor = self._write(
-            "record the notification",
-            "INSERT INTO notifications (received_at, received_ts, body, group_key) VALUES (?, ?, ?, ?)",
-            (utc_now(), now, body, group_key),
-        )
-        return int(cursor.lastrowid or 0)
+        """Commit the raw body (fsynced) and return its id, sharing the commit with concurrent callers.
+
+        Each caller queues its row, then takes the commit lock: whoever gets it commits every queued row
+        in one transaction; a caller whose row was carried by an earlier commit returns at once. Either
+        way no caller returns before the transaction holding its row has committed.
+        """
+        mine = _Pending(body, group_key)
+        with self._ingest_lock:
+            self._ingest_queue.append(mine)
+        with self._commit_lock:
+            if not mine.done:
+                with self._ingest_lock:
+                    batch, self._ingest_queue = self._ingest_queue, []
+                self._commit_batch(batch)
+        if mine.error is not None:
+            raise mine.error
+        return mine.id
+
+    def _commit_batch(self, batch: list[_Pending]) -> None:
+        try:
+            with self.transaction(urgent=True) as conn:
+                for item in batch:
+                    cursor = conn.execute(
+                        "INSERT INTO notifications (received_at, received_ts, body, group_key)"
+                        " VALUES (?, ?, ?, ?)",
+                        (item.received_at, item.received_ts, item.body, item.group_key),
+                    )
+                    item.id = int(cursor.lastrowid or 0)
+        except (StoreUnavailable, sqlite3.Error) as exc:
+            error = exc if isinstance(exc, StoreUnavailable) else _unavailable(exc, "record the notification")
+            for item in batch:
+                item.error, item.id = error, 0
+        except BaseException as exc:  # never leave a follower believing its row was committed
+            for item in batch:
+                item.error = StoreUnavailable(f"store cannot record the notification: {exc!r}")
+            raise
+        finally:
+            for item in batch:
+                item.done = True
 
     def record_rejected(
         self,
@@ -437,6 +565,7 @@ class SQLiteStore:
                 kept,
                 int(len(kept) < size),
             ),
+            urgent=True,
         )
         return int(cursor.lastrowid or 0)
 
