@@ -136,6 +136,22 @@ class IncidentLog:
             )
             return True
 
+    def record_contained(self, incident_id: int, message: str, data: Mapping[str, Any] | None = None) -> bool:
+        """Record that containment was verified without changing the state (already resolved)."""
+        now = utc_stamp()
+        with self.store.transaction() as conn:
+            cursor = conn.execute(
+                """INSERT OR IGNORE INTO timeline (incident_id, at, kind, message, data, dedupe_key)
+                   VALUES (?, ?, 'contained', ?, ?, 'state:contained')""",
+                (incident_id, now, message, json.dumps(dict(data or {}), sort_keys=True, default=str)),
+            )
+            if cursor.rowcount == 1:
+                conn.execute(
+                    "UPDATE incidents SET contained_at = ? WHERE id = ? AND contained_at IS NULL",
+                    (now, incident_id),
+                )
+            return cursor.rowcount == 1
+
     def acknowledge(self, incident_id: int, actor: str, note: str = "") -> bool:
         now = utc_stamp()
         with self.store.transaction() as conn:

@@ -103,6 +103,13 @@ class Responder:
             seconds = parse_duration(value)
         return seconds * self.settings.time_scale
 
+    def describe(self, value: Any) -> str:
+        """A runbook duration as people read it, with the compressed value when time is scaled."""
+        text = str(value)
+        if self.settings.time_scale == 1.0 or not value:
+            return text
+        return f"{text} (scaled to {self.duration(value, 0.0):g}s at time scale {self.settings.time_scale:g})"
+
     # -- pipeline events -----------------------------------------------------------------------------------
     def handle(self, events: Sequence[IncidentEvent]) -> None:
         for event in events:
@@ -139,7 +146,9 @@ class Responder:
 
     def _on_resolved(self, event: IncidentEvent) -> None:
         detail, runbook = self._load(event.incident_id)
-        self.timers.cancel(event.incident_id)
+        # verification keeps running: alerts often resolve *because* containment worked, and the review
+        # should still say whether (and when) the verify condition held
+        self.timers.cancel(event.incident_id, ("escalate", "update"))
         ctx = self._action_context(detail, runbook)
         page_resolve = StepSpec(id="auto-resolve-page", kind="page", params={"event": "resolve"})
         if any(o.key.kind == "page" for o in self._ledger_keys(detail)):
@@ -197,7 +206,7 @@ class Responder:
 
     def _on_verify_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
         detail, runbook = self._load(timer.incident_id)
-        if detail.incident.state not in _LIVE:
+        if detail.incident.state == "closed":
             return None
         verify = runbook.document.get("verify") or {}
         state = VerificationState.from_json(timer.payload["state"])
@@ -209,12 +218,15 @@ class Responder:
         if state.status == "pending":
             return now + self._verify_interval(state), {"state": state.to_json()}
         if state.status == "passed":
+            data = {"verification": state.to_json(), "query": verify.get("query")}
+            if detail.incident.state == "resolved":
+                # alerts resolved while we verified: record that containment held, keep the state
+                self.log.record_contained(
+                    timer.incident_id, f"verified after resolution: {state.reason}", data
+                )
+                return None
             changed = self.log.transition(
-                timer.incident_id,
-                "contained",
-                f"verified: {state.reason}",
-                {"verification": state.to_json(), "query": verify.get("query")},
-                allowed_from=("open",),
+                timer.incident_id, "contained", f"verified: {state.reason}", data, allowed_from=("open",)
             )
             if changed:
                 detail = self.store.get_incident(timer.incident_id)
@@ -225,6 +237,15 @@ class Responder:
                     sequence=0,
                     summary=f"Verified: {verify.get('query')} — {state.reason}.",
                 )
+            return None
+        if detail.incident.state == "resolved":
+            self.log.add(
+                timer.incident_id,
+                "verification_failed",
+                f"verification {state.status} after resolution: {state.reason}",
+                {"verification": state.to_json(), "query": verify.get("query")},
+                dedupe_key="verify:failed",
+            )
             return None
         self.log.add(
             timer.incident_id,
@@ -242,7 +263,7 @@ class Responder:
         if detail.incident.state not in _LIVE or info["acknowledged_at"]:
             return None
         after = (runbook.document.get("escalate") or {}).get("after", "30m")
-        self._escalate(detail, runbook, f"not acknowledged within {after}")
+        self._escalate(detail, runbook, f"not acknowledged within {self.describe(after)}")
         return None
 
     def _on_update_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
@@ -369,7 +390,8 @@ class Responder:
                 self.log.add(
                     incident_id,
                     "verification_started",
-                    f"verifying: {verify.get('query')} must hold for {verify.get('for', '0s')}",
+                    f"verifying: {verify.get('query')} must hold for "
+                    f"{self.describe(verify.get('for', '0s'))}",
                     {
                         "query": verify.get("query"),
                         "for": verify.get("for"),

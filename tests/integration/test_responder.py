@@ -345,3 +345,18 @@ def test_incident_and_review_commands(stack_factory: Any, tmp_path: Path, capsys
                 str(tmp_path / "none"),
             ]
         )
+
+
+def test_verification_continues_after_the_alert_resolves(stack_factory: Any) -> None:
+    stack = stack_factory(psi=0.3)
+    firing = alert(value="0.3")
+    assert stack.post(notification(firing)).status_code == 200
+    wait_until(lambda: "verification_started" in stack.kinds(), timeout=20, message="verification started")
+    resolved = dict(firing, status="resolved", endsAt="2024-05-01T11:00:00Z")
+    assert stack.post(notification(resolved)).status_code == 200
+    wait_until(lambda: stack.incident()["incident"]["state"] == "resolved", timeout=10, message="resolved")
+    stack.psi.labels("churn", "v2", "f1").set(0.05)
+    wait_until(lambda: "contained" in stack.kinds(), timeout=30, message="verified after resolution")
+    entry = next(e for e in stack.incident()["timeline"] if e["kind"] == "contained")
+    assert entry["message"].startswith("verified after resolution")
+    assert stack.incident()["incident"]["state"] == "resolved"  # never reopened or moved backwards
