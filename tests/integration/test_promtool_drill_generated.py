@@ -74,3 +74,11 @@ def test_render_drill_configs_is_runnable(tmp_path: Path) -> None:
     assert {h["http_config"]["authorization"]["credentials_file"] for h in hooks} == {str(token)}
     assert am["route"]["group_wait"] == "1s"
     assert "s3cret" not in paths.alertmanager.read_text()
+
+
+@pytest.mark.parametrize("rel", ["prometheus/prometheus.yml", GENERATED_PROMETHEUS])
+def test_prometheus_configs_are_valid(rel: str) -> None:
+    # --syntax-only: the rule files live at their compose mount points, not on this machine
+    result = subprocess.run(["promtool", "check", "config", "--syntax-only", str(REPO / rel)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
