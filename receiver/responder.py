@@ -83,6 +83,7 @@ class Responder:
         session: requests.Session | None = None,
         registry_state: Callable[[str], Any] | None = None,
         clock: Callable[[], float] = time.time,
+        on_action: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store, self.runbooks, self.executor = store, runbooks, executor
         self.action_settings = action_settings
@@ -90,6 +91,7 @@ class Responder:
         self.settings = settings or ResponseSettings()
         self.session = session or requests.Session()
         self.clock = clock
+        self.on_action = on_action  # (kind, final state) for metrics
         self.log = IncidentLog(store)
         self.status = StatusBuilder(registry_state=registry_state, public_url=self.settings.public_url)
 
@@ -361,6 +363,8 @@ class Responder:
 
     def _record_outcomes(self, incident_id: int, outcomes: Sequence[StepOutcome]) -> None:
         for outcome in outcomes:
+            if self.on_action is not None and not outcome.duplicate:
+                self.on_action(outcome.key.kind, outcome.state)
             for index, entry in enumerate(outcome.timeline):
                 summary = entry.get("summary") or entry.get("error") or entry.get("event", "")
                 message = (

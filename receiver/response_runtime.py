@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from receiver.actions.base import ActionSettings
 from receiver.actions.executor import ActionExecutor
@@ -109,6 +109,12 @@ def build_response_runtime(
         settings.channels, base_dir=settings.config_dir, environ=os.environ, session=session
     )
     outbox = Outbox(store, channels, registry=metrics_registry)
+    actions_total = Counter(
+        "receiver_actions",
+        "Runbook action steps by kind and result (succeeded, failed, refused, skipped, dry_run, interrupted)",
+        ["kind", "result"],
+        registry=metrics_registry if metrics_registry is not None else CollectorRegistry(),
+    )
     timers = TimerStore(store)
     responder = Responder(
         store=store,
@@ -126,6 +132,7 @@ def build_response_runtime(
         ),
         session=session,
         registry_state=_registry_reader(settings),
+        on_action=lambda kind, result: actions_total.labels(kind, result).inc(),
     )
     scheduler = Scheduler(
         timers, responder.timer_handlers(), interval=min(1.0, settings.worker_poll_interval)
