@@ -5,7 +5,7 @@
     webhook ──► store.record_notification(raw body)   (durable, before the 200)
                        │
     worker ──► apply_next():   parse ─► match runbook ─► incident changes ─► commit (one transaction,
-                       │                                                       notification → "applied")
+                       │                                       notification → "applied" ("done" if no events)
                respond_next(): events ─► Responder.handle(events) ─► notification → "done"
                                           (fails: retried with backoff, error recorded; never lost)
 

@@ -5,15 +5,18 @@ It wakes when the webhook commits a notification (:meth:`Worker.notify`) and oth
 over from before a restart, are picked up too.
 
 The worker runs at a lower priority than the webhook: requests mark themselves in flight
-(:meth:`Foreground.active`) and the worker starts its next step only when none is, or after waiting
-``max_yield`` seconds, so under a flood it slows down (the backlog is durable) but never stops. This
-matters because the worker's Python work holds the GIL that the request threads need.
+(:meth:`Foreground.active`). The worker waits for a moment with none in flight (at most ``max_yield``
+seconds), then works in a slice: it keeps taking steps while no request is in flight, and for at least
+``min_slice`` seconds even if one is. Under a flood it so gets about ``min_slice / (max_yield +
+min_slice)`` of the time (the backlog is durable and drains afterwards) and never stops. This matters
+because the worker's Python work holds the GIL that the request threads need.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -57,11 +60,16 @@ class Foreground:
 
 class Worker:
     def __init__(
-        self, pipeline: Pipeline, *, poll_interval: float = 1.0, max_yield: float = 0.02
+        self,
+        pipeline: Pipeline,
+        *,
+        poll_interval: float = 1.0,
+        max_yield: float = 0.02,
+        min_slice: float = 0.004,
     ) -> None:
         self.pipeline = pipeline
         self.poll_interval = poll_interval
-        self.max_yield = max_yield
+        self.max_yield, self.min_slice = max_yield, min_slice
         self.foreground = Foreground()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -92,12 +100,23 @@ class Worker:
         while not self._stop.is_set():
             self._wake.clear()
             self.foreground.wait_idle(self.max_yield)
+            if not self._slice():
+                self._wake.wait(self.poll_interval)
+        log.info("worker stopped")
+
+    def _slice(self) -> bool:
+        """Take steps until idle, or until a request is in flight and ``min_slice`` has passed; False
+        when there was nothing to do (or a step failed: wait a poll interval before retrying)."""
+        until = time.monotonic() + self.min_slice
+        while not self._stop.is_set():
             try:
                 busy = self.pipeline.apply_next()
                 busy = self.pipeline.respond_next() or busy
             except Exception:
                 log.exception("worker step failed; retrying in %.1fs", self.poll_interval)
-                busy = False
+                return False
             if not busy:
-                self._wake.wait(self.poll_interval)
-        log.info("worker stopped")
+                return False
+            if self.foreground.in_flight and time.monotonic() >= until:
+                return True
+        return True

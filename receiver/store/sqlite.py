@@ -53,6 +53,8 @@ _LIVE_STATES = ("open", "contained")
 _CHECKPOINT_EVERY = 500
 #: ... or by an urgent writer when no background writer has done it for this many commits
 _URGENT_CHECKPOINT_EVERY = 20 * _CHECKPOINT_EVERY
+#: most notifications one group commit carries (4 bound parameters each)
+_MAX_GROUP = 200
 
 
 def utc_now() -> str:
@@ -317,14 +319,15 @@ class _WriteGate:
 class _Pending:
     """One notification waiting for the group commit that will carry it."""
 
-    __slots__ = ("body", "done", "error", "group_key", "id", "received_at", "received_ts")
+    __slots__ = ("body", "done", "error", "group_key", "id", "received_at", "received_ts", "wake")
 
     def __init__(self, body: bytes, group_key: str | None) -> None:
         self.body, self.group_key = body, group_key
         self.received_at, self.received_ts = utc_now(), time.time()
         self.id = 0
-        self.done = False
+        self.done = False  # its commit finished (see error); not done when woken means "lead"
         self.error: StoreUnavailable | None = None
+        self.wake = threading.Event()
 
 
 class SQLiteStore:
@@ -351,7 +354,7 @@ class SQLiteStore:
         self._gate = _WriteGate()
         self._ingest_lock = threading.Lock()  # guards _ingest_queue
         self._ingest_queue: list[_Pending] = []
-        self._commit_lock = threading.Lock()  # one group commit of notifications at a time
+        self._committing = False  # a leader is committing queued notifications (under _ingest_lock)
         self._checkpoint_lock = threading.Lock()
         self._commits_since_checkpoint = 0
         self._closed = False
@@ -398,14 +401,8 @@ class SQLiteStore:
         loss): only for work that is redone idempotently from a durable record. SQLite errors become
         :class:`StoreUnavailable`.
         """
-        conn = self.connection()
-        if not self._gate.acquire(urgent=urgent, timeout=self.busy_timeout_ms / 1000):
-            raise StoreUnavailable(f"store busy: writers queued > {self.busy_timeout_ms}ms")
-        try:
+        with self._gated(durable=durable, urgent=urgent) as conn:
             try:
-                if getattr(self._local, "durable", True) != durable:  # connections start FULL
-                    conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
-                    self._local.durable = durable
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _unavailable(exc, "begin a transaction") from exc
@@ -421,6 +418,22 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise _unavailable(exc, "commit") from exc
+
+    @contextmanager
+    def _gated(self, *, durable: bool, urgent: bool) -> Iterator[sqlite3.Connection]:
+        """Hold the write gate with this thread's connection in the wanted ``synchronous`` mode; a block
+        that leaves normally counts as one commit towards the next checkpoint."""
+        conn = self.connection()
+        if not self._gate.acquire(urgent=urgent, timeout=self.busy_timeout_ms / 1000):
+            raise StoreUnavailable(f"store busy: writers queued > {self.busy_timeout_ms}ms")
+        try:
+            if getattr(self._local, "durable", True) != durable:  # connections start FULL
+                try:
+                    conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+                except sqlite3.Error as exc:
+                    raise _unavailable(exc, "begin a transaction") from exc
+                self._local.durable = durable
+            yield conn
             self._commits_since_checkpoint += 1
         finally:
             self._gate.release()
@@ -500,37 +513,63 @@ class SQLiteStore:
     def record_notification(self, body: bytes, group_key: str | None = None) -> int:
         """Commit the raw body (fsynced) and return its id, sharing the commit with concurrent callers.
 
-        Each caller queues its row, then takes the commit lock: whoever gets it commits every queued row
-        in one transaction; a caller whose row was carried by an earlier commit returns at once. Either
-        way no caller returns before the transaction holding its row has committed.
+        Group commit with a hand-off: a caller that finds no commit in progress leads, committing every
+        queued row in one statement; callers arriving meanwhile wait on their own event, which the leader
+        sets once their row is committed (or failed), or to make the first of them the next leader. No
+        caller returns before the commit holding its row has finished.
         """
         mine = _Pending(body, group_key)
         with self._ingest_lock:
             self._ingest_queue.append(mine)
-        with self._commit_lock:
-            if not mine.done:
-                with self._ingest_lock:
-                    batch, self._ingest_queue = self._ingest_queue, []
-                self._commit_batch(batch)
+            lead = not self._committing
+            self._committing = True
+        if not lead:
+            mine.wake.wait()
+        if not mine.done:
+            self._lead()
         if mine.error is not None:
             raise mine.error
         return mine.id
 
-    def _commit_batch(self, batch: list[_Pending]) -> None:
+    def _lead(self) -> None:
+        with self._ingest_lock:
+            batch = self._ingest_queue[:_MAX_GROUP]
+            del self._ingest_queue[:_MAX_GROUP]
         try:
-            with self.transaction(urgent=True) as conn:
-                for item in batch:
-                    cursor = conn.execute(
-                        "INSERT INTO notifications (received_at, received_ts, body, group_key)"
-                        " VALUES (?, ?, ?, ?)",
-                        (item.received_at, item.received_ts, item.body, item.group_key),
-                    )
-                    item.id = int(cursor.lastrowid or 0)
-        except (StoreUnavailable, sqlite3.Error) as exc:
-            error = exc if isinstance(exc, StoreUnavailable) else _unavailable(exc, "record the notification")
+            self._commit_batch(batch)
+        finally:
+            with self._ingest_lock:
+                successor = self._ingest_queue[0] if self._ingest_queue else None
+                if successor is None:
+                    self._committing = False
             for item in batch:
-                item.error, item.id = error, 0
-        except BaseException as exc:  # never leave a follower believing its row was committed
+                item.wake.set()
+            if successor is not None:
+                successor.wake.set()  # not done: it leads the next group
+
+    def _commit_batch(self, batch: list[_Pending]) -> None:
+        """One multi-row ``INSERT`` in autocommit mode: atomic, one fsync, and a single SQLite call (so
+        one GIL release and re-acquire) for the whole group. Rows of one statement get consecutive ids
+        (``AUTOINCREMENT``, write lock held), so the ``n``-th row's id is ``lastrowid - len + 1 + n``."""
+        params: list[object] = []
+        for item in batch:
+            params += (item.received_at, item.received_ts, item.body, item.group_key)
+        sql = "INSERT INTO notifications (received_at, received_ts, body, group_key) VALUES " + ",".join(
+            ["(?, ?, ?, ?)"] * len(batch)
+        )
+        try:
+            with self._gated(durable=True, urgent=True) as conn:
+                try:
+                    last = int(conn.execute(sql, params).lastrowid or 0)
+                except sqlite3.Error as exc:
+                    raise _unavailable(exc, "record the notification") from exc
+            first = last - len(batch) + 1
+            for n, item in enumerate(batch):
+                item.id = first + n
+        except StoreUnavailable as exc:
+            for item in batch:
+                item.error = exc
+        except BaseException as exc:  # never leave a waiter believing its row was committed
             for item in batch:
                 item.error = StoreUnavailable(f"store cannot record the notification: {exc!r}")
             raise
@@ -613,10 +652,18 @@ class SQLiteStore:
                 return None
             now = utc_now()
             events = fn(_Writer(conn, notification_id, now))
+            # no events (a repeat, a retry, a flush that changed nothing): nothing for the responder,
+            # so it is done at once instead of costing two more write transactions
             conn.execute(
-                "UPDATE notifications SET state = 'applied', events = ?, applied_at = ?, attempts = 0,"
-                " last_error = NULL, next_attempt_ts = 0 WHERE id = ?",
-                (json.dumps(events, sort_keys=True), now, notification_id),
+                "UPDATE notifications SET state = ?, events = ?, applied_at = ?, attempts = 0,"
+                " last_error = NULL, next_attempt_ts = 0, done_at = ? WHERE id = ?",
+                (
+                    "applied" if events else "done",
+                    json.dumps(events, sort_keys=True),
+                    now,
+                    None if events else now,
+                    notification_id,
+                ),
             )
             return events
 
