@@ -1,0 +1,54 @@
+"""The worker on a real store and pipeline: it yields to requests in flight, but never stops."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from receiver.pipeline import Pipeline
+from receiver.runbooks import load_runbooks
+from receiver.store import SQLiteStore, open_store
+from receiver.worker import Worker
+from tests.support.payloads import alert, notification, write_runbooks
+from tests.support.realparts import wait_until
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    opened = open_store(tmp_path / "data")
+    yield opened
+    opened.close()
+
+
+def _worker(store: SQLiteStore, tmp_path: Path, **kwargs: float) -> Worker:
+    pipeline = Pipeline(store, load_runbooks(write_runbooks(tmp_path / "rb")))
+    return Worker(pipeline, poll_interval=0.05, **kwargs)
+
+
+def test_worker_waits_for_a_gap_between_requests_then_catches_up(store: SQLiteStore, tmp_path: Path) -> None:
+    worker = _worker(store, tmp_path, max_yield=0.3, min_slice=0.001)
+    store.record_notification(json.dumps(notification(alert(feature="a"))).encode())
+    try:
+        with worker.foreground.active():
+            worker.start()
+            time.sleep(0.15)
+            assert store.notification_counts() == {"received": 1}  # held back: a request is in flight
+        wait_until(lambda: store.pending_count() == 0, timeout=5, message="worker catches up after the gap")
+    finally:
+        worker.stop()
+
+
+def test_worker_makes_progress_under_a_constant_flood_of_requests(store: SQLiteStore, tmp_path: Path) -> None:
+    worker = _worker(store, tmp_path, max_yield=0.02, min_slice=0.001)
+    for n in range(3):
+        store.record_notification(json.dumps(notification(alert(feature=f"f{n}"))).encode())
+    with worker.foreground.active():  # never a gap
+        worker.start()
+        try:
+            wait_until(lambda: store.pending_count() == 0, timeout=5, message="worker slices under flood")
+        finally:
+            worker.stop()
