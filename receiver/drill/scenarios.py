@@ -193,16 +193,21 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="prediction-shift",
         incident_type="prediction_shift",
-        summary="v1's scores are inverted (1 - score): the positive rate moves far from its baseline",
+        summary="the release v2 serves inverted scores (1 - score, a corrupt artifact): its mean moves "
+                "0.45 baseline standard deviations (v1 is last known good)",
         model="drill-prediction",
-        fault=Fault(faults={"version": "v1", "corrupt_rate": 1.0}),
-        expect=Expectation(
-            "a prediction-shift incident with a status message; no automatic change at SEV3 "
-            "(the runbook splits traffic only at SEV1/SEV2)",
-            registry=_active("v1"), sink=_ticket("ml-incidents", "Prediction distribution shifted"),
-            verified=False),
-        alerts=("ModelPredictionMeanShift", "ModelPositiveRateShift"),
+        setup_promote="v2",
+        # v2 active with v1 as last known good (v1 served healthily before), so the runbook's SEV2 split
+        # has somewhere to go; inverting v1 itself would leave no last known good to split to
+        fault=Fault(faults={"version": "v2", "corrupt_rate": 1.0}),
+        expect=Expectation("traffic split: 50 % to v1 (last known good), served by the model server",
+                           registry=_split_to("v1", 50.0), server=_split_to("v1", 50.0),
+                           registry_actions=("split", "split_to_last_known_good", "traffic_split")),
+        alerts=("ModelPredictionMeanShift",),
         runbooks=("prediction-shift",),
+        # the split halves the damage but does not cure v2: the drill then withdraws the corruption (the
+        # artifact is fixed) so the runbook's verification sees the mean back at its baseline
+        heal_after_containment=True,
         deadline=150.0,
     ),
     Scenario(

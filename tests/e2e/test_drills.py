@@ -71,9 +71,14 @@ def test_registry_state_proves_each_containment(report: DrillReport) -> None:
     assert bad["active_version"] == "v1"
     assert any(v["version"] == "v2" and v["unhealthy"] for v in bad["versions"])
     assert _result(report, "feature-drift").registry["traffic"] == {"v1": 50.0, "v2": 50.0}
+    # a page-level prediction shift on the release v2: half of the traffic to v1, its last known good
+    shift = _result(report, "prediction-shift")
+    assert shift.registry["active_version"] == "v2" and shift.registry["traffic"] == {"v1": 50.0, "v2": 50.0}
+    assert [(e["action"], e["actor"]) for e in shift.registry_history if e["actor"] == "receiver"] == [
+        ("split_to_last_known_good", "receiver")]
     assert _result(report, "data-quality").registry["mode"] == "fallback"
     assert _result(report, "toxicity").registry["guardrail_level"] > 0
-    for untouched in ("auc-drop", "server-down", "prediction-shift"):
+    for untouched in ("auc-drop", "server-down"):
         state = _result(report, untouched).registry
         assert state["active_version"] == "v1" and state["mode"] == "normal"
         assert not [e for e in _result(report, untouched).registry_history if e["actor"] == "receiver"]
