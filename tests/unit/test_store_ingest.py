@@ -59,6 +59,7 @@ def test_group_commit_failure_reaches_the_caller_and_commits_nothing(tmp_path: P
 def test_urgent_writer_overtakes_a_queued_background_writer(store: SQLiteStore) -> None:
     order: list[str] = []
     holding, release = threading.Event(), threading.Event()
+    store._gate.max_defer = 5.0  # background writers defer at most this long (default 50 ms): no timing race
 
     def holder() -> None:
         with store.transaction(durable=False):
