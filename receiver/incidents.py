@@ -155,7 +155,7 @@ class _Applier:
             w.add_timeline(
                 incident.id,
                 "severity",
-                f"Severity {decision.level}: {self._reason(decision)}",
+                f"Severity {decision.level}: {self._reason(decision, runbook)}",
                 {"level": decision.level, "row": decision.row, "firing_count": 1},
                 dedupe_key=f"severity:{decision.level}",
             )
@@ -189,7 +189,7 @@ class _Applier:
             incident.id,
             "severity",
             f"Severity raised from {incident.severity} to {raised}: {alert.alertname or alert.fingerprint}"
-            f" joined ({firing} firing), {self._reason(decision)}",
+            f" joined ({firing} firing), {self._reason(decision, runbook)}",
             {
                 "level": raised,
                 "previous": incident.severity,
@@ -203,12 +203,14 @@ class _Applier:
         return _with(incident, severity=raised)
 
     @staticmethod
-    def _reason(decision: SeverityDecision) -> str:
-        return (
-            "default level (no row matched)"
-            if decision.row is None
-            else f"severity row {decision.row} matched"
-        )
+    def _reason(decision: SeverityDecision, runbook: Runbook) -> str:
+        """Why this level, in the runbook's own words (the row's ``when`` expression)."""
+        if decision.row is None:
+            return "default level (no row matched)"
+        row = runbook.severity[decision.row] if decision.row < len(runbook.severity) else None
+        if row is None or row.when is None:
+            return f"severity row {decision.row} (unconditional)"
+        return f"severity row {decision.row} matched: {row.when}"
 
     def resolve(self, alert: Alert, starts: str | None, ends: str | None) -> None:
         w, fp = self.writer, alert.fingerprint

@@ -38,7 +38,7 @@ from receiver.comms.compose import queue_status_update
 from receiver.comms.outbox import Outbox
 from receiver.comms.templates import render_message
 from receiver.errors import NotFound
-from receiver.evidence import capture_evidence
+from receiver.evidence import capture_evidence, render_query
 from receiver.incident_log import IncidentLog
 from receiver.incidents import IncidentEvent
 from receiver.prom import PrometheusClient
@@ -104,6 +104,13 @@ class Responder:
         elif isinstance(value, str) and value:
             seconds = parse_duration(value)
         return seconds * self.settings.time_scale
+
+    def shown_query(self, detail: IncidentDetail, query: Any) -> str:
+        """The PromQL as it actually runs for this incident (labels filled in), for people to read."""
+        try:
+            return render_query(str(query or ""), self._template_context(detail))
+        except Exception:  # a bad template shows as written; the check itself reports the error
+            return str(query or "")
 
     def describe(self, value: Any) -> str:
         """A runbook duration as people read it, with the compressed value when time is scaled."""
@@ -220,7 +227,7 @@ class Responder:
         if state.status == "pending":
             return now + self._verify_interval(state), {"state": state.to_json()}
         if state.status == "passed":
-            data = {"verification": state.to_json(), "query": verify.get("query")}
+            data = {"verification": state.to_json(), "query": self.shown_query(detail, verify.get("query"))}
             if detail.incident.state == "resolved":
                 # alerts resolved while we verified: record that containment held, keep the state
                 self.log.record_contained(
@@ -237,7 +244,7 @@ class Responder:
                     runbook,
                     "contained",
                     sequence=0,
-                    summary=f"Verified: {verify.get('query')} — {state.reason}.",
+                    summary=f"Verified: {self.shown_query(detail, verify.get('query'))} — {state.reason}.",
                 )
             return None
         if detail.incident.state == "resolved":
@@ -245,7 +252,7 @@ class Responder:
                 timer.incident_id,
                 "verification_failed",
                 f"verification {state.status} after resolution: {state.reason}",
-                {"verification": state.to_json(), "query": verify.get("query")},
+                {"verification": state.to_json(), "query": self.shown_query(detail, verify.get("query"))},
                 dedupe_key="verify:failed",
             )
             return None
@@ -253,7 +260,7 @@ class Responder:
             timer.incident_id,
             "verification_failed",
             f"verification {state.status}: {state.reason}",
-            {"verification": state.to_json(), "query": verify.get("query")},
+            {"verification": state.to_json(), "query": self.shown_query(detail, verify.get("query"))},
             dedupe_key="verify:failed",
         )
         self._escalate(detail, runbook, f"containment not verified ({state.status}): {state.reason}")
@@ -394,10 +401,10 @@ class Responder:
                 self.log.add(
                     incident_id,
                     "verification_started",
-                    f"verifying: {verify.get('query')} must hold for "
+                    f"verifying: {self.shown_query(detail, verify.get('query'))} must hold for "
                     f"{self.describe(verify.get('for', '0s'))}",
                     {
-                        "query": verify.get("query"),
+                        "query": self.shown_query(detail, verify.get("query")),
                         "for": verify.get("for"),
                         "timeout": verify.get("timeout"),
                     },

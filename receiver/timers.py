@@ -77,6 +77,17 @@ class TimerStore:
     ) -> list[Timer]:
         """Lease up to ``limit`` due pending timers (oldest due first)."""
         now = time.time() if now is None else now
+        due = (
+            self.store.connection()
+            .execute(
+                "SELECT 1 FROM timers WHERE state = 'pending' AND due_ts <= ? AND lease_until_ts <= ? "
+                "LIMIT 1",
+                (now, now),
+            )
+            .fetchone()
+        )
+        if due is None:  # idle: no write lock, no fsync
+            return []
         with self.store.transaction() as conn:
             rows = conn.execute(
                 """SELECT id, incident_id, kind, due_ts, payload, attempts FROM timers

@@ -211,7 +211,25 @@ class Outbox:
             delivered += 1
         return delivered
 
+    def _nothing_due(self, now: float) -> bool:
+        """A read-only look first, so an idle outbox never takes the write lock (or an fsync)."""
+        connection = getattr(self._store, "connection", None)
+        if connection is None:
+            return False
+        row = (
+            connection()
+            .execute(
+                "SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? AND lease_until <= ? "
+                "LIMIT 1",
+                (now, now),
+            )
+            .fetchone()
+        )
+        return row is None
+
     def _claim_head(self, now: float, blocked: set[str]) -> OutboxMessage | None:
+        if self._nothing_due(now):
+            return None
         with self._store.transaction() as conn:
             rows = conn.execute(
                 f"""SELECT {_COLUMNS}, lease_until FROM outbox WHERE id IN (

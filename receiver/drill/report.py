@@ -10,7 +10,7 @@ from receiver.drill.run import HOPS, DrillReport, ScenarioResult
 
 __all__ = ["render_json", "render_text"]
 
-MESSAGE_CHARS = 400
+MESSAGE_CHARS = 4000  # messages as posted, whole: they are what on-call reads
 
 
 def _secs(value: float | None) -> str:
