@@ -7,6 +7,7 @@ entries with a ``dedupe_key`` are recorded once per incident however often the c
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,31 @@ def utc_stamp(ts: float | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _append(
+    conn: sqlite3.Connection,
+    incident_id: int,
+    at: str,
+    kind: str,
+    message: str,
+    data: Mapping[str, Any] | None,
+    dedupe_key: str | None,
+) -> bool:
+    """Insert one timeline entry inside the caller's transaction; False if ``dedupe_key`` already exists."""
+    cursor = conn.execute(
+        """INSERT OR IGNORE INTO timeline (incident_id, at, kind, message, data, dedupe_key)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        (
+            incident_id,
+            at,
+            kind,
+            message,
+            json.dumps(dict(data or {}), sort_keys=True, default=str),
+            dedupe_key,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
 class IncidentLog:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
@@ -49,19 +75,7 @@ class IncidentLog:
     ) -> bool:
         """Append a timeline entry; False when ``dedupe_key`` was recorded before."""
         with self.store.transaction() as conn:
-            cursor = conn.execute(
-                """INSERT OR IGNORE INTO timeline (incident_id, at, kind, message, data, dedupe_key)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                (
-                    incident_id,
-                    utc_stamp(),
-                    kind,
-                    message,
-                    json.dumps(dict(data or {}), sort_keys=True, default=str),
-                    dedupe_key,
-                ),
-            )
-            return cursor.rowcount == 1
+            return _append(conn, incident_id, utc_stamp(), kind, message, data, dedupe_key)
 
     def has(self, incident_id: int, dedupe_key: str) -> bool:
         row = (
@@ -122,35 +136,20 @@ class IncidentLog:
                 f"UPDATE incidents SET state = ?, updated_at = ?, {stamp_column} = ? WHERE id = ?",
                 (to_state, now, now, incident_id),
             )
-            conn.execute(
-                """INSERT INTO timeline (incident_id, at, kind, message, data, dedupe_key)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                (
-                    incident_id,
-                    now,
-                    to_state,
-                    message,
-                    json.dumps(dict(data or {}), sort_keys=True, default=str),
-                    f"state:{to_state}",
-                ),
-            )
+            _append(conn, incident_id, now, to_state, message, data, f"state:{to_state}")
             return True
 
     def record_contained(self, incident_id: int, message: str, data: Mapping[str, Any] | None = None) -> bool:
         """Record that containment was verified without changing the state (already resolved)."""
         now = utc_stamp()
         with self.store.transaction() as conn:
-            cursor = conn.execute(
-                """INSERT OR IGNORE INTO timeline (incident_id, at, kind, message, data, dedupe_key)
-                   VALUES (?, ?, 'contained', ?, ?, 'state:contained')""",
-                (incident_id, now, message, json.dumps(dict(data or {}), sort_keys=True, default=str)),
-            )
-            if cursor.rowcount == 1:
+            added = _append(conn, incident_id, now, "contained", message, data, "state:contained")
+            if added:
                 conn.execute(
                     "UPDATE incidents SET contained_at = ? WHERE id = ? AND contained_at IS NULL",
                     (now, incident_id),
                 )
-            return cursor.rowcount == 1
+            return added
 
     def acknowledge(self, incident_id: int, actor: str, note: str = "") -> bool:
         now = utc_stamp()
@@ -166,15 +165,15 @@ class IncidentLog:
                 "UPDATE incidents SET acknowledged_at = ?, acknowledged_by = ?, updated_at = ? WHERE id = ?",
                 (now, actor, now, incident_id),
             )
-            conn.execute(
-                """INSERT INTO timeline (incident_id, at, kind, message, data, dedupe_key)
-                   VALUES (?, ?, 'acknowledged', ?, ?, 'acknowledged')""",
-                (
-                    incident_id,
-                    now,
-                    f"acknowledged by {actor}" + (f": {note}" if note else ""),
-                    json.dumps({"actor": actor, "note": note}),
-                ),
+            message = f"acknowledged by {actor}" + (f": {note}" if note else "")
+            _append(
+                conn,
+                incident_id,
+                now,
+                "acknowledged",
+                message,
+                {"actor": actor, "note": note},
+                "acknowledged",
             )
             return True
 
@@ -198,15 +197,7 @@ class IncidentLog:
             conn.execute(
                 "UPDATE incidents SET severity = ?, updated_at = ? WHERE id = ?", (level, now, incident_id)
             )
-            conn.execute(
-                """INSERT INTO timeline (incident_id, at, kind, message, data, dedupe_key)
-                   VALUES (?, ?, 'severity', ?, ?, ?)""",
-                (
-                    incident_id,
-                    now,
-                    f"severity raised {row['severity']} -> {level}: {reason}",
-                    json.dumps({"from": row["severity"], "to": level, "reason": reason}),
-                    f"severity:{level}",
-                ),
-            )
+            message = f"severity raised {row['severity']} -> {level}: {reason}"
+            data = {"from": row["severity"], "to": level, "reason": reason}
+            _append(conn, incident_id, now, "severity", message, data, f"severity:{level}")
             return True
