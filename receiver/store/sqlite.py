@@ -53,6 +53,10 @@ _LIVE_STATES = ("open", "contained")
 _CHECKPOINT_EVERY = 500
 #: ... or by an urgent writer when no background writer has done it for this many commits
 _URGENT_CHECKPOINT_EVERY = 20 * _CHECKPOINT_EVERY
+#: the WHERE clause of the partial index ``notifications_pending``: a query must repeat it verbatim for SQLite
+#: to use that index (``state = 'received'`` alone does not imply it, and the query then scans every row
+#: ever received, which made each worker step O(table size))
+_PENDING = "state IN ('received', 'applied')"
 #: most notifications one group commit carries (4 bound parameters each)
 _MAX_GROUP = 200
 
@@ -635,7 +639,7 @@ class SQLiteStore:
     def next_received(self) -> NotificationRecord | None:
         row = (
             self.connection()
-            .execute("SELECT * FROM notifications WHERE state = 'received' ORDER BY id LIMIT 1")
+            .execute(f"SELECT * FROM notifications WHERE {_PENDING} AND state = 'received' ORDER BY id LIMIT 1")
             .fetchone()
         )
         if row is None or row["next_attempt_ts"] > time.time():
@@ -670,7 +674,7 @@ class SQLiteStore:
     def claim_applied(self, lease_seconds: float = 30.0) -> NotificationRecord | None:
         now = time.time()
         due = self.connection().execute(
-            "SELECT 1 FROM notifications WHERE state = 'applied' AND next_attempt_ts <= ?"
+            f"SELECT 1 FROM notifications WHERE {_PENDING} AND state = 'applied' AND next_attempt_ts <= ?"
             " AND lease_until_ts <= ?"
             " LIMIT 1",
             (now, now),
@@ -679,7 +683,7 @@ class SQLiteStore:
             return None
         with self.transaction(durable=False) as conn:
             row = conn.execute(
-                """SELECT * FROM notifications WHERE state = 'applied' AND next_attempt_ts <= ?
+                f"""SELECT * FROM notifications WHERE {_PENDING} AND state = 'applied' AND next_attempt_ts <= ?
                    AND lease_until_ts <= ? ORDER BY id LIMIT 1""",
                 (now, now),
             ).fetchone()
@@ -721,7 +725,7 @@ class SQLiteStore:
     def pending_count(self) -> int:
         row = (
             self.connection()
-            .execute("SELECT COUNT(*) FROM notifications WHERE state IN ('received', 'applied')")
+            .execute(f"SELECT COUNT(*) FROM notifications WHERE {_PENDING}")
             .fetchone()
         )
         return int(row[0])
