@@ -60,8 +60,8 @@ class ReceiverMetrics:
         self.notifications = Counter(
             "receiver_notifications", "Webhook notifications by outcome", ["outcome"], registry=registry
         )
-        for outcome in OUTCOMES:
-            self.notifications.labels(outcome)
+        # children looked up once: labels() takes a lock and builds a key on every call
+        self._by_outcome = {outcome: self.notifications.labels(outcome) for outcome in OUTCOMES}
         self.lag = Histogram(
             "receiver_processing_lag_seconds",
             "Time from a notification's durable receipt to its incident changes committed",
@@ -71,4 +71,7 @@ class ReceiverMetrics:
         registry.register(_StoreCollector(store))
 
     def count(self, outcome: str) -> None:
-        self.notifications.labels(outcome).inc()
+        child = self._by_outcome.get(outcome)
+        if child is None:
+            child = self.notifications.labels(outcome)
+        child.inc()

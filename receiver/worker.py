@@ -36,18 +36,26 @@ class Foreground:
         self._idle = threading.Event()
         self._idle.set()
 
-    @contextmanager
-    def active(self) -> Iterator[None]:
+    def enter(self) -> None:
+        """A request is in flight (pair with :meth:`leave` in ``finally``; cheaper than :meth:`active`)."""
         with self._lock:
             self._in_flight += 1
-            self._idle.clear()
+            if self._in_flight == 1:
+                self._idle.clear()
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        self.enter()
         try:
             yield
         finally:
-            with self._lock:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._idle.set()
+            self.leave()
 
     @property
     def in_flight(self) -> int:
@@ -82,7 +90,8 @@ class Worker:
         self._thread.start()
 
     def notify(self) -> None:
-        self._wake.set()
+        if not self._wake.is_set():  # under load it mostly is: skip the Condition round trip
+            self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

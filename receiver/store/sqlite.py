@@ -321,17 +321,21 @@ class _WriteGate:
 
 
 class _Pending:
-    """One notification waiting for the group commit that will carry it."""
+    """One notification waiting for the group commit that will carry it.
 
-    __slots__ = ("body", "done", "error", "group_key", "id", "received_at", "received_ts", "wake")
+    ``wake`` is a plain lock held from birth: the waiter blocks acquiring it and the leader releases it
+    (one C call each way, against an Event's Condition and its Python-level bookkeeping).
+    """
+
+    __slots__ = ("body", "done", "error", "group_key", "id", "wake")
 
     def __init__(self, body: bytes, group_key: str | None) -> None:
         self.body, self.group_key = body, group_key
-        self.received_at, self.received_ts = utc_now(), time.time()
         self.id = 0
         self.done = False  # its commit finished (see error); not done when woken means "lead"
         self.error: StoreUnavailable | None = None
-        self.wake = threading.Event()
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class SQLiteStore:
@@ -518,9 +522,9 @@ class SQLiteStore:
         """Commit the raw body (fsynced) and return its id, sharing the commit with concurrent callers.
 
         Group commit with a hand-off: a caller that finds no commit in progress leads, committing every
-        queued row in one statement; callers arriving meanwhile wait on their own event, which the leader
-        sets once their row is committed (or failed), or to make the first of them the next leader. No
-        caller returns before the commit holding its row has finished.
+        queued row in one statement; callers arriving meanwhile wait on their own wake lock, which the
+        leader releases once their row is committed (or failed), or to make the first of them the next
+        leader. No caller returns before the commit holding its row has finished.
         """
         mine = _Pending(body, group_key)
         with self._ingest_lock:
@@ -528,7 +532,7 @@ class SQLiteStore:
             lead = not self._committing
             self._committing = True
         if not lead:
-            mine.wake.wait()
+            mine.wake.acquire()
         if not mine.done:
             self._lead()
         if mine.error is not None:
@@ -546,18 +550,20 @@ class SQLiteStore:
                 successor = self._ingest_queue[0] if self._ingest_queue else None
                 if successor is None:
                     self._committing = False
-            for item in batch:
-                item.wake.set()
+            for item in batch:  # every wake lock here is held: from birth, or re-taken by this leader
+                item.wake.release()
             if successor is not None:
-                successor.wake.set()  # not done: it leads the next group
+                successor.wake.release()  # not done: it leads the next group
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
         """One multi-row ``INSERT`` in autocommit mode: atomic, one fsync, and a single SQLite call (so
         one GIL release and re-acquire) for the whole group. Rows of one statement get consecutive ids
-        (``AUTOINCREMENT``, write lock held), so the ``n``-th row's id is ``lastrowid - len + 1 + n``."""
+        (``AUTOINCREMENT``, write lock held), so the ``n``-th row's id is ``lastrowid - len + 1 + n``.
+        The group shares one receipt time: when its commit began (each row's wait is at most one commit)."""
+        received_at, received_ts = utc_now(), time.time()
         params: list[object] = []
         for item in batch:
-            params += (item.received_at, item.received_ts, item.body, item.group_key)
+            params += (received_at, received_ts, item.body, item.group_key)
         sql = "INSERT INTO notifications (received_at, received_ts, body, group_key) VALUES " + ",".join(
             ["(?, ?, ?, ?)"] * len(batch)
         )
@@ -639,7 +645,9 @@ class SQLiteStore:
     def next_received(self) -> NotificationRecord | None:
         row = (
             self.connection()
-            .execute(f"SELECT * FROM notifications WHERE {_PENDING} AND state = 'received' ORDER BY id LIMIT 1")
+            .execute(
+                f"SELECT * FROM notifications WHERE {_PENDING} AND state = 'received' ORDER BY id LIMIT 1"
+            )
             .fetchone()
         )
         if row is None or row["next_attempt_ts"] > time.time():
@@ -673,18 +681,22 @@ class SQLiteStore:
 
     def claim_applied(self, lease_seconds: float = 30.0) -> NotificationRecord | None:
         now = time.time()
-        due = self.connection().execute(
-            f"SELECT 1 FROM notifications WHERE {_PENDING} AND state = 'applied' AND next_attempt_ts <= ?"
-            " AND lease_until_ts <= ?"
-            " LIMIT 1",
-            (now, now),
-        ).fetchone()
+        due = (
+            self.connection()
+            .execute(
+                f"SELECT 1 FROM notifications WHERE {_PENDING} AND state = 'applied' AND next_attempt_ts <= ?"
+                " AND lease_until_ts <= ?"
+                " LIMIT 1",
+                (now, now),
+            )
+            .fetchone()
+        )
         if due is None:  # cheap read first: no write lock while idle
             return None
         with self.transaction(durable=False) as conn:
             row = conn.execute(
-                f"""SELECT * FROM notifications WHERE {_PENDING} AND state = 'applied' AND next_attempt_ts <= ?
-                   AND lease_until_ts <= ? ORDER BY id LIMIT 1""",
+                f"""SELECT * FROM notifications WHERE {_PENDING} AND state = 'applied'
+                   AND next_attempt_ts <= ? AND lease_until_ts <= ? ORDER BY id LIMIT 1""",
                 (now, now),
             ).fetchone()
             if row is None:
@@ -723,11 +735,7 @@ class SQLiteStore:
             return str(final["state"])
 
     def pending_count(self) -> int:
-        row = (
-            self.connection()
-            .execute(f"SELECT COUNT(*) FROM notifications WHERE {_PENDING}")
-            .fetchone()
-        )
+        row = self.connection().execute(f"SELECT COUNT(*) FROM notifications WHERE {_PENDING}").fetchone()
         return int(row[0])
 
     def notification_counts(self) -> dict[str, int]:

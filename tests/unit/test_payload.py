@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 import pytest
 
 from receiver.errors import PayloadError
-from receiver.payload import MAX_JSON_DEPTH, decode_json, format_time, parse_notification, parse_rfc3339
+from receiver.payload import (
+    MAX_JSON_DEPTH,
+    decode_json,
+    format_time,
+    parse_notification,
+    parse_rfc3339,
+    quick_accept,
+)
 from tests.support.payloads import alert, notification
 
 
@@ -128,3 +135,123 @@ def test_deeply_nested_json_is_refused_without_crashing(depth: int) -> None:
 def test_jinja_in_labels_is_kept_literally() -> None:
     parsed = parse_notification(json.dumps(notification(alert(model="{{ 7*7 }}"))).encode())
     assert parsed.alerts[0].labels["model"] == "{{ 7*7 }}"
+
+
+_ODD_VALUES: list[object] = [
+    None,
+    0,
+    -1,
+    1.5,
+    True,
+    "",
+    "x",
+    "4",
+    "firing",
+    "resolved",
+    {},
+    [],
+    {"": "a"},
+    {"a": 1},
+    {"a": "b"},
+    ["a"],
+    "0001-01-01T00:00:00Z",
+    "0000-01-01T00:00:00Z",
+    "0000-02-01T00:00:00Z",
+    "2024-02-29T10:00:00Z",
+    "2023-02-29T10:00:00Z",
+    "2024-05-01T24:00:00Z",
+    "2024-05-01T10:60:00Z",
+    "2024-05-01T10:00:60Z",
+    "2024-05-01T10:00:00+02:00",
+    "2024-05-01t10:00:00z",
+    "2024-05-01T10:00:00Z\n",
+    "2024-13-01T10:00:00Z",
+    "\u0662\u0660\u0662\u0664-05-01T10:00:00Z",
+    "ABCdef0123",
+    "xyz",
+    "9" * 65,
+    [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+]
+_TOP_KEYS = [
+    "version",
+    "groupKey",
+    "truncatedAlerts",
+    "status",
+    "receiver",
+    "groupLabels",
+    "commonLabels",
+    "commonAnnotations",
+    "externalURL",
+    "alerts",
+    "extra",
+]
+_ALERT_KEYS = [
+    "status",
+    "labels",
+    "annotations",
+    "startsAt",
+    "endsAt",
+    "generatorURL",
+    "fingerprint",
+    "extra",
+]
+
+
+def _variants() -> list[object]:
+    """Valid notifications with one field removed or replaced by an odd value, at the top and in alerts."""
+    base = notification(alert(), alert("resolved", ends_at="2024-05-01T11:00:00Z", feature="age"))
+    out: list[object] = [base, [], "x", None]
+    for key in _TOP_KEYS:
+        for value in [*_ODD_VALUES, _MISSING]:
+            doc = json.loads(json.dumps(base))
+            doc.pop(key, None) if value is _MISSING else doc.__setitem__(key, value)
+            out.append(doc)
+    for index in (0, 1):
+        for key in _ALERT_KEYS:
+            for value in [*_ODD_VALUES, _MISSING]:
+                doc = json.loads(json.dumps(base))
+                item = doc["alerts"][index]
+                item.pop(key, None) if value is _MISSING else item.__setitem__(key, value)
+                out.append(doc)
+    return out
+
+
+_MISSING = object()
+
+
+def test_quick_accept_never_accepts_what_the_full_validator_rejects() -> None:
+    """The request path trusts quick_accept alone when it says yes: it must agree with the full parse."""
+    accepted = 0
+    for document in _variants():
+        body = json.dumps(document).encode()
+        quick = quick_accept(body)
+        if quick is None:
+            continue
+        accepted += 1
+        parsed = parse_notification(decode_json(body))  # raises if quick_accept was unsound
+        assert quick == (parsed.group_key, len(parsed.alerts))
+    assert accepted > 50  # the fast path is really taken for the ordinary shapes
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        "{}".encode("utf-16"),
+        b"\xff\xfe",
+        json.dumps(notification(alert(starts_at="0001-01-01T00:00:00Z"))).encode(),
+        json.dumps(notification(alert("resolved"))).encode(),  # zero endsAt on a resolved alert
+        json.dumps(notification(extra=json.loads("[" * (MAX_JSON_DEPTH) + "]" * (MAX_JSON_DEPTH)))).encode(),
+    ],
+)
+def test_quick_accept_leaves_bad_bodies_to_the_full_validator(body: bytes) -> None:
+    assert quick_accept(body) is None
+    with pytest.raises(PayloadError):
+        parse_notification(decode_json(body))
+
+
+def test_quick_accept_depth_limit_matches_decode_json() -> None:
+    fits = notification(extra=json.loads("[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)))
+    body = json.dumps(fits).encode()
+    assert quick_accept(body) == ('{}:{model="churn"}', 1)
+    parse_notification(decode_json(body))
