@@ -6,8 +6,8 @@ generates load over persistent HTTP connections. Two phases: a fixed offered loa
 notifications/s; latency measured from the *scheduled* send time, so a stalled server cannot hide its
 queueing) and max load (closed loop, N clients). Each phase runs on the bare server and then at once on
 the real one, ``--rounds`` times, so both see the same machine load; medians are compared. After each real
-phase the bench waits for the worker to drain its backlog and prints how long that took (the worker
-yields to requests, so under max load it falls behind and catches up afterwards).
+phase the bench waits for the worker to drain its backlog and prints how long that took and the worker's
+rate (the worker yields to requests, so under max load it falls behind and catches up afterwards).
 
     .venv/bin/python bench/webhook.py [--rate 200] [--seconds 10] [--clients 16] [--rounds 3]
 """
@@ -196,12 +196,15 @@ def queue_depth(port: int) -> float:
     return float("nan")
 
 
-def wait_drained(port: int, limit: float = 120.0) -> float:
-    """Seconds until the real server's worker has caught up with everything accepted (bounded)."""
+def wait_drained(port: int, limit: float = 120.0) -> tuple[float, float]:
+    """Seconds until the real server's worker has caught up with everything accepted (bounded), and the
+    backlog it started from: their quotient is the worker's rate (applied and responded per second)."""
     start = time.perf_counter()
-    while time.perf_counter() - start < limit and queue_depth(port) > 0:
+    backlog = depth = queue_depth(port)
+    while time.perf_counter() - start < limit and depth > 0:
         time.sleep(0.1)
-    return time.perf_counter() - start
+        depth = queue_depth(port)
+    return time.perf_counter() - start, backlog - depth
 
 
 def cpu_pressure() -> str:
@@ -232,7 +235,7 @@ def main() -> int:
     kinds = ("bare", "real")
     phases = ("fixed", "max")
     runs: dict[tuple[str, str], list[dict[str, float]]] = {(k, p): [] for k in kinds for p in phases}
-    drains: list[float] = []
+    drains: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
         servers = {kind: run_server(kind, str(Path(tmp) / kind), args.threads) for kind in kinds}
         try:
@@ -271,7 +274,12 @@ def main() -> int:
             best[kind, phase] = {
                 key: statistics.median(r[key] for r in runs[kind, phase]) for key in runs[kind, phase][0]
             }
-    print(f"real worker backlog drained after each phase in: {', '.join(f'{d:.1f}s' for d in drains)}")
+    print(
+        "real worker backlog after each phase: "
+        + ", ".join(
+            f"{n:.0f} in {d:.1f}s" + (f" ({n / d:.0f}/s)" if n >= 100 and d > 0 else "") for d, n in drains
+        )
+    )
     ratio = best["real", "max"]["per_second"] / best["bare", "max"]["per_second"]
     print(
         f"median over rounds: max throughput ratio real/bare = {ratio:.2f} (target >= 0.50); "
