@@ -134,3 +134,20 @@ def test_read_only_database_is_unavailable(tmp_path: Path) -> None:
             ro.check_writable()
     finally:
         ro.close()
+
+
+def test_worker_queue_queries_use_the_pending_index(store: SQLiteStore) -> None:
+    """The worker's per-step reads must not scan the whole notifications table (it only grows)."""
+    statements: list[str] = []
+    store.connection().set_trace_callback(statements.append)
+    store.record_notification(b"{}")
+    store.next_received()
+    store.claim_applied()
+    store.pending_count()
+    store.connection().set_trace_callback(None)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "notifications" in s]
+    assert len(reads) >= 3
+    for sql in reads:
+        bound = sql.replace("?", "0")
+        plan = " ".join(str(row[3]) for row in store.connection().execute("EXPLAIN QUERY PLAN " + bound))
+        assert "SCAN notifications" not in plan, (sql, plan)
