@@ -52,6 +52,7 @@ class TimingProxy:
     def __init__(self, upstream: str) -> None:
         self.durations: list[float] = []
         self.statuses: dict[int, int] = {}
+        self.client_gone = 0
         lock = threading.Lock()
         session_local = threading.local()
         proxy = self
@@ -73,10 +74,14 @@ class TimingProxy:
                 with lock:
                     proxy.durations.append(elapsed)
                     proxy.statuses[status] = proxy.statuses.get(status, 0) + 1
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    with lock:  # Alertmanager gave up on this attempt (it retries); count, don't trace
+                        proxy.client_gone += 1
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -207,6 +212,7 @@ def run(models: int, timeout: float) -> dict[str, Any]:
             "incidents_expected": expected_incidents, "incidents_opened": incidents,
             "push_seconds": round(pushed_in, 3), "all_recorded_after_seconds": round(settled_in, 2),
             "webhook_posts": len(proxy.durations), "webhook_statuses": proxy.statuses,
+            "answers_alertmanager_left_before": proxy.client_gone,
             "webhook_answer_p50_ms": round(_pct(proxy.durations, 0.50) * 1000, 2),
             "webhook_answer_p99_ms": round(_pct(proxy.durations, 0.99) * 1000, 2),
             "webhook_answer_max_ms": round(max(proxy.durations, default=float("nan")) * 1000, 2),
