@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from receiver.durations import parse_prometheus_duration
 from receiver.errors import BacktestError
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
     "parse_duration",
 ]
 
-_DURATION_RE = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
-_DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 DEFAULT_INTERVAL = 60.0  # Prometheus's global.evaluation_interval default
@@ -39,18 +38,10 @@ def parse_duration(text: str | int | float) -> float:
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, (int, float)):
         raise ValueError(f"duration {text!r} needs a unit (e.g. '{text}s')")
-    source = str(text).strip()
-    if source == "0":
-        return 0.0
-    match = _DURATION_RE.match(source)
-    if not source or match is None:
-        raise ValueError(f"not a Prometheus duration: {text!r} (expected e.g. 30s, 5m, 1h30m)")
-    total = 0.0
-    for index, unit in enumerate(_DURATION_UNITS):
-        number = match.group(2 + 2 * index)
-        if number is not None:
-            total += int(number) * unit
-    return total
+    try:
+        return parse_prometheus_duration(str(text))
+    except ValueError:
+        raise ValueError(f"not a Prometheus duration: {text!r} (expected e.g. 30s, 5m, 1h30m)") from None
 
 
 def format_duration(seconds: float) -> str:
