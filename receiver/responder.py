@@ -205,6 +205,18 @@ class Responder:
         )
         return outcomes
 
+    def resume_interrupted(self) -> list[StepOutcome]:
+        """At start-up: apply the ledger's restart rule and put what happened on each incident's timeline."""
+
+        def make_context(row: Any) -> ActionContext:
+            detail, runbook = self._load(int(row.key.incident_id))
+            return self._action_context(detail, runbook)
+
+        outcomes = self.executor.resume_interrupted(make_context)
+        for outcome in outcomes:
+            self._record_outcomes(int(outcome.key.incident_id), [outcome])
+        return outcomes
+
     # -- timers ---------------------------------------------------------------------------------------------
     def timer_handlers(self) -> dict[str, Callable[[Timer], tuple[float, dict[str, Any]] | None]]:
         return {

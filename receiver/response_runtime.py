@@ -53,19 +53,10 @@ class ResponseRuntime:
 
     def resume_interrupted(self) -> None:
         """Apply the ledger's restart rule to steps a crashed process left claimed or running."""
-        responder = self.responder
-
-        def make_context(row: Any) -> Any:
-            detail, runbook = responder._load(int(row.key.incident_id))
-            return responder._action_context(detail, runbook)
-
         try:
-            outcomes = self.executor.resume_interrupted(make_context)
+            self.responder.resume_interrupted()
         except Exception:
             log.exception("could not resume interrupted actions")
-            return
-        for outcome in outcomes:
-            responder._record_outcomes(int(outcome.key.incident_id), [outcome])
 
 
 def _registry_reader(settings: Settings) -> Any:
