@@ -527,28 +527,8 @@ class ActionExecutor:
                 now=self.clock(),
                 lease_until=self.clock() + self._budget(timeout, retries),
             )
-            if key.phase == "recover":
-                prior = self._prior_for_row(row)
-                return self._attempts(
-                    key,
-                    action,
-                    row.id,
-                    lambda: action.recover(params, prior, ctx),
-                    timeout,
-                    retries,
-                    row.params,
-                    timeline,
-                )
-            return self._attempts(
-                key,
-                action,
-                row.id,
-                lambda: action.run(params, ctx, snapshot),
-                timeout,
-                retries,
-                row.params,
-                timeline,
-            )
+            invoke = self._resume_invocation(row, action, params, ctx, snapshot)
+            return self._attempts(key, action, row.id, invoke, timeout, retries, row.params, timeline)
         if not action.idempotent:
             return self._interrupt(
                 row,
@@ -556,18 +536,9 @@ class ActionExecutor:
                 "or may not have taken effect, so it is not run again automatically",
                 timeline,
             )
-        if key.phase == "recover":
-            prior = self._prior_for_row(row)
-            return self._attempts(
-                key,
-                action,
-                row.id,
-                lambda: action.recover(params, prior, ctx),
-                timeout,
-                retries,
-                row.params,
-                timeline,
-            )
+        if key.phase == "recover":  # recovery sets an absolute state: simply run it again
+            invoke = self._resume_invocation(row, action, params, ctx, {})
+            return self._attempts(key, action, row.id, invoke, timeout, retries, row.params, timeline)
         try:
             result = action.reconcile(params, ctx, row.snapshot or {})
         except Exception as exc:
@@ -580,6 +551,20 @@ class ActionExecutor:
                 timeline,
             )
         return self._done(key, row.id, result, row.attempts, row.params, timeline, event="reconciled")
+
+    def _resume_invocation(
+        self,
+        row: LedgerRow,
+        action: Action,
+        params: dict[str, Any],
+        ctx: ActionContext,
+        snapshot: Mapping[str, Any],
+    ) -> Callable[[], ActionResult]:
+        """How a resumed row is (re)run: recovery with its containment's result, else a normal run."""
+        if row.key.phase == "recover":
+            prior = self._prior_for_row(row)
+            return lambda: action.recover(params, prior, ctx)
+        return lambda: action.run(params, ctx, snapshot)
 
     def _prior_for_row(self, row: LedgerRow) -> dict[str, Any]:
         of = row.params.get("of", row.key.step_id)
