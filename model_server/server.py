@@ -47,7 +47,7 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from model_server.faults import FaultBoard, FaultSpec, FaultSpecError
-from model_server.instrumentation import ServingMetrics, VersionInstruments
+from model_server.instrumentation import InstrumentationConfig, ServingMetrics, VersionInstruments
 
 __all__ = [
     "BackgroundServer",
@@ -84,6 +84,10 @@ class ServerConfig:
     admin_token: str | None = None
     poll_interval: float = 0.5
     threads: int = 8
+    #: Inputs in the PSI window and the fewest before PSI is exported: size the window to the traffic
+    #: (a window holding a few minutes of requests reacts to drift in minutes, not hours).
+    psi_window: int = 1000
+    psi_min_samples: int = 100
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,8 @@ class ModelServer:
         self.config = config
         self.registry = registry
         self.metrics_registry = metrics_registry or CollectorRegistry()
-        self.metrics = ServingMetrics(self.metrics_registry)
+        self.metrics = ServingMetrics(self.metrics_registry, InstrumentationConfig(
+            psi_window=config.psi_window, psi_min_samples=config.psi_min_samples))
         self.faults = FaultBoard()
         self.routing = Routing.build(-1, None, {}, "normal", 0, {})
         self.last_sync_error: str | None = None
@@ -472,6 +477,10 @@ def _parser() -> argparse.ArgumentParser:
                        "(default: env MODEL_SERVER_ADMIN_TOKEN; neither = admin API disabled)")
     serve.add_argument("--poll-interval", type=float, default=0.5, help="seconds between registry polls")
     serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("--psi-window", type=int, default=1000,
+                       help="inputs in the sliding PSI window (size it to a few minutes of traffic)")
+    serve.add_argument("--psi-min-samples", type=int, default=100,
+                       help="fewest inputs in the window before PSI is exported")
     boot = sub.add_parser("bootstrap", help="train the demo versions, save artifacts, register them")
     boot.add_argument("--registry-db", required=True)
     boot.add_argument("--model", required=True)
@@ -497,8 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not math.isfinite(args.poll_interval) or args.poll_interval <= 0:
         print("--poll-interval must be a positive number of seconds", file=sys.stderr)
         return 2
+    if not 1 <= args.psi_min_samples <= args.psi_window:
+        print("need 1 <= --psi-min-samples <= --psi-window", file=sys.stderr)
+        return 2
     config = ServerConfig(args.registry_db, args.model, args.host, args.port,
-                          _read_token(args.admin_token_file), args.poll_interval, args.threads)
+                          _read_token(args.admin_token_file), args.poll_interval, args.threads,
+                          args.psi_window, args.psi_min_samples)
     from waitress import serve
 
     server = ModelServer(config)

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from receiver.drill.floors import SIGNAL_HOP
 from receiver.drill.run import HOPS, DrillReport, ScenarioResult
 
 __all__ = ["render_json", "render_text"]
@@ -62,8 +63,15 @@ def _scenario(result: ScenarioResult) -> list[str]:
     if result.healed_at is not None:
         healed = _offset(result.healed_at, result.fault_at).strip()
         lines.append(f"  healed:   fault withdrawn {healed} after the fault, once contained")
-    lines += ["", "  times from the fault (floor = scrape + evaluation + for: + group_wait + polls):"]
+    lines += ["", "  times from the fault. floor: the earliest the config allows once the signal holds,",
+              "  signal + for: + group_wait (+ registry poll to serve). The signal's own floor is one",
+              "  scrape + one evaluation; the rest of its time is the rule window filling with the fault:"]
     lines += _hops(result)
+    if result.signal_alert is not None:
+        others = ", ".join(f"{name} {_offset(at, result.fault_at).strip()}"
+                           for name, at in sorted(result.signals.items()) if name != result.signal_alert)
+        also = f" (also holding: {others})" if others else ""
+        lines.append(f"  signal set by {result.signal_alert}{also}")
     lines += ["", "  incident timeline:"]
     if result.incident:
         inc = result.incident
@@ -100,7 +108,8 @@ def render_text(report: DrillReport) -> str:
              f"config: scrape {config.get('scrape_interval')}s, "
              f"evaluation {config.get('evaluation_interval')}s, "
              f"receiver worker poll {config.get('worker_poll_interval')}s, registry poll "
-             f"{config.get('registry_poll_interval')}s, time factor 1/{config.get('time_factor')}"]
+             f"{config.get('registry_poll_interval')}s, PSI window {config.get('psi_window')} inputs, "
+             f"time factor 1/{config.get('time_factor')}"]
     if report.dropped_settings:
         lines.append("note: this receiver does not know the setting(s) " + ", ".join(report.dropped_settings)
                      + " (left out of its config)")
@@ -108,9 +117,11 @@ def render_text(report: DrillReport) -> str:
         lines.append(f"problem: {problem}")
     for result in report.results:
         lines += _scenario(result)
-    lines += ["", "summary:", f"  {'scenario':<18}{'result':<8}{'contained':>11}{'floor':>9}{'verified':>10}"]
+    lines += ["", "summary:", f"  {'scenario':<18}{'result':<8}{'signal':>9}{'contained':>11}{'floor':>9}"
+                               f"{'verified':>10}"]
     for r in report.results:
         lines.append(f"  {r.scenario:<18}{'PASS' if r.passed else 'FAIL':<8}"
+                     f"{_secs(r.elapsed(SIGNAL_HOP)):>9}"
                      f"{_secs(r.elapsed('containment applied')):>11}"
                      f"{_secs(r.floors.get('containment applied')):>9}"
                      f"{_secs(r.elapsed('verified')):>10}")

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from model_server.traffic import TrafficConfig
-from receiver.drill.floors import compute_floors
+from receiver.drill.floors import SIGNAL_HOP, compute_floors, effective_floors
 from receiver.drill.progress import Progress
 from receiver.drill.scenarios import Scenario
 from receiver.drill.stack import Stack, StackOptions
@@ -24,8 +24,8 @@ from receiver.drill.traffic import NullFeatureTraffic, TrafficThread
 __all__ = ["HOPS", "DrillReport", "DrillRun", "ScenarioResult", "run_drill"]
 
 #: The hops measured from the fault, in order.
-HOPS = ("rule firing", "alertmanager", "webhook received", "containment applied", "serving contained",
-        "verified")
+HOPS = (SIGNAL_HOP, "rule firing", "alertmanager", "webhook received", "containment applied",
+        "serving contained", "verified")
 DEFAULT_RATE = 8.0
 WARMUP_TIMEOUT = 60.0
 QUIET_TIMEOUT = 60.0
@@ -54,7 +54,14 @@ class ScenarioResult:
     deadline: float
     fault_at: float | None = None
     times: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(HOPS))
+    #: per hop, the earliest the configuration allows given the measured signal (see drill.floors)
     floors: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(HOPS))
+    #: per hop, the same assuming the signal held at the first evaluation after the fault
+    config_floors: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(HOPS))
+    #: per alert of the scenario seen pending or firing: when its expression first held (``activeAt``)
+    signals: dict[str, float] = field(default_factory=dict)
+    #: the alert whose signal sets the floors (the one allowing the earliest containment)
+    signal_alert: str | None = None
     contained: bool = False
     verified: bool | None = None
     healed_at: float | None = None
@@ -82,8 +89,10 @@ class ScenarioResult:
             "passed": self.passed, "contained": self.contained, "verified": self.verified,
             "reason": self.reason, "deadline_seconds": self.deadline, "fault_at": self.fault_at,
             "healed_at": self.healed_at,
-            "hops": [{"hop": h, "seconds_after_fault": self.elapsed(h), "floor_seconds": self.floors.get(h)}
-                     for h in HOPS],
+            "signals": {name: at - (self.fault_at or 0.0) for name, at in self.signals.items()},
+            "signal_alert": self.signal_alert,
+            "hops": [{"hop": h, "seconds_after_fault": self.elapsed(h), "floor_seconds": self.floors.get(h),
+                      "floor_with_instant_signal_seconds": self.config_floors.get(h)} for h in HOPS],
             "incident": self.incident, "timeline": self.timeline, "messages": self.messages,
             "registry": self.registry, "registry_history": self.registry_history,
             "server_state": self.server_state,
@@ -153,12 +162,14 @@ class DrillRun:
         self.start()
         self.floors = compute_floors(self.stack, self.scenarios)
         for scenario in self.scenarios:
+            self.results[scenario.name].config_floors.update(self.floors.per_scenario[scenario.name])
             self.results[scenario.name].floors.update(self.floors.per_scenario[scenario.name])
         for scenario in self.scenarios:
             self._inject(scenario)
         self._watch()
         for scenario in self.scenarios:
             self._collect(scenario)
+            self._settle_floors(self.results[scenario.name])
         self.progress.done()
         return DrillReport(list(self.results.values()), self.floors.config, started, time.time(),
                            self.stack.urls(), self.stack.dropped_settings, self.problems)
@@ -362,10 +373,17 @@ class DrillRun:
                  firing: list[dict[str, Any]], am_alerts: list[dict[str, Any]], messages: list[Any]) -> None:
         times = result.times
         model, kind = scenario.model, scenario.incident_type
-        if times["rule firing"] is None and any(
-                a.get("labels", {}).get("model") == model and a.get("labels", {}).get("incident_type") == kind
-                and a.get("state") == "firing" for a in firing):
-            times["rule firing"] = now
+        ours = [a for a in firing if a.get("labels", {}).get("model") == model
+                and a.get("labels", {}).get("incident_type") == kind]
+        if times["rule firing"] is None:
+            # when each alert's expression first held, re-read until a rule fires (an alert that drops
+            # out of pending and comes back gets a new activeAt); frozen from then on
+            result.signals = {str(a["labels"].get("alertname")): at for a in ours
+                              if (at := _epoch(a.get("activeAt"))) is not None}
+            if result.signals:
+                times[SIGNAL_HOP] = min(result.signals.values())
+            if any(a.get("state") == "firing" for a in ours):
+                times["rule firing"] = now
         if times["alertmanager"] is None and any(
                 a.get("labels", {}).get("model") == model and a.get("labels", {}).get("incident_type") == kind
                 and (a.get("status") or {}).get("state") in ("active", "suppressed") for a in am_alerts):
@@ -438,6 +456,17 @@ class DrillRun:
                 return
 
     # -- the record ----------------------------------------------------------------------------------
+    def _settle_floors(self, result: ScenarioResult) -> None:
+        """Floors from the measured signals; the signal hop becomes that of the alert setting them."""
+        fault_at = result.fault_at or 0.0
+        floors, chosen = effective_floors(
+            result.config_floors, self.floors.after_signal[result.scenario],
+            {name: at - fault_at for name, at in result.signals.items()})
+        result.floors.update(floors)
+        result.signal_alert = chosen
+        if chosen is not None:
+            result.times[SIGNAL_HOP] = result.signals[chosen]
+
     def _collect(self, scenario: Scenario) -> None:
         result = self.results[scenario.name]
         incident = self._incident(scenario)

@@ -1,9 +1,10 @@
 """Drill scenarios: for each incident type, the fault to inject and the containment that proves the loop.
 
 A :class:`Scenario` is data: its model name on the shared stack, the set-up before the fault (e.g. a
-release already promoted), the fault itself, the alert rules expected to fire (for the configured floor),
-the expected containment as predicates over the registry state, the model server's ``/state`` and the
-messages the chat/pager sink recorded, and a deadline. :mod:`receiver.drill.stack` executes them.
+release already promoted), the fault itself, the page-severity alert rules that can open its incident
+(for the configured floor), the expected containment as predicates over the registry state, the model
+server's ``/state`` and the messages the chat/pager sink recorded, and a deadline.
+:mod:`receiver.drill.stack` executes them.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect=Expectation("rollback to v1, v2 marked unhealthy, server serves v1",
                            registry=_rolled_back_to("v1", "v2"), server=_serving_active("v1"),
                            registry_actions=("rollback",)),
-        alerts=("ModelErrorBudgetBurnFast",),
+        alerts=("ModelErrorBudgetBurnFast", "ModelErrorBudgetBurnMedium"),
         runbooks=("bad-release", "serving-errors"),
     ),
     Scenario(
@@ -186,7 +187,8 @@ SCENARIOS: tuple[Scenario, ...] = (
                            registry_actions=("split", "split_to_last_known_good", "traffic_split")),
         alerts=("ModelFeatureDriftHigh",),
         runbooks=("feature-drift",),
-        traffic={"rate": 20.0},  # refills the 1000-request PSI window in 50 s once the drift is withdrawn
+        # refills the drill's 400-input PSI window in 20 s once the drift is withdrawn
+        traffic={"rate": 20.0},
         heal_after_containment=True,
         deadline=150.0,
     ),
@@ -256,7 +258,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         fault=Fault(kill_server=True),
         expect=Expectation("the serving on-call is paged; nothing to roll back (registry unchanged)",
                            registry=_active("v1"), sink=_paged, verified=False),
-        alerts=("ModelTargetDown",),
+        alerts=("ModelTargetDown", "ModelMetricsAbsent"),
         runbooks=("model-availability",),
     ),
 )

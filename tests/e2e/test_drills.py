@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from receiver.drill.floors import SIGNAL_HOP
 from receiver.drill.run import HOPS, DrillReport, ScenarioResult, run_drill
 from receiver.drill.scenarios import SCENARIOS, get_scenario
 
@@ -45,7 +46,11 @@ def test_scenario_contained(report: DrillReport, name: str) -> None:
     reached = [(h, result.elapsed(h)) for h in HOPS if result.elapsed(h) is not None]
     assert reached, "no hop was measured"
     firing = result.elapsed("rule firing")
-    if firing is not None and scenario.incident_type != "availability":
+    # the signal (Prometheus activeAt of one of the scenario's alerts) precedes the firing by its for:
+    signal = result.elapsed(SIGNAL_HOP)
+    assert result.signal_alert in scenario.alerts and signal is not None and firing is not None
+    assert signal <= firing
+    if scenario.incident_type != "availability":
         assert result.floors["rule firing"] is not None
         assert firing >= result.floors["rule firing"] - 1.0
         applied = result.elapsed("containment applied")

@@ -205,3 +205,28 @@ def test_bad_requests_get_clear_errors(served: tuple[BackgroundServer, Any]) -> 
                          headers=AUTH, timeout=5)
     assert resp.status_code == 400 and len(resp.json()["error"]["problems"]) == 2
     assert requests.get(server.url + "/healthz", timeout=5).json()["active_version"] == "v1"
+
+
+def test_psi_window_sized_to_traffic_forgets_a_withdrawn_drift(tmp_path: Path) -> None:
+    db = tmp_path / "registry.db"
+    bootstrap(db, MODEL, tmp_path / "artifacts")
+    server = serve_background(ServerConfig(str(db), MODEL, port=0, poll_interval=0.2,
+                                           psi_window=200, psi_min_samples=100))
+    try:
+        post_all(server.url, rows(50))
+        assert by(scrape(server.url), "model_feature_psi", "feature") == {}, "exported below min samples"
+        post_all(server.url, rows(200, shift={0: 3.0}))
+        assert by(scrape(server.url), "model_feature_psi", "feature")["mean_radius"] > 0.2
+        post_all(server.url, rows(200))  # the drift withdrawn: 200 healthy inputs refill the whole window
+        assert by(scrape(server.url), "model_feature_psi", "feature")["mean_radius"] < 0.2
+    finally:
+        server.stop()
+
+
+def test_cli_refuses_min_samples_above_the_window(capsys: pytest.CaptureFixture[str]) -> None:
+    from model_server.server import main
+
+    code = main(["serve", "--registry-db", "unused.db", "--model", MODEL,
+                 "--psi-window", "50", "--psi-min-samples", "100"])
+    assert code == 2
+    assert "--psi-min-samples <= --psi-window" in capsys.readouterr().err
