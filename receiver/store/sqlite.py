@@ -89,6 +89,23 @@ def discover_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
+def split_sql(script: str) -> list[str]:
+    """The statements of an SQL script, split where SQLite says a statement is complete (so a trigger's
+    ``BEGIN ... END;`` stays whole). Lets a migration run inside a transaction we control, which
+    ``executescript`` (it commits first) does not."""
+    statements: list[str] = []
+    buffer = ""
+    pieces = script.split(";")
+    for index, piece in enumerate(pieces):
+        buffer += piece if index == len(pieces) - 1 else piece + ";"
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())  # a trailing statement without ";" (or only a comment)
+    return statements
+
+
 def _unavailable(exc: sqlite3.Error, doing: str) -> StoreUnavailable:
     return StoreUnavailable(f"store cannot {doing}: {exc}")
 
@@ -501,14 +518,20 @@ class SQLiteStore:
         for migration in migrations:
             if migration.version <= current:
                 continue
-            script = migration.path.read_text()
+            statements = split_sql(migration.path.read_text())
             try:
-                conn.executescript(
-                    "BEGIN IMMEDIATE;\n"
-                    + script
-                    + "\n;INSERT INTO schema_version (version, name, applied_at) "
-                    f"VALUES ({migration.version}, '{migration.name}', '{utc_now()}');\nCOMMIT;"
-                )
+                # Re-checked under the write lock: another process starting on the same fresh database
+                # may have applied this version since we read ``current``.
+                conn.execute("BEGIN IMMEDIATE")
+                if conn.execute("SELECT 1 FROM schema_version WHERE version = ?",
+                                (migration.version,)).fetchone():
+                    conn.execute("ROLLBACK")
+                    continue
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                             (migration.version, migration.name, utc_now()))
+                conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")

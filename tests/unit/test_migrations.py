@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from receiver.errors import StoreError
 from receiver.store import open_store
-from receiver.store.sqlite import MIGRATIONS_DIR, SQLiteStore, discover_migrations
+from receiver.store.sqlite import MIGRATIONS_DIR, SQLiteStore, discover_migrations, split_sql
 
 
 def test_fresh_database_gets_every_migration(tmp_path: Path) -> None:
@@ -83,3 +84,48 @@ def test_badly_named_migration_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "2_oops.sql").write_text("")
     with pytest.raises(StoreError, match=r"does not match NNNN_name\.sql"):
         discover_migrations(tmp_path)
+
+
+def test_split_sql_keeps_triggers_strings_and_comments_whole() -> None:
+    script = """-- a comment; with a semicolon
+CREATE TABLE a (id INTEGER, note TEXT DEFAULT 'x;y');
+CREATE TRIGGER t AFTER INSERT ON a BEGIN
+  UPDATE a SET note = 'z;' WHERE id = new.id;
+END;
+INSERT INTO a (id) VALUES (1)"""
+    statements = split_sql(script)
+    assert len(statements) == 3
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+    assert statements[2] == "INSERT INTO a (id) VALUES (1)"
+
+
+def test_receivers_starting_together_on_a_fresh_database_migrate_once(tmp_path: Path) -> None:
+    """Several processes on one new data dir (separate connections here): each version applied once,
+    nobody fails on a table another one created meanwhile."""
+    path = tmp_path / "r.db"
+    stores = [SQLiteStore(path) for _ in range(6)]
+    barrier = threading.Barrier(len(stores))
+    applied: list[list[int]] = []
+    errors: list[BaseException] = []
+
+    def start(store: SQLiteStore) -> None:
+        barrier.wait()
+        try:
+            applied.append(store.migrate())
+        except BaseException as exc:  # recorded and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    try:
+        assert errors == []
+        versions = [m.version for m in discover_migrations()]
+        assert sorted(v for run in applied for v in run) == versions
+        rows = stores[0].connection().execute("SELECT version FROM schema_version ORDER BY version")
+        assert [r[0] for r in rows] == versions
+    finally:
+        for store in stores:
+            store.close()
