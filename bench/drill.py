@@ -84,7 +84,7 @@ def main() -> int:
               f"{fmt(row['engine_floor_s']):>7}  {'met' if row['engine_within_target'] else 'missed'}")
     config = report.floors_config
     print(f"\nscrape {config['scrape_interval']}s, evaluation {config['evaluation_interval']}s, "
-          f"receiver poll {config['worker_poll_interval']}s, "
+          f"receiver poll {config['worker_poll_interval']}s (fallback: the webhook wakes it), "
           f"registry poll {config['registry_poll_interval']}s, PSI window {config['psi_window']} inputs; "
           f"per alert for:/group_wait: {json.dumps(config['alerts'])}")
     return 0 if report.passed else 1

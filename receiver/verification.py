@@ -29,11 +29,10 @@ from receiver.errors import PrometheusError, TemplateError
 from receiver.evidence import render_query
 from receiver.prom import PrometheusClient
 
-__all__ = ["Outcome", "Status", "Unknown", "VerificationState", "check_condition", "parse_duration"]
+__all__ = ["Outcome", "Status", "Unknown", "VerificationState", "check_condition"]
 
 Status = Literal["pending", "passed", "failed", "timed_out"]
 _STATUSES: tuple[str, ...] = ("pending", "passed", "failed", "timed_out")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 @dataclass(frozen=True)
@@ -44,35 +43,6 @@ class Unknown:
 
 
 Outcome = bool | Unknown
-
-
-def parse_duration(value: str | float | int) -> float:
-    """``"5m"`` → 300.0; numbers are seconds. Accepts Prometheus-style compounds like ``"1m30s"``."""
-    if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"duration must not be negative, got {value!r}")
-        return float(value)
-    text = str(value).strip()
-    total, number, i = 0.0, "", 0
-    if not text:
-        raise ValueError("empty duration")
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else ch
-        if unit not in _UNITS or not number:
-            raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 1h30m")
-        total += float(number) * _UNITS[unit]
-        number = ""
-        i += len(unit)
-    if number:
-        raise ValueError(f"invalid duration {value!r}: missing unit after {number!r}")
-    return total
 
 
 def _outcome_name(outcome: Outcome) -> str:

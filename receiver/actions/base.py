@@ -11,7 +11,6 @@ An action kind is a class with a ``kind`` name and two flags the executor relies
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import requests
 
+from receiver.durations import parse_prometheus_duration
 from receiver.errors import ActionParamError
 from receiver.templating import render
 
@@ -221,10 +221,6 @@ class BaseAction:
         return ActionResult.skipped(f"{self.kind}: nothing to recover")
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_duration(value: Any, name: str) -> float:
     """Seconds from ``90``, ``"90s"``, ``"30m"``, ``"1h30m"``; raises ActionParamError naming ``name``."""
     if isinstance(value, bool):
@@ -232,15 +228,11 @@ def parse_duration(value: Any, name: str) -> float:
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        pos, seconds = 0, 0.0
-        for match in _DURATION.finditer(text):
-            if match.start() != pos:
-                break
-            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-            pos = match.end()
-        if pos != len(text):
-            raise ActionParamError(f"{name}: expected a duration like '30m' or '1h30m', got {value!r}")
+        try:
+            seconds = parse_prometheus_duration(value)
+        except ValueError:
+            expected = "a duration like '30m' or '1h30m'"
+            raise ActionParamError(f"{name}: expected {expected}, got {value!r}") from None
     else:
         raise ActionParamError(f"{name}: expected a duration like '30m', got {value!r}")
     if seconds <= 0:

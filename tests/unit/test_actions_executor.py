@@ -166,7 +166,7 @@ def test_unexpected_errors_are_recorded_not_retried_not_raised(tmp_path):
 def test_a_hung_attempt_times_out_and_is_not_retried_for_non_idempotent_kinds(tmp_path):
     probe = Probe(script=["hang", "ok"])
     executor, _, _ = build(tmp_path, probe, grace_seconds=0.1)
-    outcome = executor.run_step(step(timeout="0.2s", retries=2), make_context(SETTINGS))
+    outcome = executor.run_step(step(timeout="200ms", retries=2), make_context(SETTINGS))
     assert outcome.state == "failed"
     assert "did not finish within its timeout of 0.2s" in (outcome.error or "")
     assert "not retried" in (outcome.error or "")
@@ -176,7 +176,7 @@ def test_a_hung_attempt_times_out_and_is_not_retried_for_non_idempotent_kinds(tm
 def test_a_hung_attempt_is_retried_for_idempotent_kinds(tmp_path):
     probe = Probe(idempotent=True, script=["hang", "ok"])
     executor, _, _ = build(tmp_path, probe, grace_seconds=0.1)
-    outcome = executor.run_step(step(timeout="0.2s", retries=1), make_context(SETTINGS))
+    outcome = executor.run_step(step(timeout="200ms", retries=1), make_context(SETTINGS))
     assert outcome.state == "succeeded" and outcome.attempts == 2
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from receiver.verification import Unknown, VerificationState, parse_duration
+from receiver.verification import Unknown, VerificationState
 
 
 def test_passes_after_condition_holds_for_the_whole_duration() -> None:
@@ -82,15 +82,3 @@ def test_invalid_inputs_are_named() -> None:
         VerificationState.from_json({"started_at": 0, "for_s": 1, "timeout_s": 2, "status": "bogus"})
     with pytest.raises(ValueError, match="missing 'for_s'"):
         VerificationState.from_json({"started_at": 0, "timeout_s": 2})
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("1h30m", 5400), ("250ms", 0.25), (12, 12),
-                                               ("1.5s", 1.5)])
-def test_parse_duration(text: str | int, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("bad", ["", "5", "5x", "m", -1])
-def test_parse_duration_rejects(bad: str | int) -> None:
-    with pytest.raises(ValueError):
-        parse_duration(bad)
