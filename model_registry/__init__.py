@@ -1,6 +1,6 @@
 """Model registry: versions, baselines, the active version, traffic weights, serving mode, guardrail level,
-health marks and an audit history of every change. SQLite by default (see :mod:`model_registry.sqlite`);
-other stores implement :class:`~model_registry.backend.RegistryBackend`.
+the risky-tool switch, health marks and an audit history of every change. SQLite by default (see
+:mod:`model_registry.sqlite`); other stores implement :class:`~model_registry.backend.RegistryBackend`.
 
 ::
 

@@ -4,7 +4,9 @@ The registry's rules (last known good, refusals, validation) live in :mod:`model
 are shared by every backend. A backend only has to load a model's state and apply one change atomically:
 ``apply`` reads the current state under a write lock, calls ``change(current)`` (which returns the new
 state or raises to abort), then writes the new state, bumps ``generation`` and appends one audit entry
-in the same transaction. If ``change`` raises, nothing is written.
+in the same transaction. If ``change`` raises, nothing is written. Every field of
+:class:`~model_registry.state.ModelState` is stored, ``tools_blocked`` included (``False`` for a model
+stored before the field existed).
 
 Only :class:`model_registry.sqlite.SQLiteBackend` is implemented. An MLflow Model Registry backend would
 map the state like this:
@@ -21,6 +23,8 @@ last known good             alias ``last-known-good`` (moved by the backend afte
                             so MLflow users see it; the rule itself stays the shared one)
 traffic, mode, guardrail    registered-model tags ``registry.traffic`` (JSON),
                             ``registry.mode``, ``registry.guardrail_level``
+tools_blocked               registered-model tag ``registry.tools_blocked`` (``true``/``false``;
+                            a model without the tag reads as ``false``)
 unhealthy, served_healthy   version tags ``registry.unhealthy`` / ``registry.served_healthy``
 generation                  registered-model tag ``registry.generation``
 audit history               registered-model tag per entry is too small; an append-only table

@@ -7,6 +7,7 @@
     model-registry --db reg.db split fraud v1=50 v2=50 --reason "INC-7"
     model-registry --db reg.db split fraud --to-last-known-good 50 --reason "INC-7"
     model-registry --db reg.db rollback fraud --expected-active v2 --reason "INC-7"
+    model-registry --db reg.db tools chat block --reason "INC-9: toxic output"
     model-registry --db reg.db --json show fraud
 
 ``--db`` defaults to ``$MODEL_REGISTRY_DB``; ``--actor`` to ``$USER``. Common options may come before or
@@ -90,6 +91,10 @@ def _fmt_traffic(traffic: dict[str, float]) -> str:
     return " ".join(f"{v}={w:g}%" for v, w in sorted(traffic.items())) or "-"
 
 
+def _fmt_tools(blocked: bool) -> str:
+    return "blocked" if blocked else "allowed"
+
+
 def _print_state(state: ModelState) -> None:
     print(f"model:           {state.model}")
     print(f"active version:  {state.active_version or '-'}"
@@ -97,6 +102,7 @@ def _print_state(state: ModelState) -> None:
     print(f"traffic:         {_fmt_traffic(state.traffic)}")
     print(f"mode:            {state.mode}")
     print(f"guardrail level: {state.guardrail_level}")
+    print(f"risky tools:     {_fmt_tools(state.tools_blocked)}")
     print(f"last known good: {state.last_known_good or '-'}")
     print(f"generation:      {state.generation}")
     print("versions:")
@@ -169,6 +175,7 @@ _HANDLERS: dict[str, Handler] = {
     "split": _split,
     "mode": lambda r, a: r.set_mode(a.model, a.mode, actor=a.actor, reason=a.reason),
     "guardrail": lambda r, a: r.set_guardrail(a.model, a.level, actor=a.actor, reason=a.reason),
+    "tools": lambda r, a: r.set_tools_blocked(a.model, a.setting == "block", actor=a.actor, reason=a.reason),
     "mark-unhealthy": lambda r, a: r.mark_unhealthy(a.model, a.version, actor=a.actor, reason=a.reason),
     "mark-healthy": lambda r, a: r.mark_healthy(a.model, a.version, actor=a.actor, reason=a.reason),
     "mark-served-healthy": lambda r, a: r.mark_served_healthy(
@@ -186,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
         prog="model-registry", parents=[common],
-        description="Model versions, active version, traffic, serving mode, guardrail and audit history.",
+        description="Model versions, active version, traffic, serving mode, guardrail, risky-tool switch "
+                    "and audit history.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -219,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("mode", choices=["normal", "fallback"])
     p = add("guardrail", "set the guardrail level")
     p.add_argument("level", type=int, choices=range(4))
+    p = add("tools", "block or allow risky tools (web_browse, code_exec, send_email, file_write, ...)")
+    p.add_argument("setting", choices=["block", "allow"])
     add("mark-unhealthy", "mark a version unhealthy (never rolled back to)", version=True)
     add("mark-healthy", "clear an unhealthy mark", version=True)
     add("mark-served-healthy", "record that a version served healthily", version=True)
@@ -251,7 +261,8 @@ def _print_human(command: str, result: Any) -> None:
     elif command == "list":
         for st in result:
             print(f"{st.model:<20} active={st.active_version or '-'} traffic={_fmt_traffic(st.traffic)} "
-                  f"mode={st.mode} guardrail={st.guardrail_level} lkg={st.last_known_good or '-'}")
+                  f"mode={st.mode} guardrail={st.guardrail_level} tools={_fmt_tools(st.tools_blocked)} "
+                  f"lkg={st.last_known_good or '-'}")
     elif command == "rollback":
         print(f"rolled back {result.model}: {result.from_version} (now unhealthy) -> {result.to_version}")
     elif command == "check":

@@ -22,7 +22,15 @@ from typing import Any
 from model_registry.backend import Change, RegistryBackend
 from model_registry.baseline import Baseline
 from model_registry.sqlite import SQLiteBackend
-from model_registry.state import MODES, AuditEntry, ModelState, RollbackResult, VersionInfo, from_timestamp
+from model_registry.state import (
+    MODES,
+    SUMMARY_DEFAULTS,
+    AuditEntry,
+    ModelState,
+    RollbackResult,
+    VersionInfo,
+    from_timestamp,
+)
 from model_registry.validation import metadata_problems, name_problems, weights_problems
 from receiver.errors import (
     ConflictError,
@@ -105,7 +113,8 @@ def _no_fallback_message(state: ModelState, doing: str) -> str:
 
 
 class Registry:
-    """Model versions, the active version, traffic, serving mode, guardrail, health marks and audit."""
+    """Model versions, the active version, traffic, serving mode, guardrail, tool switch, health marks and
+    audit."""
 
     def __init__(self, backend: RegistryBackend) -> None:
         self.backend = backend
@@ -136,7 +145,8 @@ class Registry:
     def check(self, model: str | None = None) -> list[str]:
         """Invariant violations (empty when consistent): storage integrity; per model exactly one active
         version that exists, traffic on known, non-negative versions summing to 100, and the newest audit
-        entry's ``after`` equal to the current state."""
+        entry's ``after`` equal to the current state (keys it predates count at their
+        :data:`~model_registry.state.SUMMARY_DEFAULTS`)."""
         problems = list(self.backend.integrity_problems())
         for name in [model] if model is not None else self.models():
             st = self.state(name)
@@ -153,7 +163,7 @@ class Registry:
                 if v not in known or w < 0:
                     problems.append(f"{name}: traffic weight {w} on {v!r} is invalid")
             last = self.backend.history(name, 1)
-            if not last or last[0].after != st.summary():
+            if not last or {**SUMMARY_DEFAULTS, **last[0].after} != st.summary():
                 problems.append(f"{name}: newest audit entry does not match the current state")
         return problems
 
@@ -322,6 +332,16 @@ class Registry:
             return replace(_require_model(current, model), guardrail_level=level)
 
         return self._apply(model, "set_guardrail", actor, reason, change)[0]
+
+    def set_tools_blocked(self, model: str, blocked: bool, *, actor: str, reason: str) -> ModelState:
+        """The risky-tool switch: ``True`` makes servers refuse risky tool calls, ``False`` allows them."""
+        if not isinstance(blocked, bool):
+            raise RegistryError(f"tools_blocked must be True or False, got {blocked!r}")
+
+        def change(current: ModelState | None) -> ModelState:
+            return replace(_require_model(current, model), tools_blocked=blocked)
+
+        return self._apply(model, "set_tools_blocked", actor, reason, change)[0]
 
     def _mark(
         self, model: str, version: str, action: str, actor: str, reason: str, *,

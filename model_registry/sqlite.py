@@ -6,6 +6,9 @@ same registry are serialised: the second one reads the first one's result (and a
 mid-change leaves the last committed state: SQLite's journal undoes the partial transaction on the next
 open. A connection is opened per operation, so a ``SQLiteBackend`` is safe to share between threads
 and survives ``fork``.
+
+Schema: ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`. Opening an older file upgrades it in place
+(one ``BEGIN IMMEDIATE`` transaction, every row kept; see ``_MIGRATIONS``); a newer file is refused.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from receiver.errors import RegistryError, RegistryUnavailableError
 
 __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+#: Version 1: the tables as first released (kept verbatim: a new file runs every migration in order, so a
+#: fresh registry and an upgraded one end with the same schema).
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS models (
     name            TEXT PRIMARY KEY,
     active_version  TEXT,
@@ -63,6 +68,14 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_model ON audit (model, id);
 """
+
+#: Version 2: the risky-tool switch; existing models get 0 (tools allowed), every other row is kept.
+_SCHEMA_V2 = """
+ALTER TABLE models ADD COLUMN tools_blocked INTEGER NOT NULL DEFAULT 0 CHECK (tools_blocked IN (0, 1))
+"""
+
+#: Schema version -> the statements that upgrade the version before it to it (``;``-separated).
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 class SQLiteBackend:
@@ -117,22 +130,22 @@ class SQLiteBackend:
             conn.close()
 
     def _init_schema(self) -> None:
+        """Create or upgrade the schema in place. The version is read again under ``BEGIN IMMEDIATE`` so
+        processes opening an old (or new) file together apply each migration exactly once."""
         conn = self._connect()
         try:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RegistryError(
-                    f"registry {self.path} has schema version {version}; this code knows {SCHEMA_VERSION}"
-                )
+            version = self._schema_version(conn)
             if version < SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    version = self._schema_version(conn)
+                    for target in range(version + 1, SCHEMA_VERSION + 1):
+                        for statement in _MIGRATIONS[target].split(";"):
+                            if statement.strip():
+                                conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -142,6 +155,14 @@ class SQLiteBackend:
             raise RegistryUnavailableError(f"cannot initialise the registry {self.path}: {exc}") from exc
         finally:
             conn.close()
+
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise RegistryError(
+                f"registry {self.path} has schema version {version}; this code knows {SCHEMA_VERSION}"
+            )
+        return version
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -177,6 +198,7 @@ class SQLiteBackend:
             generation=int(row["generation"]),
             active_since=None if row["active_since"] is None else from_timestamp(row["active_since"]),
             versions=versions,
+            tools_blocked=bool(row["tools_blocked"]),
         )
 
     def models(self) -> list[str]:
@@ -243,17 +265,17 @@ class SQLiteBackend:
         traffic = json.dumps(new.traffic, sort_keys=True)
         if current is None:
             conn.execute(
-                "INSERT INTO models (name, active_version, traffic, mode, guardrail_level, generation, "
-                "active_since, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (new.model, new.active_version, traffic, new.mode, new.guardrail_level, generation,
-                 active_since, now),
+                "INSERT INTO models (name, active_version, traffic, mode, guardrail_level, tools_blocked, "
+                "generation, active_since, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (new.model, new.active_version, traffic, new.mode, new.guardrail_level,
+                 int(new.tools_blocked), generation, active_since, now),
             )
         else:
             conn.execute(
                 "UPDATE models SET active_version = ?, traffic = ?, mode = ?, guardrail_level = ?, "
-                "generation = ?, active_since = ? WHERE name = ?",
-                (new.active_version, traffic, new.mode, new.guardrail_level, generation, active_since,
-                 new.model),
+                "tools_blocked = ?, generation = ?, active_since = ? WHERE name = ?",
+                (new.active_version, traffic, new.mode, new.guardrail_level, int(new.tools_blocked),
+                 generation, active_since, new.model),
             )
         old_versions = {} if current is None else {v.version: v for v in current.versions}
         stored_versions: list[VersionInfo] = []

@@ -27,6 +27,7 @@ from model_registry.baseline import Baseline
 
 __all__ = [
     "MODES",
+    "SUMMARY_DEFAULTS",
     "AuditEntry",
     "Mode",
     "ModelState",
@@ -38,6 +39,11 @@ __all__ = [
 
 Mode = Literal["normal", "fallback"]
 MODES: tuple[str, ...] = ("normal", "fallback")
+
+
+#: Keys added to :meth:`ModelState.summary` after audit entries were first written, with the value they
+#: stand for in an older entry that lacks them (a registry upgraded in place keeps its history).
+SUMMARY_DEFAULTS: dict[str, Any] = {"tools_blocked": False}
 
 
 def from_timestamp(ts: float) -> datetime:
@@ -90,7 +96,12 @@ def last_known_good(versions: Sequence[VersionInfo], active_version: str | None)
 
 @dataclass(frozen=True)
 class ModelState:
-    """The serving state of one model. ``traffic`` maps version -> percent (sums to 100 once promoted)."""
+    """The serving state of one model. ``traffic`` maps version -> percent (sums to 100 once promoted).
+
+    ``tools_blocked`` is the risky-tool switch for LLM models: servers refuse risky tool calls (web
+    browsing, code execution, email, file writes) while it is set. It comes last, with a default, so the
+    positional construction of older callers keeps working.
+    """
 
     model: str
     active_version: str | None
@@ -100,6 +111,7 @@ class ModelState:
     generation: int
     active_since: datetime | None
     versions: list[VersionInfo]
+    tools_blocked: bool = False
 
     @property
     def last_known_good(self) -> str | None:
@@ -118,6 +130,7 @@ class ModelState:
             "traffic": dict(sorted(self.traffic.items())),
             "mode": self.mode,
             "guardrail_level": self.guardrail_level,
+            "tools_blocked": self.tools_blocked,
             "last_known_good": self.last_known_good,
             "versions": [v.version for v in sorted(self.versions, key=lambda v: v.seq)],
             "unhealthy": sorted(v.version for v in self.versions if v.unhealthy),
@@ -132,6 +145,7 @@ class ModelState:
             "traffic": dict(self.traffic),
             "mode": self.mode,
             "guardrail_level": self.guardrail_level,
+            "tools_blocked": self.tools_blocked,
             "last_known_good": self.last_known_good,
             "generation": self.generation,
             "active_since": _iso(self.active_since),

@@ -77,6 +77,37 @@ def test_promote_split_mode_guardrail_and_rollback(cli: CLI) -> None:
     assert "active version:  v1" in out and "traffic:         v1=100%" in out and "unhealthy" in out
 
 
+def test_tools_block_and_allow(cli: CLI) -> None:
+    setup_two_versions(cli)
+    code, out, _ = cli("show", "fraud")
+    assert code == 0 and "risky tools:     allowed" in out
+    state = cli.json("tools", "fraud", "block", "--reason", "INC-9 toxic output")
+    assert isinstance(state, dict) and state["tools_blocked"] is True
+    assert open_registry(cli.db).state("fraud").tools_blocked is True
+    code, out, _ = cli("show", "fraud")
+    assert code == 0 and "risky tools:     blocked" in out
+    shown = cli.json("show", "fraud")
+    assert isinstance(shown, dict) and shown["tools_blocked"] is True
+    code, out, _ = cli("list")
+    assert code == 0 and "tools=blocked" in out
+    code, out, _ = cli("history", "fraud", "--limit", "1")
+    assert code == 0 and "set_tools_blocked by alice: INC-9 toxic output" in out
+    assert "tools_blocked: False -> True" in out
+    code, out, _ = cli("tools", "fraud", "allow", "--reason", "INC-9 recovered")
+    assert code == 0 and "risky tools:     allowed" in out
+    assert open_registry(cli.db).state("fraud").tools_blocked is False
+    before = open_registry(cli.db).state("fraud").summary()
+    with pytest.raises(SystemExit) as exc:
+        cli("tools", "fraud", "maybe", "--reason", "x")
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli("tools", "fraud", "block")  # --reason is required
+    assert exc.value.code == 2
+    code, _, err = cli("tools", "nope", "block", "--reason", "x")
+    assert code == 1 and "unknown model 'nope'" in err
+    assert open_registry(cli.db).state("fraud").summary() == before
+
+
 def test_history_and_list(cli: CLI) -> None:
     setup_two_versions(cli)
     entries = cli.json("history", "fraud", "--limit", "2")
