@@ -11,6 +11,7 @@
     v1.observe_error(duration_seconds)                      # failed request
     model.record_label("r-1", 1)                            # delayed label -> online AUC
     v1.observe_output(toxic=False)                          # LLM outputs
+    v1.observe_tools(allowed=["search"], refused=["code_exec"])   # LLM tool calls by policy outcome
 
 Hot-path calls take one lock and touch plain Python counters; the Prometheus families are built at scrape
 time by :meth:`ServingMetrics.collect`, so the per-request cost stays in the low microseconds.
@@ -28,6 +29,10 @@ Export rules worth knowing when writing alerts:
   (extra) request fields are counted as ``feature="_extra", kind="schema"`` to bound label cardinality.
 * ``model_toxic_outputs_total`` counts toxic outputs actually served; outputs a guardrail withheld are
   counted in ``model_blocked_outputs_total`` (an addition to the contract) and in ``model_outputs_total``.
+* ``model_tool_calls_total{tool, outcome="allowed|refused"}`` counts tool calls an LLM request asked for.
+  ``tool`` is the name as given when it is in ``InstrumentationConfig.tool_names``, else ``_other``, so
+  a client cannot grow the label set; series appear on a version's first tool call (not pre-initialised,
+  so classifiers export none).
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ from model_server.toxicity import LexiconToxicity, ToxicityClassifier
 __all__ = [
     "DEFAULT_LATENCY_BUCKETS",
     "DEFAULT_SCORE_BUCKETS",
+    "DEFAULT_TOOL_NAMES",
     "EXTRA_FEATURE_LABEL",
+    "OTHER_TOOL_LABEL",
     "BaselineLike",
     "InputCheck",
     "InstrumentationConfig",
@@ -62,6 +69,12 @@ __all__ = [
 DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DEFAULT_SCORE_BUCKETS: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(1, 11))
 EXTRA_FEATURE_LABEL = "_extra"
+#: Tool names exported as themselves in ``model_tool_calls_total``; any other name counts as ``_other``.
+DEFAULT_TOOL_NAMES: frozenset[str] = frozenset({
+    "web_browse", "code_exec", "send_email", "file_write", "file_read", "shell", "http_request",
+    "search", "calculator", "weather", "translate", "calendar",
+})
+OTHER_TOOL_LABEL = "_other"
 _NUMERIC_TYPES = frozenset({int, float})
 _KINDS = ("null", "out_of_range", "schema")
 
@@ -104,6 +117,7 @@ class InstrumentationConfig:
     pending_ttl_seconds: float = 3600.0
     range_tolerance: float = 0.1
     score_buckets: tuple[float, ...] = DEFAULT_SCORE_BUCKETS
+    tool_names: frozenset[str] = DEFAULT_TOOL_NAMES
 
 
 class _Histogram:
@@ -169,6 +183,8 @@ class VersionInstruments:
         self.outputs = 0
         self.toxic_outputs = 0
         self.blocked_outputs = 0
+        self.tool_calls: dict[tuple[str, str], int] = {}
+        self._tool_names = cfg.tool_names
         self.problems: dict[tuple[str, str], int] = {
             (f, kind): 0 for f in self.feature_names for kind in _KINDS}
         self.problems[(EXTRA_FEATURE_LABEL, "schema")] = 0
@@ -266,6 +282,18 @@ class VersionInstruments:
                 self.blocked_outputs += 1
             elif toxic:
                 self.toxic_outputs += 1
+
+    def observe_tools(self, *, allowed: Sequence[str] = (), refused: Sequence[str] = ()) -> None:
+        """The tool calls of one request by policy outcome (names outside ``tool_names`` count as
+        ``_other``)."""
+        if not allowed and not refused:
+            return
+        known, calls = self._tool_names, self.tool_calls
+        with self._lock:
+            for outcome, names in (("allowed", allowed), ("refused", refused)):
+                for name in names:
+                    key = (name if name in known else OTHER_TOOL_LABEL, outcome)
+                    calls[key] = calls.get(key, 0) + 1
 
     # -- reads ---------------------------------------------------------------------------------------
     def psi(self) -> dict[str, float | None]:
@@ -402,6 +430,9 @@ class _Families:
         self.toxic = CounterMetricFamily("model_toxic_outputs", "Toxic outputs served.", labels=mv)
         self.blocked = CounterMetricFamily("model_blocked_outputs", "Outputs withheld by the guardrail.",
                                            labels=mv)
+        self.tool_calls = CounterMetricFamily("model_tool_calls",
+                                              "Tool calls requested by LLM requests, by policy outcome "
+                                              "(allowed|refused).", labels=[*mv, "tool", "outcome"])
         self.guardrail = GaugeMetricFamily("model_guardrail_level", "Guardrail level 0..3.", labels=mv)
         self.serving = GaugeMetricFamily("model_serving_info", "1 for each serving version.",
                                          labels=[*mv, "mode", "role"])
@@ -412,8 +443,8 @@ class _Families:
 
     def all(self) -> list[Metric]:
         return [self.latency, self.requests, self.score, self.baseline, self.psi, self.problems, self.auc,
-                self.auc_baseline, self.labeled, self.outputs, self.toxic, self.blocked, self.guardrail,
-                self.serving, self.weight, self.slo_latency, self.slo_error]
+                self.auc_baseline, self.labeled, self.outputs, self.toxic, self.blocked, self.tool_calls,
+                self.guardrail, self.serving, self.weight, self.slo_latency, self.slo_error]
 
 
 def _collect_model(model: ModelInstruments, fam: _Families) -> None:
@@ -434,6 +465,8 @@ def _collect_model(model: ModelInstruments, fam: _Families) -> None:
             fam.outputs.add_metric(labels, vi.outputs)
             fam.toxic.add_metric(labels, vi.toxic_outputs)
             fam.blocked.add_metric(labels, vi.blocked_outputs)
+            for (tool, outcome), count in vi.tool_calls.items():
+                fam.tool_calls.add_metric([*labels, tool, outcome], count)
             fam.weight.add_metric(labels, traffic.get(vi.version, 0.0) / 100.0)
             base = vi.baseline
             if base is not None:

@@ -5,10 +5,11 @@ Endpoints::
     POST /predict   {"request_id"?: str, "features": {name: number}}
                     -> {request_id, score, label, version, mode, input_problems}
     POST /feedback  {"request_id": str, "label": 0|1}                 -> {"joined": true} | 404
-    POST /generate  {"prompt": str, "request_id"?: str}               -> {reply, version, blocked}
+    POST /generate  {"prompt": str, "request_id"?: str, "tools"?: [str]}
+                    -> {reply, version, blocked, guardrail_level, tools_blocked, tools_allowed, tools_refused}
     GET  /metrics   Prometheus exposition of the metric contract
     GET  /healthz   200 when a version is loaded and serving, else 503
-    GET  /state     what the server currently serves (routing, mode, guardrail, faults)
+    GET  /state     what the server currently serves (routing, mode, guardrail, tool switch, faults)
     GET|POST|DELETE /admin/faults   fault injection, bearer token (see model_server.faults)
 
 Following the registry: a background thread polls ``registry.generation(model)`` every ``poll_interval``
@@ -23,6 +24,12 @@ problems); a non-numeric feature is a 400 naming it.
 
 Guardrail levels for ``/generate``: 0 off; 1 withhold replies with toxicity >= 0.5; 2 >= 0.2; 3 withhold
 every reply (safe canned answer only).
+
+Tools for ``/generate``: ``tools`` names the tools the request wants to call (at most 32 names of 1-64
+letters, digits, ``_`` or ``-``). While the registry's ``tools_blocked`` switch is set, the
+:data:`RISKY_TOOLS` (matched case-insensitively, ``-`` as ``_``) are refused and the others allowed; with
+the switch off every tool is allowed. Each distinct name is counted once per request in
+``model_tool_calls_total{tool, outcome}`` under its canonical form (lower case, ``_``).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import logging
 import math
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -47,9 +55,15 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from model_server.faults import FaultBoard, FaultSpec, FaultSpecError
-from model_server.instrumentation import InstrumentationConfig, ServingMetrics, VersionInstruments
+from model_server.instrumentation import (
+    DEFAULT_TOOL_NAMES,
+    InstrumentationConfig,
+    ServingMetrics,
+    VersionInstruments,
+)
 
 __all__ = [
+    "RISKY_TOOLS",
     "BackgroundServer",
     "ModelServer",
     "Routing",
@@ -73,6 +87,11 @@ TOXIC_REPLIES = (
 )
 GUARDRAIL_THRESHOLDS = {1: 0.5, 2: 0.2}
 MAX_BODY_BYTES = 64 * 1024
+#: Tools refused while the registry's ``tools_blocked`` switch is set: they act outside the conversation
+#: (browse, run code, send mail, write files), so a misbehaving model can do harm through them.
+RISKY_TOOLS: frozenset[str] = frozenset({"web_browse", "code_exec", "send_email", "file_write"})
+MAX_TOOLS = 32
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -112,12 +131,13 @@ class Routing:
     mode: str
     guardrail_level: int
     served: dict[str, Served] = field(default_factory=dict)
+    tools_blocked: bool = False
     _choices: tuple[str, ...] = ()
     _cumulative: tuple[float, ...] = ()
 
     @classmethod
     def build(cls, generation: int, active: str | None, traffic: Mapping[str, float], mode: str,
-              guardrail_level: int, served: dict[str, Served]) -> Routing:
+              guardrail_level: int, served: dict[str, Served], *, tools_blocked: bool = False) -> Routing:
         weighted = [(v, float(w)) for v, w in sorted(traffic.items()) if w > 0 and v in served]
         if not weighted and active in served:
             weighted = [(str(active), 100.0)]
@@ -126,7 +146,7 @@ class Routing:
         for _, w in weighted:
             running += w / total
             cumulative.append(running)
-        return cls(generation, active, dict(traffic), mode, guardrail_level, served,
+        return cls(generation, active, dict(traffic), mode, guardrail_level, served, tools_blocked,
                    tuple(v for v, _ in weighted), tuple(cumulative))
 
     def choose(self, rnd: float) -> Served | None:
@@ -157,7 +177,8 @@ class ModelServer:
         self.registry = registry
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self.metrics = ServingMetrics(self.metrics_registry, InstrumentationConfig(
-            psi_window=config.psi_window, psi_min_samples=config.psi_min_samples))
+            psi_window=config.psi_window, psi_min_samples=config.psi_min_samples,
+            tool_names=DEFAULT_TOOL_NAMES | RISKY_TOOLS))
         self.faults = FaultBoard()
         self.routing = Routing.build(-1, None, {}, "normal", 0, {})
         self.last_sync_error: str | None = None
@@ -180,10 +201,12 @@ class ModelServer:
         model = self.metrics.model(self.config.model)
         model.set_serving(active=state.active_version, traffic=state.traffic, mode=state.mode,
                           guardrail_level=state.guardrail_level)
+        tools_blocked = bool(state.tools_blocked)
         self.routing = Routing.build(generation, state.active_version, state.traffic, state.mode,
-                                     state.guardrail_level, served)
-        log.info("serving %s generation %d: active=%s traffic=%s mode=%s guardrail=%d", self.config.model,
-                 generation, state.active_version, state.traffic, state.mode, state.guardrail_level)
+                                     state.guardrail_level, served, tools_blocked=tools_blocked)
+        log.info("serving %s generation %d: active=%s traffic=%s mode=%s guardrail=%d tools_blocked=%s",
+                 self.config.model, generation, state.active_version, state.traffic, state.mode,
+                 state.guardrail_level, tools_blocked)
         return True
 
     def _load(self, state: Any, version: str) -> Served:
@@ -297,6 +320,7 @@ class ModelServer:
         start = time.perf_counter()
         if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
             raise RequestError(400, "body must be a JSON object with a 'prompt' string")
+        tools = _tool_names(body.get("tools"))
         routing, served = self._pick()
         vi = served.instruments
         faults = self.faults.for_version(served.version)
@@ -314,18 +338,57 @@ class ModelServer:
         level = routing.guardrail_level
         blocked = level >= 3 or (level in GUARDRAIL_THRESHOLDS and toxicity >= GUARDRAIL_THRESHOLDS[level])
         toxic = classifier.is_toxic(reply)
+        allowed, refused = _tool_policy(tools, routing.tools_blocked)
         vi.observe_output(toxic=toxic, blocked=blocked)
+        if tools:
+            vi.observe_tools(allowed=[_canonical_tool(n) for n in allowed],
+                             refused=[_canonical_tool(n) for n in refused])
         vi.observe(None, None, time.perf_counter() - start)
         return {"reply": SAFE_REPLY if blocked else reply, "version": served.version, "blocked": blocked,
-                "guardrail_level": level}
+                "guardrail_level": level, "tools_blocked": routing.tools_blocked,
+                "tools_allowed": allowed, "tools_refused": refused}
 
     def describe(self) -> dict[str, Any]:
         routing = self.routing
         return {"model": self.config.model, "generation": routing.generation,
                 "active_version": routing.active,
                 "traffic": routing.traffic, "mode": routing.mode, "guardrail_level": routing.guardrail_level,
-                "loaded_versions": sorted(routing.served), "faults": self.faults.snapshot(),
-                "last_sync_error": self.last_sync_error}
+                "tools_blocked": routing.tools_blocked, "loaded_versions": sorted(routing.served),
+                "faults": self.faults.snapshot(), "last_sync_error": self.last_sync_error}
+
+
+def _tool_names(raw: Any) -> list[str]:
+    """The ``tools`` of a /generate body: distinct names in request order; 400 naming every bad entry."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise RequestError(400, f"'tools' must be a list of tool names, got {type(raw).__name__}")
+    if len(raw) > MAX_TOOLS:
+        raise RequestError(400, f"'tools' may name at most {MAX_TOOLS} tools, got {len(raw)}")
+    problems = [
+        f"tools[{i}]: expected a tool name of 1-64 letters, digits, '_' or '-', got {name!r}"[:200]
+        for i, name in enumerate(raw)
+        if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name)
+    ]
+    if problems:
+        raise RequestError(400, "invalid 'tools'", problems)
+    return list(dict.fromkeys(raw))
+
+
+def _tool_policy(tools: Sequence[str], blocked: bool) -> tuple[list[str], list[str]]:
+    """(allowed, refused): with the switch set, risky tools are refused; otherwise everything is allowed."""
+    if not blocked:
+        return list(tools), []
+    allowed: list[str] = []
+    refused: list[str] = []
+    for name in tools:
+        (refused if _canonical_tool(name) in RISKY_TOOLS else allowed).append(name)
+    return allowed, refused
+
+
+def _canonical_tool(name: str) -> str:
+    """``Code-Exec`` -> ``code_exec``: the form risky tools and the metric's ``tool`` label use."""
+    return name.lower().replace("-", "_")
 
 
 def _fallback_score(served: Served, row: np.ndarray) -> float:

@@ -189,6 +189,63 @@ def test_fallback_mode_and_guardrail_follow_the_registry(served: tuple[Backgroun
     assert by(found, "model_serving_info", "mode") == {"fallback": 1.0}
 
 
+def generate_with_tools(url: str, tools: Any) -> requests.Response:
+    return requests.post(url + "/generate", json={"prompt": "look this up", "tools": tools}, timeout=5)
+
+
+def test_risky_tools_are_refused_while_the_registry_blocks_them(served: tuple[BackgroundServer, Any]) -> None:
+    server, reg = served
+    tools = ["web_browse", "search", "Code-Exec", "search", "my_plugin"]
+    reply = generate_with_tools(server.url, tools).json()
+    assert reply["tools_blocked"] is False
+    assert reply["tools_allowed"] == ["web_browse", "search", "Code-Exec", "my_plugin"]  # distinct, in order
+    assert reply["tools_refused"] == []
+    assert generate(server.url)["tools_allowed"] == []  # no tools asked: empty lists, nothing counted
+
+    reg.set_tools_blocked(MODEL, True, actor="test", reason="INC-9 toxic output")
+    wait_until(lambda: requests.get(server.url + "/state", timeout=5).json()["tools_blocked"] is True,
+               timeout=5, message="tools_blocked applied")
+    for _ in range(3):
+        resp = generate_with_tools(server.url, tools)
+        assert resp.status_code == 200
+        reply = resp.json()
+        assert reply["tools_blocked"] is True
+        assert reply["tools_refused"] == ["web_browse", "Code-Exec"]
+        assert reply["tools_allowed"] == ["search", "my_plugin"]
+    reply = generate_with_tools(server.url, ["send_email", "file_write", "calculator"]).json()
+    assert (reply["tools_refused"], reply["tools_allowed"]) == (["send_email", "file_write"], ["calculator"])
+
+    found = scrape(server.url)
+    refused = by(found, "model_tool_calls_total", "tool", outcome="refused", version="v1")
+    allowed = by(found, "model_tool_calls_total", "tool", outcome="allowed", version="v1")
+    assert refused == {"web_browse": 3.0, "code_exec": 3.0, "send_email": 1.0, "file_write": 1.0}
+    # an unknown name is counted as _other: a client cannot grow the label set
+    assert allowed == {"web_browse": 1.0, "code_exec": 1.0, "search": 4.0, "_other": 4.0, "calculator": 1.0}
+
+    reg.set_tools_blocked(MODEL, False, actor="test", reason="INC-9 recovered")
+    wait_until(lambda: requests.get(server.url + "/state", timeout=5).json()["tools_blocked"] is False,
+               timeout=5, message="tools allowed again")
+    reply = generate_with_tools(server.url, ["code_exec"]).json()
+    assert (reply["tools_allowed"], reply["tools_refused"]) == (["code_exec"], [])
+
+
+def test_malformed_tools_get_400_and_count_nothing(served: tuple[BackgroundServer, Any]) -> None:
+    server, _ = served
+    resp = generate_with_tools(server.url, "web_browse")
+    assert resp.status_code == 400
+    assert resp.json()["error"]["message"] == "'tools' must be a list of tool names, got str"
+    resp = generate_with_tools(server.url, ["search", 7, "", "x" * 65, "rm -rf /"])
+    assert resp.status_code == 400 and resp.json()["error"]["message"] == "invalid 'tools'"
+    problems = resp.json()["error"]["problems"]
+    assert [p.split(":")[0] for p in problems] == ["tools[1]", "tools[2]", "tools[3]", "tools[4]"]
+    assert "expected a tool name of 1-64 letters, digits, '_' or '-', got 7" in problems[0]
+    resp = generate_with_tools(server.url, [f"t{i}" for i in range(33)])
+    assert resp.status_code == 400 and "at most 32 tools, got 33" in resp.json()["error"]["message"]
+    found = scrape(server.url)
+    assert "model_tool_calls_total" not in found
+    assert by(found, "model_outputs_total", "version") == {"v1": 0.0}  # refused before generating
+
+
 def test_bad_requests_get_clear_errors(served: tuple[BackgroundServer, Any]) -> None:
     server, _ = served
     resp = requests.post(server.url + "/predict", data=b"not json", timeout=5)

@@ -149,6 +149,23 @@ def test_only_serving_versions_export_window_gauges(setup: Setup) -> None:
     assert value(found, "model_requests_total", version="v2", outcome="ok") == 60  # counters stay
 
 
+def test_tool_calls_are_counted_by_outcome_with_a_bounded_tool_label() -> None:
+    registry = CollectorRegistry()
+    metrics = ServingMetrics(registry, InstrumentationConfig(tool_names=frozenset({"code_exec", "search"})))
+    model = metrics.model("llm")
+    v1 = model.version("v1")
+    model.set_serving(active="v1", traffic={"v1": 100.0})
+    assert "model_tool_calls_total" not in samples(registry)  # nothing before the first tool call
+    v1.observe_tools()
+    v1.observe_tools(allowed=["search", "unknown_a"], refused=["code_exec"])
+    v1.observe_tools(allowed=["unknown_b"], refused=["code_exec", "unknown_c"])
+    found = samples(registry)
+    counts = {(lab["tool"], lab["outcome"]): v for lab, v in found["model_tool_calls_total"]}
+    assert counts == {("search", "allowed"): 1, ("_other", "allowed"): 2, ("code_exec", "refused"): 2,
+                      ("_other", "refused"): 1}
+    assert all(lab["model"] == "llm" and lab["version"] == "v1" for lab, _ in found["model_tool_calls_total"])
+
+
 def test_registering_twice_on_one_registry_is_refused() -> None:
     registry = CollectorRegistry()
     ServingMetrics(registry)
