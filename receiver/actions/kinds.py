@@ -98,11 +98,17 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
                 "oneOf": [{"type": "integer", "minimum": 0, "maximum": 3},
                           {"enum": ["raise", "restore"]}],
             },
-            "block_risky_tools": {"type": "boolean", "description": "Disable risky tools for LLM models."},
+            "block_risky_tools": {
+                "type": "boolean",
+                "default": False,
+                "description": "Also set the registry's tools_blocked switch: the model's servers refuse "
+                               "risky tool calls (web_browse, code_exec, send_email, file_write). "
+                               "Recovery restores the setting before the incident.",
+            },
             "reason": {"type": "string"},
         },
         required=["level"],
-        description="Change the LLM guardrail (moderation) level.",
+        description="Change the LLM guardrail (moderation) level, optionally blocking risky tools.",
     ),
     "silence": _object(
         {

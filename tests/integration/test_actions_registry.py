@@ -148,6 +148,134 @@ def test_guardrail_recovery_refuses_if_a_human_changed_the_level(tmp_path, regis
     assert open_registry(registry_path).state("fraud").guardrail_level == 3
 
 
+def test_guardrail_blocks_risky_tools_and_recovery_restores_level_and_tools(tmp_path, registry_path):
+    reg = open_registry(registry_path)
+    reg.set_guardrail("fraud", 1, actor="test", reason="baseline policy")
+    executor = executor_for(tmp_path, registry_path)
+    ctx = make_context(executor.settings, incident_id="INC-9")
+    # the shipped toxic-output runbook's steps
+    raise_step = {"id": "raise-guardrail", "action": "guardrail", "level": "raise", "block_risky_tools": True}
+    contained = executor.run_step(step(raise_step), ctx)
+    assert contained.state == "succeeded", contained
+    assert contained.data == {
+        "previous_level": 1, "level": 2, "previous_tools_blocked": False, "tools_blocked": True
+    }
+    assert contained.summary == "fraud: guardrail level 1 -> 2; risky tools blocked"
+    assert "not supported" not in str(contained.timeline)
+    state = reg.state("fraud")
+    assert (state.guardrail_level, state.tools_blocked) == (2, True)
+    audit = reg.history("fraud", 2)
+    assert [e.action for e in audit] == ["set_tools_blocked", "set_guardrail"]
+    assert all("incident INC-9" in e.reason and "raise-guardrail" in e.reason for e in audit)
+    assert (audit[0].before["tools_blocked"], audit[0].after["tools_blocked"]) == (False, True)
+
+    recovered = executor.run_step(
+        step({"id": "restore-guardrail", "action": "guardrail", "level": "restore"}), ctx, phase="recover",
+        automatic=False,
+    )
+    assert recovered.state == "succeeded", recovered
+    assert recovered.summary == (
+        "fraud: guardrail level 2 -> 1 (restored); risky tools allowed again (restored)"
+    )
+    assert recovered.data == {
+        "level": 1, "previous_level": 2, "tools_blocked": False, "previous_tools_blocked": True
+    }
+    state = reg.state("fraud")
+    assert (state.guardrail_level, state.tools_blocked) == (1, False)
+    assert reg.check() == []
+
+
+def test_guardrail_keeps_tools_blocked_that_were_blocked_before_the_incident(tmp_path, registry_path):
+    reg = open_registry(registry_path)
+    reg.set_tools_blocked("fraud", True, actor="alice", reason="policy: no tools on fraud")
+    writes = len(reg.history("fraud"))
+    executor = executor_for(tmp_path, registry_path)
+    ctx = make_context(executor.settings)
+    contained = executor.run_step(step({"action": "guardrail", "level": 2, "block_risky_tools": True}), ctx)
+    assert contained.state == "succeeded" and "risky tools already blocked" in contained.summary
+    assert contained.data["previous_tools_blocked"] is True
+    assert len(reg.history("fraud")) == writes + 1  # the level only
+    undone = executor.recover(ctx)
+    assert [o.state for o in undone] == ["succeeded"], undone
+    assert "risky tools stay blocked, as before the incident" in undone[0].summary
+    state = reg.state("fraud")
+    assert (state.guardrail_level, state.tools_blocked) == (0, True)
+
+
+def test_guardrail_recovery_refuses_if_someone_changed_the_tool_switch(tmp_path, registry_path):
+    executor = executor_for(tmp_path, registry_path)
+    ctx = make_context(executor.settings)
+    executor.run_step(step({"action": "guardrail", "level": 2, "block_risky_tools": True}), ctx)
+    reg = open_registry(registry_path)
+    reg.set_tools_blocked("fraud", False, actor="alice", reason="tools needed for the investigation")
+    writes = len(reg.history("fraud"))
+    undone = executor.run_step(step({"action": "guardrail", "level": "restore"}), ctx, phase="recover")
+    assert undone.state == "refused" and undone.escalate
+    assert "someone changed it" in undone.summary and "risky tools allowed again" in undone.summary
+    assert undone.data == {"level": 2, "tools_blocked": False}
+    state = reg.state("fraud")
+    assert (state.guardrail_level, state.tools_blocked) == (2, False)  # the level was not restored either
+    assert len(reg.history("fraud")) == writes  # nothing written
+    # a human moved the level on instead: refused too, and the tools stay blocked
+    ctx2 = make_context(executor.settings, incident_id="INC-2")
+    reg.set_guardrail("fraud", 0, actor="alice", reason="reset")
+    executor.run_step(step({"action": "guardrail", "level": 1, "block_risky_tools": True}), ctx2)
+    reg.set_guardrail("fraud", 3, actor="alice", reason="even stricter")
+    undone = executor.run_step(step({"action": "guardrail", "level": "restore"}), ctx2, phase="recover")
+    assert undone.state == "refused" and "is at level 3, not 1" in undone.summary
+    assert (reg.state("fraud").guardrail_level, reg.state("fraud").tools_blocked) == (3, True)
+
+
+def test_restart_mid_guardrail_finishes_the_tool_switch_without_raising_twice(tmp_path, registry_path):
+    clock = [time.time()]
+    executor = executor_for(tmp_path, registry_path, clock=lambda: clock[0])
+    reg = open_registry(registry_path)
+
+    def strand(incident: str, snapshot: dict[str, Any]) -> None:
+        """What a process killed mid guardrail step leaves: running, snapshot taken, lease running out."""
+        claim = executor.ledger.claim(
+            LedgerKey(incident, "contain", "raise-guardrail", "guardrail"),
+            model="fraud",
+            runbook_id="toxic-output",
+            params={"level": "raise", "block_risky_tools": True, "reason": None},
+            owner="dead",
+            now=clock[0],
+            lease_until=clock[0] + 5,
+            containment=True,
+            automatic=True,
+            dry_run=False,
+            guard=None,
+        )
+        executor.ledger.start(claim.row.id, snapshot=snapshot, now=clock[0], lease_until=clock[0] + 5)
+        clock[0] += 10
+
+    resume = lambda: executor.resume_interrupted(  # noqa: E731
+        lambda row: make_context(executor.settings, incident_id=row.key.incident_id)
+    )
+    # died between the two writes: the level is raised, the tools are not blocked yet
+    reg.set_guardrail("fraud", 1, actor="receiver", reason="incident INC-G")
+    strand("INC-G", {"level": 0, "tools_blocked": False})
+    outcome = resume()
+    assert [(o.state, o.timeline[-1]["event"]) for o in outcome] == [("succeeded", "reconciled")]
+    state = reg.state("fraud")
+    assert (state.guardrail_level, state.tools_blocked) == (1, True)  # not raised a second time
+    assert outcome[0].data == {
+        "previous_level": 0, "level": 1, "previous_tools_blocked": False, "tools_blocked": True
+    }
+    # died after both writes (level 0 -> 1, tools blocked): completed without writing again
+    writes = len(reg.history("fraud"))
+    strand("INC-H", {"level": 0, "tools_blocked": False})
+    outcome = resume()
+    assert outcome[0].state == "succeeded" and "before the restart" in outcome[0].summary
+    assert len(reg.history("fraud")) == writes
+    # tools were blocked at the snapshot and someone allowed them since: interrupted, not touched
+    reg.set_tools_blocked("fraud", False, actor="alice", reason="manual")
+    strand("INC-I", {"level": 1, "tools_blocked": True})
+    outcome = resume()
+    assert outcome[0].state == "interrupted" and outcome[0].escalate
+    assert reg.state("fraud").tools_blocked is False
+
+
 def test_dry_run_leaves_the_registry_unchanged(tmp_path, registry_path):
     before = open_registry(registry_path).state("fraud").summary()
     history = len(open_registry(registry_path).history("fraud"))
@@ -158,14 +286,16 @@ def test_dry_run_leaves_the_registry_unchanged(tmp_path, registry_path):
             step({"action": "rollback"}, 0),
             step({"action": "traffic_split", "weight": 50}, 1),
             step({"action": "fallback", "enabled": True}, 2),
-            step({"action": "guardrail", "level": 3}, 3),
+            step({"action": "guardrail", "level": 3, "block_risky_tools": True}, 3),
         ],
         ctx,
     )
     assert [o.state for o in outcomes] == ["dry_run"] * 4
+    assert outcomes[3].timeline[0]["params"]["block_risky_tools"] is True
     assert outcomes[1].timeline[0]["params"] == {"to": "last_known_good", "weight": 50, "reason": None}
     assert executor.recover(ctx)[0].state == "dry_run"  # recovery rehearses too
     assert open_registry(registry_path).state("fraud").summary() == before
+    assert open_registry(registry_path).state("fraud").tools_blocked is False
     assert len(open_registry(registry_path).history("fraud")) == history
     rows = executor.ledger.rows("INC-1")
     assert {r.state for r in rows} == {"dry_run"} and len(rows) == 8
