@@ -47,7 +47,8 @@ def _hops(result: ScenarioResult) -> list[str]:
 def _registry(state: dict[str, Any]) -> str:
     unhealthy = [v["version"] for v in state.get("versions", []) if v.get("unhealthy")]
     return (f"active={state.get('active_version')} traffic={state.get('traffic')} mode={state.get('mode')} "
-            f"guardrail={state.get('guardrail_level')} unhealthy={unhealthy or 'none'} "
+            f"guardrail={state.get('guardrail_level')} tools_blocked={state.get('tools_blocked')} "
+            f"unhealthy={unhealthy or 'none'} "
             f"last_known_good={state.get('last_known_good')}")
 
 
@@ -97,7 +98,7 @@ def _scenario(result: ScenarioResult) -> list[str]:
     lines.append("  model server serves: " + (
         "unreachable" if server is None else
         f"active={server.get('active_version')} traffic={server.get('traffic')} mode={server.get('mode')} "
-        f"guardrail={server.get('guardrail_level')}"))
+        f"guardrail={server.get('guardrail_level')} tools_blocked={server.get('tools_blocked')}"))
     return lines
 
 

@@ -128,7 +128,7 @@ def _mode(mode: str) -> Callable[[Mapping[str, Any]], bool]:
 
 
 def _guardrail_raised(state: Mapping[str, Any]) -> bool:
-    return int(state.get("guardrail_level") or 0) > 0
+    return int(state.get("guardrail_level") or 0) > 0 and state.get("tools_blocked") is True
 
 
 def _paged(messages: Sequence[SinkMessage], model: str) -> bool:
@@ -232,7 +232,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         model="drill-llm",
         traffic={"text": True},
         fault=Fault(faults={"toxic_rate": 0.3}),
-        expect=Expectation("guardrail raised in the registry and on the server, safety paged",
+        expect=Expectation("guardrail raised and risky tools blocked in the registry and on the server, "
+                           "safety paged",
                            registry=_guardrail_raised, server=_guardrail_raised, sink=_paged,
                            registry_actions=("guardrail", "set_guardrail")),
         alerts=("ModelToxicOutputRatioHigh",),

@@ -82,7 +82,9 @@ def test_registry_state_proves_each_containment(report: DrillReport) -> None:
     assert [(e["action"], e["actor"]) for e in shift.registry_history if e["actor"] == "receiver"] == [
         ("split_to_last_known_good", "receiver")]
     assert _result(report, "data-quality").registry["mode"] == "fallback"
-    assert _result(report, "toxicity").registry["guardrail_level"] > 0
+    toxic = _result(report, "toxicity")
+    assert toxic.registry["guardrail_level"] > 0 and toxic.registry["tools_blocked"] is True
+    assert toxic.server_state is not None and toxic.server_state["tools_blocked"] is True
     for untouched in ("auc-drop", "server-down"):
         state = _result(report, untouched).registry
         assert state["active_version"] == "v1" and state["mode"] == "normal"
