@@ -22,8 +22,9 @@ Export rules worth knowing when writing alerts:
 * Window gauges (``model_feature_psi``, ``model_auc``) and ``model_serving_info`` are exported only for
   versions currently serving (active, or split with weight > 0): a version taken out of traffic keeps a
   frozen window, and exporting it would keep a drift alert firing after a successful rollback.
-* Model-level gauges (``model_guardrail_level``, ``model_slo_latency_seconds``, ``model_slo_error_ratio``)
-  are one series per model, labelled with the active version, so ``on(model)`` joins stay one-to-one.
+* Model-level gauges (``model_guardrail_level``, ``model_tools_blocked``, ``model_slo_latency_seconds``,
+  ``model_slo_error_ratio``) are one series per model, labelled with the active version, so ``on(model)``
+  joins stay one-to-one.
 * ``model_traffic_weight`` is a ratio in [0, 1] for every known version (0 when not serving).
 * ``model_input_problems_total`` is pre-initialised to 0 for every baseline feature and kind; unknown
   (extra) request fields are counted as ``feature="_extra", kind="schema"`` to bound label cardinality.
@@ -325,6 +326,7 @@ class ModelInstruments:
         self.traffic: dict[str, float] = {}
         self.mode = "normal"
         self.guardrail_level = 0
+        self.tools_blocked = False
 
     def version(self, version: str, *, baseline: BaselineLike | None = None,
                 metadata: Mapping[str, Any] | None = None,
@@ -342,8 +344,9 @@ class ModelInstruments:
             return self.versions.setdefault(version, created)
 
     def set_serving(self, *, active: str | None, traffic: Mapping[str, float], mode: str = "normal",
-                    guardrail_level: int = 0) -> None:
-        """Mirror the registry: active version, traffic in percent, serving mode and guardrail level."""
+                    guardrail_level: int = 0, tools_blocked: bool = False) -> None:
+        """Mirror the registry: active version, traffic in percent, serving mode, guardrail level and
+        whether risky tools are blocked."""
         if mode not in ("normal", "fallback"):
             raise ValueError(f"mode must be 'normal' or 'fallback', got {mode!r}")
         with self.lock:
@@ -351,6 +354,7 @@ class ModelInstruments:
             self.traffic = {v: float(w) for v, w in traffic.items()}
             self.mode = mode
             self.guardrail_level = int(guardrail_level)
+            self.tools_blocked = bool(tools_blocked)
 
     def record_label(self, request_id: str, label: int) -> bool:
         """Join a delayed label to its prediction; False if unknown or expired."""
@@ -434,6 +438,8 @@ class _Families:
                                               "Tool calls requested by LLM requests, by policy outcome "
                                               "(allowed|refused).", labels=[*mv, "tool", "outcome"])
         self.guardrail = GaugeMetricFamily("model_guardrail_level", "Guardrail level 0..3.", labels=mv)
+        self.tools_blocked = GaugeMetricFamily("model_tools_blocked",
+                                               "1 while the registry blocks risky tools, else 0.", labels=mv)
         self.serving = GaugeMetricFamily("model_serving_info", "1 for each serving version.",
                                          labels=[*mv, "mode", "role"])
         self.weight = GaugeMetricFamily("model_traffic_weight",
@@ -444,7 +450,8 @@ class _Families:
     def all(self) -> list[Metric]:
         return [self.latency, self.requests, self.score, self.baseline, self.psi, self.problems, self.auc,
                 self.auc_baseline, self.labeled, self.outputs, self.toxic, self.blocked, self.tool_calls,
-                self.guardrail, self.serving, self.weight, self.slo_latency, self.slo_error]
+                self.guardrail, self.tools_blocked, self.serving, self.weight, self.slo_latency,
+                self.slo_error]
 
 
 def _collect_model(model: ModelInstruments, fam: _Families) -> None:
@@ -453,6 +460,7 @@ def _collect_model(model: ModelInstruments, fam: _Families) -> None:
         roles = model.serving_roles()
         traffic = dict(model.traffic)
         mode, guardrail, active = model.mode, model.guardrail_level, model.active
+        tools_blocked = model.tools_blocked
         for vi in versions:
             labels = [model.name, vi.version]
             vi.latency.export(fam.latency, labels)
@@ -490,6 +498,7 @@ def _collect_model(model: ModelInstruments, fam: _Families) -> None:
         if active is not None:
             labels = [model.name, active]
             fam.guardrail.add_metric(labels, float(guardrail))
+            fam.tools_blocked.add_metric(labels, 1.0 if tools_blocked else 0.0)
             meta = model.versions[active].metadata if active in model.versions else {}
             slo_latency = meta.get("slo_latency_seconds", model.slo_latency_seconds)
             slo_error = meta.get("slo_error_ratio", model.slo_error_ratio)

@@ -199,9 +199,9 @@ class ModelServer:
             wanted.add(state.active_version)
         served = {v: self._load(state, v) for v in sorted(wanted)}
         model = self.metrics.model(self.config.model)
-        model.set_serving(active=state.active_version, traffic=state.traffic, mode=state.mode,
-                          guardrail_level=state.guardrail_level)
         tools_blocked = bool(state.tools_blocked)
+        model.set_serving(active=state.active_version, traffic=state.traffic, mode=state.mode,
+                          guardrail_level=state.guardrail_level, tools_blocked=tools_blocked)
         self.routing = Routing.build(generation, state.active_version, state.traffic, state.mode,
                                      state.guardrail_level, served, tools_blocked=tools_blocked)
         log.info("serving %s generation %d: active=%s traffic=%s mode=%s guardrail=%d tools_blocked=%s",

@@ -216,6 +216,7 @@ def test_risky_tools_are_refused_while_the_registry_blocks_them(served: tuple[Ba
     assert (reply["tools_refused"], reply["tools_allowed"]) == (["send_email", "file_write"], ["calculator"])
 
     found = scrape(server.url)
+    assert by(found, "model_tools_blocked", "version") == {"v1": 1.0}
     refused = by(found, "model_tool_calls_total", "tool", outcome="refused", version="v1")
     allowed = by(found, "model_tool_calls_total", "tool", outcome="allowed", version="v1")
     assert refused == {"web_browse": 3.0, "code_exec": 3.0, "send_email": 1.0, "file_write": 1.0}
@@ -227,6 +228,7 @@ def test_risky_tools_are_refused_while_the_registry_blocks_them(served: tuple[Ba
                timeout=5, message="tools allowed again")
     reply = generate_with_tools(server.url, ["code_exec"]).json()
     assert (reply["tools_allowed"], reply["tools_refused"]) == (["code_exec"], [])
+    assert by(scrape(server.url), "model_tools_blocked", "version") == {"v1": 0.0}
 
 
 def test_malformed_tools_get_400_and_count_nothing(served: tuple[BackgroundServer, Any]) -> None:

@@ -62,7 +62,7 @@ def test_whole_contract_is_exported_and_parses(setup: Setup) -> None:
                  "model_requests_total", "model_prediction_score_bucket", "model_prediction_baseline",
                  "model_feature_psi", "model_input_problems_total", "model_auc_baseline",
                  "model_labeled_samples_total", "model_outputs_total", "model_toxic_outputs_total",
-                 "model_guardrail_level", "model_serving_info", "model_traffic_weight",
+                 "model_guardrail_level", "model_tools_blocked", "model_serving_info", "model_traffic_weight",
                  "model_slo_latency_seconds", "model_slo_error_ratio"]:
         assert name in found, name
         assert all(lab["model"] == "m" and lab["version"] in ("v1", "v2") for lab, _ in found[name]), name
@@ -135,13 +135,15 @@ def test_only_serving_versions_export_window_gauges(setup: Setup) -> None:
         vi = model.version(name)
         for row in X[:60]:
             vi.observe(row, 0.5, 0.01)
-    model.set_serving(active="v1", traffic={"v1": 70.0, "v2": 30.0}, mode="fallback", guardrail_level=2)
+    model.set_serving(active="v1", traffic={"v1": 70.0, "v2": 30.0}, mode="fallback", guardrail_level=2,
+                      tools_blocked=True)
     found = samples(registry)
     roles = {(lab["version"], lab["role"], lab["mode"]) for lab, _ in found["model_serving_info"]}
     assert roles == {("v1", "active", "fallback"), ("v2", "split", "fallback")}
     assert {lab["version"] for lab, _ in found["model_feature_psi"]} == {"v1", "v2"}
     assert value(found, "model_traffic_weight", version="v2") == pytest.approx(0.3)
     assert found["model_guardrail_level"] == [({"model": "m", "version": "v1"}, 2.0)]
+    assert found["model_tools_blocked"] == [({"model": "m", "version": "v1"}, 1.0)]
     model.set_serving(active="v1", traffic={"v1": 100.0})  # v2 rolled out of traffic
     found = samples(registry)
     assert {lab["version"] for lab, _ in found["model_feature_psi"]} == {"v1"}
