@@ -184,6 +184,8 @@ def _plain_actions(update: StatusUpdate) -> list[str]:
             continue
         if action.status in ("dry_run", "skipped"):
             continue
+        if action.kind == "guardrail" and "risky tools blocked" in action.detail:
+            phrase += " and blocked its risky tools (web browsing, code execution, email, file writes)"
         if action.status in ("failed", "refused", "interrupted"):
             phrase = f"attempted: {phrase} (this did not work yet)"
         phrases.append(phrase)
