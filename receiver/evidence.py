@@ -13,6 +13,7 @@ Capturing never raises: an unreachable Prometheus gives a snapshot whose ``error
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -114,9 +115,18 @@ class EvidenceSnapshot:
                    error=data.get("error"))
 
 
+#: How Prometheus's non-numbers read in a status update (NaN is almost always 0/0: a ratio over a window
+#: with nothing in it, e.g. the error ratio of a version that got no traffic).
+_NON_NUMBERS = {"NaN": "n/a (nothing in the window)", "+Inf": "+Inf (divided by 0)",
+                "-Inf": "-Inf (divided by 0)"}
+
+
 def _display_sample(sample: Mapping[str, Any], unit: str | None, *, with_labels: bool) -> str:
     raw = sample.get("value")
-    text = format_value(raw, unit) if isinstance(raw, (int, float)) else f"{raw}"
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raw = "NaN" if math.isnan(raw) else ("+Inf" if raw > 0 else "-Inf")
+    numeric = isinstance(raw, (int, float))
+    text = format_value(raw, unit) if numeric else _NON_NUMBERS.get(str(raw), f"{raw}")
     if not with_labels:
         return text
     labels = sample.get("labels") or {}

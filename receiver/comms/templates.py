@@ -63,7 +63,8 @@ _ONCALL_BODY = """
 {% if summary %}{{ summary }}
 {% endif %}Incident {{ incident_id }} · state {{ state }}
 Model: {{ model.name }} · active {{ model.active or "unknown" }} · last known good \
-{{ model.last_known_good or "none" }}{% if model.changed %} · changed: {{ model.changed }}{% endif %}
+{{ model.last_known_good or "none (no other healthy version to fall back to)" }}\
+{% if model.changed %} · changed: {{ model.changed }}{% endif %}
 Impact: {{ impact or "being assessed" }}
 Evidence:
 {% for e in evidence %}- {{ e.name }}: {{ e.display }}{% if e.query %}  [{{ e.query }}]{% endif %}
@@ -209,7 +210,8 @@ def fallback_text(update: StatusUpdate, error: str) -> str:
         f"(message template failed: {error})",
         f"Incident {update.incident_id} · {update.severity} · state {update.state} · event {update.event}",
         f"Model: {model.name} · active {model.active or 'unknown'} · last known good "
-        f"{model.last_known_good or 'none'}" + (f" · changed: {model.changed}" if model.changed else ""),
+        f"{model.last_known_good or 'none (no other healthy version to fall back to)'}"
+        + (f" · changed: {model.changed}" if model.changed else ""),
         f"Impact: {update.impact or 'being assessed'}",
     ]
     if update.summary:

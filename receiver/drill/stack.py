@@ -211,11 +211,14 @@ class Stack:
             _binary("prometheus"), f"--config.file={paths.prometheus}",
             f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
             f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--web.enable-lifecycle",
+            # alerts link back here ("Alert source" in messages) instead of to this host's name
+            f"--web.external-url={self.prometheus_url}",
         ], self.prometheus_url, cwd=paths.prometheus.parent)
         self._spawn("alertmanager", [
             _binary("prometheus-alertmanager", "alertmanager"), f"--config.file={paths.alertmanager}",
             f"--storage.path={self.workdir / 'alertmanager-data'}",
             f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", "--cluster.listen-address=",
+            f"--web.external-url={self.alertmanager_url}",
         ], self.alertmanager_url)
         self._spawn("receiver",
                     [sys.executable, "-m", "receiver.cli", "serve", "--config", str(receiver_config)],

@@ -113,6 +113,12 @@ def test_stakeholders_hear_that_risky_tools_were_blocked_only_when_they_were() -
     assert "tightened the safety filters on the model's output" in text and "risky tools" not in text
 
 
+def test_no_last_known_good_says_there_is_nothing_to_fall_back_to() -> None:
+    update = make_update("contained", model=ModelVersions("fraud", active="v3", last_known_good=None))
+    text = render_message(update, "oncall").text
+    assert "active v3 · last known good none (no other healthy version to fall back to)" in text
+
+
 def test_alert_data_is_never_rendered_as_template() -> None:
     update = make_update(
         title=f"Drift {HOSTILE}",
