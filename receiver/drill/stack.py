@@ -104,6 +104,10 @@ class ManagedProcess:
             return ""
 
 
+#: The receiver's address in the shipped rules and runbooks (docker compose's service name).
+COMPOSE_RECEIVER = "http://receiver:8080"
+
+
 @dataclass(frozen=True)
 class StackOptions:
     workdir: Path | None = None
@@ -204,6 +208,11 @@ class Stack:
         scales_itself = "time_scale" in {f.name for f in dataclasses.fields(Settings)}
         write_compressed_runbooks(self.options.repo_root / "runbooks", self.runbooks_dir, factor,
                                   durations=not scales_itself)
+        # runbook links in alerts and messages name the compose host; on this stack they are loopback
+        for path in [paths.rules, *sorted(self.runbooks_dir.glob("*.yml"))]:
+            text = path.read_text()
+            if COMPOSE_RECEIVER in text:
+                path.write_text(text.replace(COMPOSE_RECEIVER, self.receiver_url))
         receiver_config = self._write_receiver_config(webhook_token, admin_token, pager_key)
 
         progress.stage("starting prometheus, alertmanager and the receiver")

@@ -66,6 +66,10 @@ def test_scenario_messages_posted(report: DrillReport, name: str) -> None:
     chat = [m for m in result.messages if m["path"].startswith("/chat/")]
     assert chat, "no status message reached the chat sink"
     assert all(result.model in m["text"] for m in chat)
+    # links in the messages lead somewhere on this stack: the runbook page and the alert's source
+    oncall = [m["text"] for m in chat if "Runbook: " in m["text"]]
+    assert oncall and all("Runbook: http://127.0.0.1:" in t for t in oncall)
+    assert all("Alert source: http://127.0.0.1:" in t for t in oncall if "Alert source: " in t)
     assert any(m["channel"] == "ml-incidents" for m in chat)
     if name in ("latency-spike", "toxicity", "server-down"):
         assert any(m["path"] == "/pager" for m in result.messages), "expected a page"
