@@ -86,7 +86,14 @@ class TimingProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # Alertmanager opens hundreds of connections at once when the storm's groups flush; the default
+            # listen backlog of 5 made some wait in SYN retries past Alertmanager's 10 s notify timeout,
+            # which was then charged to the receiver as abandoned answers. The receiver's own (waitress)
+            # backlog is 1024.
+            request_queue_size = 1024
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
