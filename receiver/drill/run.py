@@ -376,12 +376,17 @@ class DrillRun:
         ours = [a for a in firing if a.get("labels", {}).get("model") == model
                 and a.get("labels", {}).get("incident_type") == kind]
         if times["rule firing"] is None:
-            # when each alert's expression first held, re-read until a rule fires (an alert that drops
-            # out of pending and comes back gets a new activeAt); frozen from then on
-            result.signals = {str(a["labels"].get("alertname")): at for a in ours
-                              if (at := _epoch(a.get("activeAt"))) is not None}
-            if result.signals:
-                times[SIGNAL_HOP] = min(result.signals.values())
+            # when each alert's expression first held (the earliest of its series, e.g. one per feature),
+            # re-read until a rule fires (an alert that drops out of pending and comes back gets a new
+            # activeAt); frozen from then on
+            signals: dict[str, float] = {}
+            for alert in ours:
+                name, at = str(alert["labels"].get("alertname")), _epoch(alert.get("activeAt"))
+                if at is not None:
+                    signals[name] = min(at, signals.get(name, at))
+            result.signals = signals
+            if signals:
+                times[SIGNAL_HOP] = min(signals.values())
             if any(a.get("state") == "firing" for a in ours):
                 times["rule firing"] = now
         if times["alertmanager"] is None and any(
