@@ -3,8 +3,9 @@
 Two parts. *Signal build-up*: the injected fault must push a windowed statistic (an error ratio over a
 rate window, a PSI window, a mean over a window) over the rule's threshold. How long that takes depends
 on the window, the threshold and the fault's size, not on the loop; the drill measures it as the
-Prometheus alert's ``activeAt`` (the evaluation at which the expression first held), and its configured
-minimum is one scrape plus one evaluation. *The loop*: once the signal holds, the rule fires after its
+Prometheus alert's ``activeAt`` (the evaluation at which the expression first held); the configuration's
+own term for it is one scrape plus one evaluation interval (an upper bound on the phase delay: a scrape
+right after the fault makes it shorter, as when a killed server's next scrape fails). *The loop*: once the signal holds, the rule fires after its
 ``for:``; the webhook adds the route's ``group_wait``; the containment adds nothing configured (the
 webhook's commit wakes the receiver's worker, whose poll interval is only a fallback); the
 model server serves it after its registry poll; verification cannot precede containment (the responder
