@@ -5,11 +5,12 @@ rate window, a PSI window, a mean over a window) over the rule's threshold. How 
 on the window, the threshold and the fault's size, not on the loop; the drill measures it as the
 Prometheus alert's ``activeAt`` (the evaluation at which the expression first held); the configuration's
 own term for it is one scrape plus one evaluation interval (an upper bound on the phase delay: a scrape
-right after the fault makes it shorter, as when a killed server's next scrape fails). *The loop*: once the signal holds, the rule fires after its
-``for:``; the webhook adds the route's ``group_wait``; the containment adds nothing configured (the
-webhook's commit wakes the receiver's worker, whose poll interval is only a fallback); the
-model server serves it after its registry poll; verification cannot precede containment (the responder
-may count the runbook's ``verify.for`` from before the containment, so that is not added).
+right after the fault makes it shorter, as when a killed server's next scrape fails). *The loop*: once
+the signal holds, the rule fires after its ``for:``; the webhook adds the route's ``group_wait``; the
+containment adds nothing configured (the webhook's commit wakes the receiver's worker, whose poll interval
+is only a fallback); the model server serves it after its registry poll; verification cannot precede
+containment (the responder may count the runbook's ``verify.for`` from before the containment, so that is
+not added).
 
 :func:`compute_floors` gives both: floors from the fault assuming an instant signal, and, per alert that
 can open the scenario's incident, the loop's offsets from that alert's signal. :func:`effective_floors`
