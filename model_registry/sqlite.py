@@ -26,6 +26,7 @@ from model_registry.backend import Change
 from model_registry.baseline import Baseline
 from model_registry.state import AuditEntry, ModelState, VersionInfo, from_timestamp
 from receiver.errors import RegistryError, RegistryUnavailableError
+from receiver.store.sqlscript import split_sql
 
 __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
 
@@ -74,7 +75,7 @@ _SCHEMA_V2 = """
 ALTER TABLE models ADD COLUMN tools_blocked INTEGER NOT NULL DEFAULT 0 CHECK (tools_blocked IN (0, 1))
 """
 
-#: Schema version -> the statements that upgrade the version before it to it (``;``-separated).
+#: Schema version -> the script that upgrades the version before it to it.
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
@@ -143,9 +144,8 @@ class SQLiteBackend:
                 try:
                     version = self._schema_version(conn)
                     for target in range(version + 1, SCHEMA_VERSION + 1):
-                        for statement in _MIGRATIONS[target].split(";"):
-                            if statement.strip():
-                                conn.execute(statement)
+                        for statement in split_sql(_MIGRATIONS[target]):
+                            conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 except BaseException:
                     conn.execute("ROLLBACK")

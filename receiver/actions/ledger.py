@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from receiver.errors import StoreError
+from receiver.store.sqlscript import split_sql
 
 __all__ = [
     "FINAL_STATES",
@@ -206,9 +207,8 @@ class Ledger:
         sql = (
             Path(__file__).resolve().parent.parent / "store" / "migrations" / "0003_ledger.sql"
         ).read_text()
-        statements = [s.strip() for s in _strip_comments(sql).split(";") if s.strip()]
         with self.db.transaction() as conn:
-            for statement in statements:
+            for statement in split_sql(sql):
                 conn.execute(statement)
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -417,7 +417,3 @@ def _supersedable(row: LedgerRow, *, dry_run: bool, automatic: bool) -> bool:
         return not dry_run
     guarded = row.state == "skipped" and (row.reason or "").startswith(("cooldown", "flap_guard"))
     return guarded and not automatic and not dry_run
-
-
-def _strip_comments(sql: str) -> str:
-    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())

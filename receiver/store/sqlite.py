@@ -43,6 +43,7 @@ from receiver.store.base import (
     RejectedRecord,
     TimelineEntry,
 )
+from receiver.store.sqlscript import split_sql
 
 __all__ = ["MIGRATIONS_DIR", "Migration", "SQLiteStore", "discover_migrations", "utc_now"]
 
@@ -87,23 +88,6 @@ def discover_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             )
         found[version] = Migration(version, match.group(2), path)
     return [found[v] for v in sorted(found)]
-
-
-def split_sql(script: str) -> list[str]:
-    """The statements of an SQL script, split where SQLite says a statement is complete (so a trigger's
-    ``BEGIN ... END;`` stays whole). Lets a migration run inside a transaction we control, which
-    ``executescript`` (it commits first) does not."""
-    statements: list[str] = []
-    buffer = ""
-    pieces = script.split(";")
-    for index, piece in enumerate(pieces):
-        buffer += piece if index == len(pieces) - 1 else piece + ";"
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        statements.append(buffer.strip())  # a trailing statement without ";" (or only a comment)
-    return statements
 
 
 def _unavailable(exc: sqlite3.Error, doing: str) -> StoreUnavailable:

@@ -11,7 +11,8 @@ import pytest
 
 from receiver.errors import StoreError
 from receiver.store import open_store
-from receiver.store.sqlite import MIGRATIONS_DIR, SQLiteStore, discover_migrations, split_sql
+from receiver.store.sqlite import MIGRATIONS_DIR, SQLiteStore, discover_migrations
+from receiver.store.sqlscript import split_sql
 
 
 def test_fresh_database_gets_every_migration(tmp_path: Path) -> None:
