@@ -19,13 +19,13 @@ from receiver.errors import ReceiverError, error_body
 from receiver.metrics import ReceiverMetrics
 from receiver.pipeline import Pipeline, Responder
 from receiver.runbooks.model import RunbookSet
-from receiver.store import SQLiteStore, Store, open_store
+from receiver.store import Store, open_database_store, open_store
 from receiver.worker import Worker
 
 if TYPE_CHECKING:
     from receiver.response_runtime import ResponseRuntime
 
-__all__ = ["ReceiverContext", "create_app", "get_context"]
+__all__ = ["ReceiverContext", "create_app", "get_context", "open_settings_store"]
 
 log = logging.getLogger("receiver.app")
 
@@ -56,6 +56,24 @@ def get_context() -> ReceiverContext:
     return context
 
 
+def open_settings_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """The store the settings name: PostgreSQL at ``database_url``, else SQLite in ``data_dir``."""
+    if settings.database_url:
+        return open_database_store(
+            settings.database_url,
+            password_file=settings.database_password_file,
+            rejected_body_cap=settings.rejected_body_cap,
+            pool_size=settings.database_pool_size,
+            migrate=migrate,
+        )
+    return open_store(
+        settings.data_dir,
+        rejected_body_cap=settings.rejected_body_cap,
+        busy_timeout_ms=settings.busy_timeout_ms,
+        migrate=migrate,
+    )
+
+
 def _load_runbooks(settings: Settings) -> RunbookSet:
     from receiver.runbooks import load_runbooks  # the loader pulls in jsonschema; only needed here
 
@@ -78,18 +96,16 @@ def create_app(
     settings = resolve_credentials(settings)
     owns_store = store is None
     if store is None:
-        store = open_store(
-            settings.data_dir,
-            rejected_body_cap=settings.rejected_body_cap,
-            busy_timeout_ms=settings.busy_timeout_ms,
-        )
+        store = open_settings_store(settings)
     if runbooks is None:
         runbooks = _load_runbooks(settings)
     metrics = ReceiverMetrics(
-        metrics_registry if metrics_registry is not None else CollectorRegistry(), store
+        metrics_registry if metrics_registry is not None else CollectorRegistry(),
+        store,
+        replica=settings.replica,
     )
     response: ResponseRuntime | None = None
-    if responder is None and settings.responses and isinstance(store, SQLiteStore):
+    if responder is None and settings.responses:
         from receiver.response_runtime import build_response_runtime
 
         response = build_response_runtime(settings, store, runbooks, metrics_registry=metrics.registry)
@@ -97,7 +113,16 @@ def create_app(
     pipeline = Pipeline(
         store, runbooks, responder, metrics=metrics, max_attempts=settings.worker_max_attempts
     )
-    worker = Worker(pipeline, poll_interval=settings.worker_poll_interval) if start_worker else None
+    worker = (
+        Worker(
+            pipeline,
+            poll_interval=settings.worker_poll_interval,
+            respond_threads=settings.respond_concurrency,
+            lease_seconds=settings.lease_seconds,
+        )
+        if start_worker
+        else None
+    )
 
     app = Flask("receiver")
     app.config.update(MAX_CONTENT_LENGTH=None, JSON_SORT_KEYS=False)
@@ -133,6 +158,7 @@ def create_app(
         worker.start()
         if response is not None:
             response.start()
-    if isinstance(store, SQLiteStore):
-        log.info("receiver ready: database %s, %d runbook(s)", store.path, len(runbooks))
+    log.info(
+        "receiver %s ready: database %s, %d runbook(s)", settings.replica, store.description, len(runbooks)
+    )
     return app

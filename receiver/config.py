@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,15 @@ class Settings:
     worker_poll_interval: float = 1.0
     worker_max_attempts: int = 8
     busy_timeout_ms: int = 5000
+    # where the state lives: SQLite in data_dir (default), or PostgreSQL shared by several replicas
+    database_url: str | None = field(default=None, repr=False)  # may hold a password: never printed
+    database_password_file: Path | None = None
+    database_pool_size: int = 10
+    replica: str = field(default_factory=lambda: socket.gethostname() or "receiver")
+    lease_seconds: float = 15.0  # claims (responses, timers, action steps) a dead replica loses after this
+    respond_concurrency: int = 4  # incidents responded to at once (one group's notifications stay in order)
+    evidence_budget_seconds: float = 10.0  # all evidence queries of one moment together
+    retention_days: float = 90.0  # raw bodies and closed incidents older than this are pruned (0: never)
     # used by later issues (actions, comms, verification); defaults point at a local stack
     prometheus_url: str = "http://127.0.0.1:9090"
     alertmanager_url: str = "http://127.0.0.1:9093"
@@ -210,6 +220,24 @@ def _validate(settings: Settings) -> None:
         problems.append(f"log_format: expected json or text, got {settings.log_format!r}")
     if settings.worker_poll_interval <= 0:
         problems.append(f"worker_poll_interval: expected > 0, got {settings.worker_poll_interval}")
+    if settings.database_url is not None and urlparse(settings.database_url).scheme not in (
+        "postgresql",
+        "postgres",
+    ):
+        problems.append(
+            f"database_url: expected postgresql://user@host:port/dbname, got scheme "
+            f"{urlparse(settings.database_url).scheme!r} (leave it unset for SQLite in data_dir)"
+        )
+    if not 1 <= settings.lease_seconds <= 600:
+        problems.append(f"lease_seconds: expected 1..600, got {settings.lease_seconds}")
+    if not 1 <= settings.respond_concurrency <= 64:
+        problems.append(f"respond_concurrency: expected 1..64, got {settings.respond_concurrency}")
+    if settings.evidence_budget_seconds <= 0:
+        problems.append(f"evidence_budget_seconds: expected > 0, got {settings.evidence_budget_seconds}")
+    if settings.retention_days < 0:
+        problems.append(f"retention_days: expected >= 0 (0 keeps everything), got {settings.retention_days}")
+    if not settings.replica or len(settings.replica) > 64:
+        problems.append(f"replica: expected a name of 1..64 characters, got {settings.replica!r}")
     if settings.worker_max_attempts < 1:
         problems.append(f"worker_max_attempts: expected >= 1, got {settings.worker_max_attempts}")
     for name in ("prometheus_url", "alertmanager_url", "public_url", "grafana_url"):

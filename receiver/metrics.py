@@ -1,16 +1,20 @@
 """The receiver's own Prometheus metrics, always on an injected :class:`CollectorRegistry`.
 
 Counters and the lag histogram are updated as things happen; incidents by state/severity and the queue
-depth are read from the store at scrape time (so they are right across restarts and processes).
+depth are read from the store at scrape time (so they are right across restarts and processes). With
+several replicas on one database every series served at ``/metrics`` carries ``replica="<name>"``
+(:meth:`ReceiverMetrics.exposition`), so per-replica counters do not collide and store-wide gauges can be
+read from any one replica.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from receiver.store.base import Store
 
@@ -54,9 +58,29 @@ class _StoreCollector(Collector):
         yield depth
 
 
+class _WithReplica(Collector):
+    """Every family of ``registry`` with a ``replica`` label added to each sample."""
+
+    def __init__(self, registry: CollectorRegistry, replica: str) -> None:
+        self.registry, self.replica = registry, replica
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            copy = Metric(family.name, family.documentation, family.type, family.unit)
+            copy.samples = [
+                Sample(s.name, {**s.labels, "replica": self.replica}, s.value, s.timestamp, s.exemplar)
+                for s in family.samples
+            ]
+            yield copy
+
+
 class ReceiverMetrics:
-    def __init__(self, registry: CollectorRegistry, store: Store) -> None:
+    def __init__(self, registry: CollectorRegistry, store: Store, *, replica: str = "") -> None:
         self.registry = registry
+        self.replica = replica
+        self._served = CollectorRegistry(auto_describe=False)
+        if replica:
+            self._served.register(_WithReplica(registry, replica))
         self.notifications = Counter(
             "receiver_notifications", "Webhook notifications by outcome", ["outcome"], registry=registry
         )
@@ -69,6 +93,10 @@ class ReceiverMetrics:
             registry=registry,
         )
         registry.register(_StoreCollector(store))
+
+    def exposition(self) -> bytes:
+        """The text format of every metric, labelled with this replica when it has a name."""
+        return generate_latest(self._served if self.replica else self.registry)
 
     def count(self, outcome: str) -> None:
         child = self._by_outcome.get(outcome)

@@ -4,13 +4,16 @@
 
     webhook ──► store.record_notification(raw body)   (durable, before the 200)
                        │
-    worker ──► apply_next():   parse ─► match runbook ─► incident changes ─► commit (one transaction,
-                       │                                       notification → "applied" ("done" if no events)
-               respond_next(): events ─► Responder.handle(events) ─► notification → "done"
+    worker ──► apply_next():   claim ─► parse ─► match runbook ─► incident changes ─► commit (one
+                       │              transaction: notification → "applied", or "done" if no events)
+               respond_next(): claim (leased, renewed) ─► Responder.handle(events) ─► notification → "done"
                                           (fails: retried with backoff, error recorded; never lost)
 
-Applying is strictly in arrival order and idempotent; responding is retried separately, so a failing
-responder (chat down) neither loses a notification nor blocks the incident state of the ones after it.
+Applying is in arrival order within each Alertmanager group and idempotent; responding is retried
+separately, so a failing responder (chat down) neither loses a notification nor blocks the incident state
+of the ones after it. Responses to different groups run side by side (several respond threads, several
+replicas): one slow endpoint delays only its own incident. A replica that dies mid-response stops renewing
+its lease and another replica responds instead (the responder is idempotent).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from typing import Protocol
 
 from receiver.errors import ReceiverError
 from receiver.incidents import IncidentEvent, apply_notification
+from receiver.leases import Heartbeat
 from receiver.metrics import ReceiverMetrics
 from receiver.payload import decode_json, parse_notification
 from receiver.runbooks.model import RunbookSet
-from receiver.store.base import IncidentWriter, Store
+from receiver.store.base import IncidentWriter, NotificationRecord, Store
 
 __all__ = ["NullResponder", "Pipeline", "Responder"]
 
@@ -56,11 +60,13 @@ class Pipeline:
         max_attempts: int = 8,
         base_delay: float = 0.5,
         max_delay: float = 60.0,
+        lease_seconds: float = 15.0,
     ) -> None:
         self.store, self.runbooks = store, runbooks
         self.responder: Responder = responder or NullResponder()
         self.metrics = metrics
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
+        self.lease_seconds = lease_seconds
 
     def _delay(self, attempts: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2**attempts))
@@ -85,41 +91,45 @@ class Pipeline:
         )
 
     def apply_next(self) -> bool:
-        """Apply the oldest received notification; False when there is nothing due."""
-        record = self.store.next_received()
-        if record is None:
-            return False
-        try:
+        """Apply the next notification that may be applied; False when there is nothing due."""
+
+        def write(record: NotificationRecord, writer: IncidentWriter) -> list[dict[str, object]]:
             notification = parse_notification(decode_json(record.body))
+            return [event.to_dict() for event in apply_notification(writer, notification, self.runbooks)]
 
-            def write(writer: IncidentWriter) -> list[dict[str, object]]:
-                events = apply_notification(writer, notification, self.runbooks)
-                return [event.to_dict() for event in events]
-
-            events = self.store.apply(record.id, write)
-        except ReceiverError as exc:
-            self._failed(record.id, record.attempts, "apply", exc)
-            return True
+        try:
+            applied = self.store.apply_next(write)
         except Exception as exc:
-            log.exception("unexpected error applying notification %s", record.id)
+            record = getattr(exc, "record", None)
+            if record is None:
+                raise  # the store itself failed: the worker retries after a poll interval
+            if not isinstance(exc, ReceiverError):
+                log.exception("unexpected error applying notification %s", record.id)
             self._failed(record.id, record.attempts, "apply", exc)
             return True
-        if events is not None:
-            self._count("processed")
-            if self.metrics is not None:
-                self.metrics.lag.observe(max(0.0, time.time() - record.received_ts))
-            log.info("notification %s applied: %d event(s)", record.id, len(events))
+        if applied is None:
+            return False
+        record, events = applied
+        self._count("processed")
+        if self.metrics is not None:
+            self.metrics.lag.observe(max(0.0, time.time() - record.received_ts))
+        log.info("notification %s applied: %d event(s)", record.id, len(events or []))
         return True
 
     def respond_next(self) -> bool:
-        """Hand the events of the oldest applied notification to the responder; False when none is due."""
-        record = self.store.claim_applied()
+        """Hand the events of the next applied notification to the responder; False when none is due."""
+        record = self.store.claim_applied(self.lease_seconds)
         if record is None:
             return False
         events = [IncidentEvent.from_dict(item) for item in record.events or []]
         try:
             if events:
-                self.responder.handle(events)
+                with Heartbeat(
+                    lambda: self.store.renew(record.id, self.lease_seconds),
+                    self.lease_seconds / 3,
+                    name=f"lease-notification-{record.id}",
+                ):
+                    self.responder.handle(events)
         except Exception as exc:
             self._failed(record.id, record.attempts, "respond", exc)
             return True

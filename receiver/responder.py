@@ -2,7 +2,8 @@
 
 ::
 
-    opened ──► evidence (Prometheus) ─► contain steps (ledger: at most once) ─► "Investigating" message
+    opened ──► evidence (Prometheus, in the background, one overall budget) ┐
+           └─► contain steps (ledger: at most once; never wait for evidence) ┴─► "Investigating" message
                └─► timers: verify (after containment), escalate (unacknowledged after escalate.after),
                            update (every comms.cadence)
     severity_raised ──► contain steps again (a step whose ``when`` now holds runs; done steps never rerun)
@@ -25,6 +26,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -38,18 +41,19 @@ from receiver.comms.compose import queue_status_update
 from receiver.comms.outbox import Outbox
 from receiver.comms.templates import render_message
 from receiver.errors import NotFound
-from receiver.evidence import capture_evidence, render_query
-from receiver.incident_log import IncidentLog
+from receiver.evidence import EvidenceSnapshot, capture_evidence, render_query
 from receiver.incidents import IncidentEvent
 from receiver.prom import PrometheusClient
 from receiver.runbooks import Runbook, RunbookSet, parse_duration, parse_value
 from receiver.status import StatusBuilder, primary_alert
-from receiver.store.base import IncidentDetail
-from receiver.store.sqlite import SQLiteStore
-from receiver.timers import Timer, TimerStore
+from receiver.store.base import IncidentDetail, Store
+from receiver.timers import Timer, TimerQueue
 from receiver.verification import VerificationState, check_condition
 
 __all__ = ["Responder", "ResponseSettings"]
+
+#: evidence being captured: (deadline on the monotonic clock, its future)
+_Evidence = tuple[float, "Future[list[EvidenceSnapshot]]"]
 
 log = logging.getLogger("receiver.responder")
 
@@ -63,6 +67,7 @@ class ResponseSettings:
     default_verify_timeout: float = 1800.0
     actor: str = "receiver"
     public_url: str | None = None
+    evidence_budget: float = 10.0  # seconds for all evidence queries of one moment together
 
 
 class Responder:
@@ -71,14 +76,14 @@ class Responder:
     def __init__(
         self,
         *,
-        store: SQLiteStore,
+        store: Store,
         runbooks: RunbookSet,
         executor: ActionExecutor,
         action_settings: ActionSettings,
         outbox: Outbox,
         channels: ChannelSet,
         prometheus: PrometheusClient,
-        timers: TimerStore,
+        timers: TimerQueue,
         settings: ResponseSettings | None = None,
         session: requests.Session | None = None,
         registry_state: Callable[[str], Any] | None = None,
@@ -92,8 +97,9 @@ class Responder:
         self.session = session or requests.Session()
         self.clock = clock
         self.on_action = on_action  # (kind, final state) for metrics
-        self.log = IncidentLog(store)
+        self.log = store.incidents
         self.status = StatusBuilder(registry_state=registry_state, public_url=self.settings.public_url)
+        self._evidence_pool = ThreadPoolExecutor(4, thread_name_prefix="evidence")
 
     # -- durations ----------------------------------------------------------------------------------------
     def duration(self, value: Any, default: float) -> float:
@@ -134,9 +140,9 @@ class Responder:
         detail, runbook = self._load(event.incident_id)
         if detail.incident.state not in _LIVE:
             return
-        self._capture_evidence(detail, runbook, "opened")
-        detail = self.store.get_incident(event.incident_id)
+        evidence = self._start_evidence(detail, runbook, "opened")
         outcomes = self._contain(detail, runbook, event.fingerprint)
+        self._finish_evidence(detail, "opened", evidence)
         detail = self.store.get_incident(event.incident_id)
         self._speak(detail, runbook, "opened", sequence=0, fingerprint=event.fingerprint)
         self._arm_timers(detail, runbook, outcomes)
@@ -189,7 +195,9 @@ class Responder:
         ctx = self._action_context(detail, runbook)
         raw_steps = runbook.document.get("recover")
         steps = [StepSpec.from_mapping(s, i) for i, s in enumerate(raw_steps)] if raw_steps else None
-        self.log.add(incident_id, "recovery_requested", f"recovery requested by {actor}", {"actor": actor})
+        self.log.add_timeline(
+            incident_id, "recovery_requested", f"recovery requested by {actor}", {"actor": actor}
+        )
         outcomes = self.executor.recover(
             ctx, steps, automatic=False, dry_run=dry_run or bool(runbook.document.get("dry_run"))
         )
@@ -206,7 +214,9 @@ class Responder:
         return outcomes
 
     def resume_interrupted(self) -> list[StepOutcome]:
-        """At start-up: apply the ledger's restart rule and put what happened on each incident's timeline."""
+        """Apply the ledger's restart rule to steps whose owner stopped renewing their lease (at start-up and
+        every sweep: a replica killed mid-action), put what happened on each incident's timeline, verify what
+        was reconciled and escalate what was interrupted."""
 
         def make_context(row: Any) -> ActionContext:
             detail, runbook = self._load(int(row.key.incident_id))
@@ -214,7 +224,13 @@ class Responder:
 
         outcomes = self.executor.resume_interrupted(make_context)
         for outcome in outcomes:
-            self._record_outcomes(int(outcome.key.incident_id), [outcome])
+            incident_id = int(outcome.key.incident_id)
+            self._record_outcomes(incident_id, [outcome])
+            detail, runbook = self._load(incident_id)
+            if detail.incident.state in _LIVE:
+                # a reconciled containment is verified like any other; an interrupted one escalates
+                self._arm_timers(detail, runbook, [outcome])
+                self._escalate_if_asked(detail, runbook, [outcome])
         return outcomes
 
     # -- timers ---------------------------------------------------------------------------------------------
@@ -260,7 +276,7 @@ class Responder:
                 )
             return None
         if detail.incident.state == "resolved":
-            self.log.add(
+            self.log.add_timeline(
                 timer.incident_id,
                 "verification_failed",
                 f"verification {state.status} after resolution: {state.reason}",
@@ -268,7 +284,7 @@ class Responder:
                 dedupe_key="verify:failed",
             )
             return None
-        self.log.add(
+        self.log.add_timeline(
             timer.incident_id,
             "verification_failed",
             f"verification {state.status}: {state.reason}",
@@ -280,8 +296,7 @@ class Responder:
 
     def _on_escalate_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
         detail, runbook = self._load(timer.incident_id)
-        info = self.log.state(timer.incident_id)
-        if detail.incident.state not in _LIVE or info["acknowledged_at"]:
+        if detail.incident.state not in _LIVE or detail.incident.acknowledged_at:
             return None
         after = (runbook.document.get("escalate") or {}).get("after", "30m")
         self._escalate(detail, runbook, f"not acknowledged within {self.describe(after)}")
@@ -345,16 +360,37 @@ class Responder:
             notifier=self._notify,
         )
 
-    def _capture_evidence(self, detail: IncidentDetail, runbook: Runbook, moment: str) -> None:
+    def _start_evidence(
+        self, detail: IncidentDetail, runbook: Runbook, moment: str
+    ) -> _Evidence | None:
+        """Query the evidence in the background: containment never waits for a slow Prometheus."""
         specs = runbook.document.get("evidence") or []
-        if not specs:
+        if not specs or self.log.has_timeline(detail.incident.id, f"evidence:{moment}"):
+            return None
+        context = self._template_context(detail)
+        future = self._evidence_pool.submit(capture_evidence, self.prometheus, specs, context)
+        return time.monotonic() + self.settings.evidence_budget, future
+
+    def _finish_evidence(self, detail: IncidentDetail, moment: str, started: _Evidence | None) -> None:
+        """Record the evidence, waiting for it at most until its budget (counted from its start) runs out."""
+        if started is None:
+            return
+        deadline, future = started
+        try:
+            snapshots = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            budget = self.settings.evidence_budget
+            self.log.add_timeline(
+                detail.incident.id,
+                "evidence",
+                f"evidence unavailable: Prometheus did not answer within the {budget:g}s evidence budget",
+                {"moment": moment, "snapshots": [], "error": "budget exceeded"},
+                dedupe_key=f"evidence:{moment}",
+            )
             return
         key = f"evidence:{moment}"
-        if self.log.has(detail.incident.id, key):
-            return
-        snapshots = capture_evidence(self.prometheus, specs, self._template_context(detail))
         lines = [f"{s.name}: {s.display()}" for s in snapshots]
-        self.log.add(
+        self.log.add_timeline(
             detail.incident.id,
             "evidence",
             "; ".join(lines),
@@ -393,7 +429,7 @@ class Responder:
                     f"action:{entry.get('phase')}:{entry.get('step_id')}:{entry.get('event')}:"
                     f"{entry.get('attempt', index)}"
                 )
-                self.log.add(incident_id, "action", message.strip(), entry, dedupe_key=key)
+                self.log.add_timeline(incident_id, "action", message.strip(), entry, dedupe_key=key)
 
     def _arm_timers(self, detail: IncidentDetail, runbook: Runbook, outcomes: Sequence[StepOutcome]) -> None:
         now = self.clock()
@@ -410,7 +446,7 @@ class Responder:
             if self.timers.schedule(
                 incident_id, "verify", now + self._verify_interval(state), {"state": state.to_json()}
             ):
-                self.log.add(
+                self.log.add_timeline(
                     incident_id,
                     "verification_started",
                     f"verifying: {self.shown_query(detail, verify.get('query'))} must hold for "
@@ -446,7 +482,7 @@ class Responder:
         incident_id = detail.incident.id
         spec = runbook.document.get("escalate") or {}
         first = self.log.mark_escalated(incident_id)
-        self.log.add(
+        self.log.add_timeline(
             incident_id,
             "escalated",
             f"escalated to {spec.get('to', 'on-call')}: {reason}",
@@ -499,7 +535,7 @@ class Responder:
         )
         known = [n for n in names if n in self.channels]
         for missing in sorted(set(names) - set(known)):
-            self.log.add(
+            self.log.add_timeline(
                 detail.incident.id,
                 "message_error",
                 f"channel {missing!r} is not configured; {event} update not sent there",
@@ -512,7 +548,7 @@ class Responder:
                 continue
             data = item.to_json()
             data["event"] = event
-            self.log.add(
+            self.log.add_timeline(
                 detail.incident.id,
                 "message",
                 f"{event} update queued for {item.channel}: {item.message.title}",
@@ -537,7 +573,7 @@ class Responder:
             (runbook.document.get("comms") or {}).get("templates"),
         )
         if self.outbox.enqueue(incident_id, channel, target.build_payload(message), dedupe_key):
-            self.log.add(
+            self.log.add_timeline(
                 int(incident_id),
                 "message",
                 f"notify queued for {channel}: {message.title}",

@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry, Counter
 
 from receiver.actions.base import ActionSettings
 from receiver.actions.executor import ActionExecutor
-from receiver.actions.ledger import Ledger
 from receiver.actions.registry import default_registry
 from receiver.comms.channels import ChannelSet
 from receiver.comms.outbox import Outbox, OutboxWorker
@@ -26,8 +25,7 @@ from receiver.prom import PrometheusClient
 from receiver.responder import Responder, ResponseSettings
 from receiver.runbooks import RunbookSet
 from receiver.scheduler import Scheduler
-from receiver.store.sqlite import SQLiteStore
-from receiver.timers import TimerStore
+from receiver.store.base import Store
 
 __all__ = ["ResponseRuntime", "build_response_runtime"]
 
@@ -43,7 +41,7 @@ class ResponseRuntime:
     executor: ActionExecutor
 
     def start(self) -> None:
-        self.resume_interrupted()
+        self.resume_interrupted()  # at once, then every sweep interval in the scheduler thread
         self.scheduler.start()
         self.outbox_worker.start()
 
@@ -52,7 +50,8 @@ class ResponseRuntime:
         self.outbox_worker.stop()
 
     def resume_interrupted(self) -> None:
-        """Apply the ledger's restart rule to steps a crashed process left claimed or running."""
+        """Apply the ledger's restart rule to steps whose owner (this process before a restart, or another
+        replica) stopped renewing their lease."""
         try:
             self.responder.resume_interrupted()
         except Exception:
@@ -74,7 +73,7 @@ def _registry_reader(settings: Settings) -> Any:
 
 def build_response_runtime(
     settings: Settings,
-    store: SQLiteStore,
+    store: Store,
     runbooks: RunbookSet,
     *,
     metrics_registry: CollectorRegistry | None = None,
@@ -94,19 +93,24 @@ def build_response_runtime(
         flap_max=settings.flap_max,
         flap_window_seconds=3600.0 * settings.time_scale,
     )
-    ledger = Ledger(store)
-    executor = ActionExecutor(ledger, default_registry(), action_settings)
+    executor = ActionExecutor(
+        store.ledger,
+        default_registry(),
+        action_settings,
+        owner=f"{settings.replica}-{os.getpid()}",
+        lease_seconds=settings.lease_seconds,
+    )
     channels = ChannelSet.from_config(
         settings.channels, base_dir=settings.config_dir, environ=os.environ, session=session
     )
-    outbox = Outbox(store, channels, registry=metrics_registry)
+    outbox = Outbox(store.outbox, channels, registry=metrics_registry, lease_s=settings.lease_seconds)
     actions_total = Counter(
         "receiver_actions",
         "Runbook action steps by kind and result (succeeded, failed, refused, skipped, dry_run, interrupted)",
         ["kind", "result"],
         registry=metrics_registry if metrics_registry is not None else CollectorRegistry(),
     )
-    timers = TimerStore(store)
+    timers = store.timers
     responder = Responder(
         store=store,
         runbooks=runbooks,
@@ -120,13 +124,19 @@ def build_response_runtime(
             time_scale=settings.time_scale,
             verify_interval=settings.verify_interval,
             public_url=settings.public_url,
+            evidence_budget=settings.evidence_budget_seconds,
         ),
         session=session,
         registry_state=_registry_reader(settings),
         on_action=lambda kind, result: actions_total.labels(kind, result).inc(),
     )
     scheduler = Scheduler(
-        timers, responder.timer_handlers(), interval=min(1.0, settings.worker_poll_interval)
+        timers,
+        responder.timer_handlers(),
+        interval=min(1.0, settings.worker_poll_interval),
+        lease_seconds=settings.lease_seconds,
+        sweep=responder.resume_interrupted,
+        sweep_interval=max(0.5, settings.lease_seconds / 5),
     )
     outbox_worker = OutboxWorker(outbox, interval=min(1.0, settings.worker_poll_interval))
     return ResponseRuntime(responder, scheduler, outbox, outbox_worker, executor)

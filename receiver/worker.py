@@ -1,8 +1,11 @@
-"""The background worker thread: drains the durable queue through the :class:`~receiver.pipeline.Pipeline`.
+"""The background workers: drain the durable queue through the :class:`~receiver.pipeline.Pipeline`.
 
-It wakes when the webhook commits a notification (:meth:`Worker.notify`) and otherwise polls every
-``poll_interval`` seconds, so notifications written by another process on the same database, or left
-over from before a restart, are picked up too.
+One *apply* thread applies notifications (cheap, in order within each group) and ``respond_threads``
+*respond* threads run the responses (evidence, actions, messages: slow, and mostly waiting on the network),
+each on a different group, so a slow endpoint or a hung Prometheus holds up only its own incident. They wake
+when the webhook commits a notification (:meth:`Worker.notify`) or the apply thread produces events, and
+otherwise poll every ``poll_interval`` seconds, so work written by another replica on the same database, or
+left over from before a restart, is picked up too.
 
 The worker runs at a lower priority than the webhook: requests mark themselves in flight
 (:meth:`Foreground.active`). The worker waits for a moment with none in flight (at most ``max_yield``
@@ -74,20 +77,31 @@ class Worker:
         poll_interval: float = 1.0,
         max_yield: float = 0.02,
         min_slice: float = 0.004,
+        respond_threads: int = 4,
+        lease_seconds: float | None = None,
     ) -> None:
         self.pipeline = pipeline
+        if lease_seconds is not None:
+            pipeline.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.max_yield, self.min_slice = max_yield, min_slice
+        self.respond_threads = max(1, respond_threads)
         self.foreground = Foreground()
         self._wake = threading.Event()
+        self._respond_wake = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
-        self._thread = threading.Thread(target=self._run, name="receiver-worker", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run_apply, name="receiver-apply", daemon=True)]
+        self._threads += [
+            threading.Thread(target=self._run_respond, name=f"receiver-respond-{n}", daemon=True)
+            for n in range(self.respond_threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def notify(self) -> None:
         if not self._wake.is_set():  # under load it mostly is: skip the Condition round trip
@@ -96,16 +110,18 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._respond_wake.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
-    def _run(self) -> None:
-        log.info("worker started")
+    def _run_apply(self) -> None:
+        log.info("worker started (%d respond threads)", self.respond_threads)
         while not self._stop.is_set():
             self._wake.clear()
             self.foreground.wait_idle(self.max_yield)
@@ -114,18 +130,30 @@ class Worker:
         log.info("worker stopped")
 
     def _slice(self) -> bool:
-        """Take steps until idle, or until a request is in flight and ``min_slice`` has passed; False
-        when there was nothing to do (or a step failed: wait a poll interval before retrying)."""
+        """Apply until idle, or until a request is in flight and ``min_slice`` has passed; False when there
+        was nothing to do (or a step failed: wait a poll interval before retrying)."""
         until = time.monotonic() + self.min_slice
         while not self._stop.is_set():
             try:
                 busy = self.pipeline.apply_next()
-                busy = self.pipeline.respond_next() or busy
             except Exception:
                 log.exception("worker step failed; retrying in %.1fs", self.poll_interval)
                 return False
             if not busy:
                 return False
+            self._respond_wake.set()
             if self.foreground.in_flight and time.monotonic() >= until:
                 return True
         return True
+
+    def _run_respond(self) -> None:
+        while not self._stop.is_set():
+            self.foreground.wait_idle(self.max_yield)
+            try:
+                busy = self.pipeline.respond_next()
+            except Exception:
+                log.exception("respond step failed; retrying in %.1fs", self.poll_interval)
+                busy = False
+            if not busy:
+                self._respond_wake.wait(self.poll_interval)
+                self._respond_wake.clear()

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# One-time set-up on a fresh Debian/Ubuntu machine: Prometheus, Alertmanager, docker-compose (static checks
-# only), then a virtualenv in .venv with the project and its test extras. Safe to run again.
+# One-time set-up on a fresh Debian/Ubuntu machine: Prometheus, Alertmanager, PostgreSQL (the tests start
+# their own servers), docker-compose (static checks only), then a virtualenv in .venv with the project and
+# its test extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive

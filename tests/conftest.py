@@ -66,3 +66,20 @@ def recording_server() -> Iterator[Callable[..., RecordingServer]]:
     yield factory
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One real PostgreSQL 15 for the session (see tests/support/postgres.py); each test makes a database."""
+    from tests.support.postgres import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL."""
+    url: str = pg_server.create_database()
+    return url

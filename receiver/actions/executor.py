@@ -31,6 +31,7 @@ from receiver.actions.base import Action, ActionContext, ActionResult, ActionSet
 from receiver.actions.ledger import GuardPolicy, Ledger, LedgerKey, LedgerRow
 from receiver.actions.registry import ActionRegistry
 from receiver.errors import ActionError, ActionParamError, ActionTimeout, ActionTransient, TemplateError
+from receiver.leases import Heartbeat
 from receiver.templating import evaluate
 
 __all__ = ["PHASES", "ActionExecutor", "StepOutcome", "StepSpec", "redact"]
@@ -38,7 +39,6 @@ __all__ = ["PHASES", "ActionExecutor", "StepOutcome", "StepSpec", "redact"]
 PHASES = ("contain", "recover", "escalate")
 _RESERVED = ("action", "id", "when", "dry_run", "timeout", "retries")
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|api[_-]?key|routing[_-]?key", re.I)
-_MARGIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,7 @@ class ActionExecutor:
         on_timeline: Callable[[dict[str, Any]], None] | None = None,
         grace_seconds: float = 2.0,
         max_workers: int = 8,
+        lease_seconds: float = 15.0,
     ) -> None:
         self.ledger = ledger
         self.kinds = kinds
@@ -136,6 +137,9 @@ class ActionExecutor:
         self.owner = owner or f"{uuid.uuid4().hex[:12]}"
         self.on_timeline = on_timeline
         self.grace_seconds = grace_seconds
+        #: a claimed/running step's lease; renewed every third of it while the step runs, so a replica
+        #: that dies mid-step loses the step within one lease and a survivor's sweep takes it over
+        self.lease_seconds = lease_seconds
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="action-attempt")
 
     def close(self) -> None:
@@ -243,9 +247,8 @@ class ActionExecutor:
                 action = self.kinds.get(row.key.kind)
             except ActionParamError:
                 action = None
-            budget = self._budget(self.settings.default_timeout, self.settings.default_retries)
             if not self.ledger.take_over(
-                row, owner=self.owner, now=self.clock(), lease_until=self.clock() + budget
+                row, owner=self.owner, now=self.clock(), lease_until=self.clock() + self.lease_seconds
             ):
                 continue  # another process is resuming it
             ctx = make_context(row).narrow(
@@ -263,12 +266,6 @@ class ActionExecutor:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
-
-    def _budget(self, timeout: float, retries: int) -> float:
-        backoff = sum(
-            min(self.settings.backoff_max, self.settings.backoff_base * 2**i) for i in range(retries)
-        )
-        return (timeout + self.grace_seconds) * (retries + 1) + backoff + _MARGIN
 
     def _prior_containment(self, incident_id: str, step: StepSpec, *, dry_run: bool) -> LedgerRow | None:
         wanted = ("succeeded", "dry_run") if dry_run else ("succeeded",)
@@ -328,7 +325,7 @@ class ActionExecutor:
             params=shown,
             owner=self.owner,
             now=now,
-            lease_until=now + self._budget(ctx.timeout, retries),
+            lease_until=now + self.lease_seconds,
             containment=action.containment,
             automatic=automatic,
             dry_run=dry_run,
@@ -386,10 +383,7 @@ class ActionExecutor:
             timeline.append(self._entry(key, "failed", error=f"could not read state before acting: {error}"))
             return StepOutcome(key, "failed", error, error=error, params=shown, timeline=timeline)
         self.ledger.start(
-            row_id,
-            snapshot=snapshot,
-            now=self.clock(),
-            lease_until=self.clock() + self._budget(ctx.timeout, retries),
+            row_id, snapshot=snapshot, now=self.clock(), lease_until=self.clock() + self.lease_seconds
         )
 
         def invoke() -> ActionResult:
@@ -411,15 +405,28 @@ class ActionExecutor:
         shown: dict[str, Any],
         timeline: list[dict[str, Any]],
     ) -> StepOutcome:
+        def renew() -> None:
+            self.ledger.renew(row_id, owner=self.owner, lease_until=self.clock() + self.lease_seconds)
+
+        with Heartbeat(renew, self.lease_seconds / 3, name=f"lease-{key.kind}-{row_id}"):
+            return self._attempt_loop(key, action, row_id, invoke, timeout, retries, shown, timeline)
+
+    def _attempt_loop(
+        self,
+        key: LedgerKey,
+        action: Action,
+        row_id: int,
+        invoke: Callable[[], ActionResult],
+        timeout: float,
+        retries: int,
+        shown: dict[str, Any],
+        timeline: list[dict[str, Any]],
+    ) -> StepOutcome:
         attempt = 0
         while True:
             attempt += 1
-            self.ledger.attempt(
-                row_id,
-                attempts=attempt,
-                now=self.clock(),
-                lease_until=self.clock() + self._budget(timeout, retries - attempt + 1),
-            )
+            lease_until = self.clock() + self.lease_seconds
+            self.ledger.attempt(row_id, attempts=attempt, now=self.clock(), lease_until=lease_until)
             timeline.append(self._entry(key, "attempt", attempt=attempt, timeout=timeout))
             try:
                 result = self._call(invoke, timeout)
@@ -522,10 +529,7 @@ class ActionExecutor:
         if row.state == "claimed":  # never started: nothing happened yet, run it now
             snapshot = action.snapshot(params, ctx) if key.phase == "contain" else {}
             self.ledger.start(
-                row.id,
-                snapshot=snapshot,
-                now=self.clock(),
-                lease_until=self.clock() + self._budget(timeout, retries),
+                row.id, snapshot=snapshot, now=self.clock(), lease_until=self.clock() + self.lease_seconds
             )
             invoke = self._resume_invocation(row, action, params, ctx, snapshot)
             return self._attempts(key, action, row.id, invoke, timeout, retries, row.params, timeline)

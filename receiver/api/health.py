@@ -1,11 +1,12 @@
-"""``/healthz`` (process up), ``/readyz`` (store writable, runbooks loaded, worker alive), ``/metrics``."""
+"""``/healthz`` (process up), ``/readyz`` (database reachable and writable, migrations current, runbooks
+loaded, worker alive), ``/metrics``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from receiver.app import get_context
 from receiver.errors import StoreError, error_body
@@ -26,6 +27,7 @@ def readyz() -> Any:
     problems: list[str] = []
     try:
         ctx.store.check_writable()
+        ctx.store.check_schema()
     except StoreError as exc:
         problems.append(f"store: {exc.message}")
     if len(ctx.runbooks) == 0:
@@ -39,5 +41,4 @@ def readyz() -> Any:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    registry = get_context().metrics.registry
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(get_context().metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,97 +1,62 @@
-"""The durable store's interface: small enough that a PostgreSQL implementation can follow the SQLite one.
+"""The durable store's interface: records, and one narrow protocol per aggregate.
 
-Two protocols. :class:`Store` is what the web layer, the worker and the read API use. :class:`IncidentWriter`
-is what :mod:`receiver.incidents` sees *inside* one serialized transaction (``Store.apply``): everything it
-writes for one notification commits together with the notification's change of state, or not at all.
+Everything above ``receiver/store/`` depends on these protocols, never on a backend; SQLite and PostgreSQL
+implement them with the same SQL (:mod:`receiver.store.sql`) and pass one contract suite.
+
+* :class:`IngestQueue`: raw notifications (durable before the 200), their processing, rejected bodies.
+* :class:`IncidentWriter`: what :mod:`receiver.incidents` sees *inside* one notification's transaction.
+* :class:`IncidentStore`: incidents, alerts and timeline; the lifecycle is enforced in its ``transition``.
+* :class:`TimerQueue`: durable timers (verify, escalate, update) claimed with leases.
+* :class:`ActionLedger`: exactly-once claims of action steps.
+* :class:`OutboxRows`: queued messages, handed out head-first per channel.
+* :class:`Store`: the whole, as the app, the worker and the CLI hold it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from receiver.store.records import (
+    FINAL_STATES,
+    TIMER_KINDS,
+    AlertRecord,
+    Claim,
+    GuardPolicy,
+    IncidentDetail,
+    IncidentRecord,
+    LedgerKey,
+    LedgerRow,
+    NotificationRecord,
+    OutboxMessage,
+    RejectedRecord,
+    TimelineEntry,
+    Timer,
+)
+
 __all__ = [
+    "FINAL_STATES",
+    "TIMER_KINDS",
+    "ActionLedger",
     "AlertRecord",
+    "Claim",
+    "GuardPolicy",
     "IncidentDetail",
     "IncidentRecord",
+    "IncidentStore",
     "IncidentWriter",
+    "IngestQueue",
+    "LedgerKey",
+    "LedgerRow",
     "NotificationRecord",
+    "OutboxMessage",
+    "OutboxRows",
     "RejectedRecord",
     "Store",
     "TimelineEntry",
+    "Timer",
+    "TimerQueue",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationRecord:
-    id: int
-    received_at: str
-    received_ts: float
-    body: bytes
-    state: str
-    attempts: int
-    events: list[dict[str, Any]] | None = None
-    last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RejectedRecord:
-    id: int
-    received_at: str
-    status: int
-    reason: str
-    problems: list[str]
-    content_type: str | None
-    body_size: int
-    body: bytes
-    truncated: bool
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentRecord:
-    id: int
-    runbook_id: str
-    incident_key: str
-    title: str
-    model: str | None
-    group_labels: dict[str, str]
-    state: str
-    severity: str
-    opened_at: str
-    updated_at: str
-    resolved_at: str | None = None
-    closed_at: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
-    fingerprint: str
-    alertname: str
-    status: str
-    starts_at: str | None
-    ends_at: str | None
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    generator_url: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    id: int
-    incident_id: int
-    at: str
-    kind: str
-    message: str
-    data: dict[str, Any] = field(default_factory=dict)
-    notification_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentDetail:
-    incident: IncidentRecord
-    alerts: list[AlertRecord]
-    timeline: list[TimelineEntry]
 
 
 class IncidentWriter(Protocol):
@@ -153,11 +118,11 @@ class IncidentWriter(Protocol):
         """Append an entry; returns False (and adds nothing) if ``dedupe_key`` is already on the incident."""
 
 
-class Store(Protocol):
-    """Notifications in, incidents out. Every write method commits before it returns."""
+class IngestQueue(Protocol):
+    """Notifications in: durable intake, then apply and respond in order within each group."""
 
     def record_notification(self, body: bytes, group_key: str | None = None) -> int:
-        """Commit the raw body durably (fsync) and return its id; raises StoreUnavailable."""
+        """Commit the raw body durably and return its id; raises StoreUnavailable."""
 
     def record_rejected(
         self,
@@ -174,18 +139,22 @@ class Store(Protocol):
     def list_rejected(self, *, limit: int = 50, before_id: int | None = None) -> list[RejectedRecord]: ...
 
     def next_received(self) -> NotificationRecord | None:
-        """The oldest notification not yet applied whose retry time has come (strict arrival order)."""
+        """The oldest notification that may be applied now (first of its group still waiting, and due)."""
+
+    def apply_next(
+        self, fn: Callable[[NotificationRecord, IncidentWriter], list[dict[str, Any]]]
+    ) -> tuple[NotificationRecord, list[dict[str, Any]] | None] | None:
+        """Claim the next notification to apply and run ``fn`` on it in one transaction."""
 
     def apply(
         self, notification_id: int, fn: Callable[[IncidentWriter], list[dict[str, Any]]]
     ) -> list[dict[str, Any]] | None:
-        """Run ``fn`` and mark the notification applied with its events, in one serialized transaction.
-
-        Returns ``None`` if another worker applied it first (nothing is written twice).
-        """
+        """Run ``fn`` and mark the notification applied, in one transaction; None if already applied."""
 
     def claim_applied(self, lease_seconds: float = 30.0) -> NotificationRecord | None:
-        """Lease the oldest applied-but-not-responded notification that is due."""
+        """Lease the oldest applied notification whose group has nothing earlier still pending."""
+
+    def renew(self, notification_id: int, lease_seconds: float) -> None: ...
 
     def mark_done(self, notification_id: int) -> None: ...
 
@@ -193,6 +162,12 @@ class Store(Protocol):
         """Record a failed attempt; returns the new state (``failed`` once attempts are exhausted)."""
 
     def pending_count(self) -> int: ...
+
+    def notification_counts(self) -> dict[str, int]: ...
+
+
+class IncidentStore(Protocol):
+    """Incidents, alerts and timeline outside notification processing (reads, people, responder)."""
 
     def list_incidents(
         self,
@@ -209,7 +184,168 @@ class Store(Protocol):
 
     def incident_counts(self) -> dict[tuple[str, str], int]: ...
 
+    def has_timeline(self, incident_id: int, dedupe_key: str) -> bool: ...
+
+    def add_timeline(
+        self,
+        incident_id: int,
+        kind: str,
+        message: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        dedupe_key: str | None = None,
+    ) -> bool: ...
+
+    def transition(
+        self,
+        incident_id: int,
+        to_state: str,
+        message: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        allowed_from: tuple[str, ...] | None = None,
+    ) -> bool:
+        """The one place the lifecycle moves; raises InvalidTransition for a forbidden move."""
+
+    def record_contained(
+        self, incident_id: int, message: str, data: Mapping[str, Any] | None = None
+    ) -> bool: ...
+
+    def acknowledge(self, incident_id: int, actor: str, note: str = "") -> bool: ...
+
+    def mark_escalated(self, incident_id: int) -> bool: ...
+
+    def raise_severity(self, incident_id: int, level: str, reason: str) -> bool: ...
+
+
+class TimerQueue(Protocol):
+    def schedule(
+        self,
+        incident_id: int,
+        kind: str,
+        due_ts: float,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        replace: bool = False,
+    ) -> bool: ...
+
+    def claim_due(
+        self, now: float | None = None, *, lease_seconds: float = 15.0, limit: int = 20
+    ) -> list[Timer]: ...
+
+    def renew(self, timer_id: int, lease_seconds: float) -> None: ...
+
+    def complete(self, timer_id: int) -> None: ...
+
+    def reschedule(
+        self, timer_id: int, due_ts: float, payload: Mapping[str, Any] | None = None, error: str | None = None
+    ) -> None: ...
+
+    def cancel(self, incident_id: int, kinds: tuple[str, ...] = TIMER_KINDS) -> int: ...
+
+    def pending(self, incident_id: int | None = None) -> list[Timer]: ...
+
+
+class ActionLedger(Protocol):
+    def get(self, key: LedgerKey) -> LedgerRow | None: ...
+
+    def rows(self, incident_id: str, phase: str | None = None) -> list[LedgerRow]: ...
+
+    def expired(self, now: float) -> list[LedgerRow]: ...
+
+    def claim(
+        self,
+        key: LedgerKey,
+        *,
+        model: str,
+        runbook_id: str,
+        params: Mapping[str, Any],
+        owner: str,
+        now: float,
+        lease_until: float,
+        containment: bool,
+        automatic: bool,
+        dry_run: bool,
+        guard: GuardPolicy | None,
+    ) -> Claim: ...
+
+    def start(self, row_id: int, *, snapshot: Mapping[str, Any], now: float, lease_until: float) -> None: ...
+
+    def attempt(self, row_id: int, *, attempts: int, now: float, lease_until: float) -> None: ...
+
+    def renew(self, row_id: int, *, owner: str, lease_until: float) -> bool: ...
+
+    def finish(
+        self,
+        row_id: int,
+        state: str,
+        *,
+        now: float,
+        result: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        reason: str | None = None,
+        attempts: int | None = None,
+    ) -> None: ...
+
+    def take_over(self, row: LedgerRow, *, owner: str, now: float, lease_until: float) -> bool: ...
+
+
+class OutboxRows(Protocol):
+    def enqueue(self, incident_id: str, channel: str, body: str, dedupe_key: str, now: float) -> bool: ...
+
+    def claim_head(self, now: float, blocked: set[str], lease_s: float) -> OutboxMessage | None: ...
+
+    def release(self, message_id: int, error: str) -> None: ...
+
+    def mark_delivered(self, message_id: int, status: int, now: float) -> None: ...
+
+    def mark_retry(
+        self, message_id: int, attempts: int, next_attempt_at: float, error: str, status: int | None
+    ) -> None: ...
+
+    def mark_failed(
+        self, message_id: int, attempts: int, now: float, error: str, status: int | None
+    ) -> None: ...
+
+    def pending_count(self) -> int: ...
+
+    def select(
+        self, *, status: str | None = None, channel: str | None = None, incident_id: str | None = None
+    ) -> list[OutboxMessage]: ...
+
+    def requeue(self, message_id: int, now: float) -> tuple[OutboxMessage, int]: ...
+
+
+class Store(IngestQueue, IncidentStore, Protocol):
+    """The whole store: ingest and incidents directly (the web layer's view), the other aggregates as
+    attributes (each a narrow protocol), plus health and schema."""
+
+    @property
+    def ingest(self) -> IngestQueue: ...
+
+    @property
+    def incidents(self) -> IncidentStore: ...
+
+    @property
+    def timers(self) -> TimerQueue: ...
+
+    @property
+    def ledger(self) -> ActionLedger: ...
+
+    @property
+    def outbox(self) -> OutboxRows: ...
+
+    @property
+    def description(self) -> str:
+        """Where the data is (a path, or a URL without its password)."""
+
+    @property
+    def dialect(self) -> str: ...
+
     def check_writable(self) -> None:
         """Raise StoreUnavailable if a write cannot commit right now."""
+
+    def check_schema(self) -> None:
+        """Raise StoreError unless the database is at the schema this code expects."""
 
     def close(self) -> None: ...

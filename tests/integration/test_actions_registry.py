@@ -384,12 +384,10 @@ import json, sys, time
 from pathlib import Path
 from receiver.actions.base import ActionSettings
 from receiver.actions.executor import ActionExecutor, StepSpec
-from receiver.actions.ledger import Ledger, SQLiteFile
 from receiver.actions.registry import default_registry
-from tests.support.action_fixtures import make_context
+from tests.support.action_fixtures import make_context, make_ledger
 ledger_path, registry_path, go = sys.argv[1:4]
-ledger = Ledger(SQLiteFile(ledger_path))
-ledger.ensure_schema()
+ledger = make_ledger(Path(ledger_path))
 settings = ActionSettings(registry_path=registry_path, cooldown_seconds=0)
 executor = ActionExecutor(ledger, default_registry(), settings)
 while not Path(go).exists():

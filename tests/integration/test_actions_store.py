@@ -1,5 +1,5 @@
-"""The ledger on the receiver's real store: migration 0003 applied by the store's migration runner, and the
-store's ``transaction()`` (BEGIN IMMEDIATE on per-thread connections) giving exactly-once under 8 threads."""
+"""The ledger on the receiver's real store: created by the store's migrations, and the store's
+transactions (BEGIN IMMEDIATE on per-thread connections) giving exactly-once under 8 threads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 from receiver.actions.base import ActionSettings
 from receiver.actions.executor import ActionExecutor, StepSpec
-from receiver.actions.ledger import Ledger
 from receiver.actions.registry import default_registry
 from receiver.store import open_store
 from tests.support.action_fixtures import Sleeper, make_context
@@ -20,11 +19,10 @@ def test_ledger_on_the_store_runs_a_step_once_across_eight_threads(tmp_path: Pat
         names = {
             r[0] for r in store.connection().execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
-        assert "action_ledger" in names  # created by the store's migrations, not by ensure_schema
+        assert "action_ledger" in names  # created by the store's migrations
         sink = recording_server()
         settings = ActionSettings(http_allow_list=(sink.url,))
-        ledger = Ledger(store)
-        ledger.ensure_schema()  # idempotent next to the migration
+        ledger = store.ledger
         executor = ActionExecutor(ledger, default_registry(), settings, sleep=Sleeper())
         step = StepSpec.from_mapping({"action": "http", "url": sink.url + "/flag", "body": {"on": True}}, 0)
         barrier = threading.Barrier(8)

@@ -191,7 +191,7 @@ def test_drift_is_split_verified_and_contained_exactly_once(stack_factory: Any) 
     wait_until(lambda: stack.receiver.context.store.pending_count() == 0, timeout=10, message="drained")
     assert len(_splits(stack.registry_db)) == 1
     metrics = requests.get(stack.receiver.url + "/metrics", timeout=10).text
-    assert 'receiver_actions_total{kind="traffic_split",result="succeeded"} 1.0' in metrics
+    assert 'receiver_actions_total{kind="traffic_split",replica="r1",result="succeeded"} 1.0' in metrics
     events = stack.chat_events()
     assert events.count("opened") == 1 and events.count("contained") == 1
 

@@ -224,11 +224,12 @@ def test_health_ready_and_metrics(receiver: RunningReceiver) -> None:
     post(receiver, b"{", HOOK)
     wait_until(lambda: receiver.context.store.pending_count() == 0, timeout=5, message="drained")
     text = requests.get(receiver.url + "/metrics", timeout=5).text
-    assert 'receiver_notifications_total{outcome="accepted"} 1.0' in text
-    assert 'receiver_notifications_total{outcome="invalid"} 1.0' in text
-    assert 'receiver_incidents{severity="SEV2",state="open"} 1.0' in text
-    assert "receiver_queue_depth 0.0" in text
-    assert "receiver_processing_lag_seconds_count 1.0" in text
+    # every series names the replica that serves it (several replicas share one database)
+    assert 'receiver_notifications_total{outcome="accepted",replica="r1"} 1.0' in text
+    assert 'receiver_notifications_total{outcome="invalid",replica="r1"} 1.0' in text
+    assert 'receiver_incidents{replica="r1",severity="SEV2",state="open"} 1.0' in text
+    assert 'receiver_queue_depth{replica="r1"} 0.0' in text
+    assert 'receiver_processing_lag_seconds_count{replica="r1"} 1.0' in text
 
 
 def test_unknown_route_uses_the_error_shape(receiver: RunningReceiver) -> None:

@@ -1,4 +1,5 @@
-"""Helpers for the action tests: a real ledger on a SQLite file, a settable clock, a recording sleeper."""
+"""Helpers for the action tests: a real ledger (the receiver store's, on a SQLite file), a settable clock, a
+recording sleeper."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import requests
 
 from receiver.actions.base import ActionContext, ActionSettings
 from receiver.actions.executor import ActionExecutor
-from receiver.actions.ledger import Ledger, SQLiteFile
+from receiver.actions.ledger import Ledger
 from receiver.actions.registry import ActionRegistry, default_registry
+from receiver.store import SQLiteStore
 
 __all__ = ["Clock", "Sleeper", "make_context", "make_executor", "make_ledger"]
 
@@ -40,9 +42,10 @@ class Sleeper:
 
 
 def make_ledger(path: Path) -> Ledger:
-    ledger = Ledger(SQLiteFile(path))
-    ledger.ensure_schema()
-    return ledger
+    """The ledger of a receiver store on the SQLite file ``path`` (migrated; safe to call again)."""
+    store = SQLiteStore(path)
+    store.migrate()
+    return store.ledger
 
 
 def make_executor(

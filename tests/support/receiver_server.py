@@ -30,7 +30,7 @@ def make_settings(data_dir: Path, runbooks_dir: Path, **overrides: Any) -> Setti
         webhook_token=Secret(WEBHOOK_TOKEN),
         admin_token=Secret(ADMIN_TOKEN),
         worker_poll_interval=0.2,
-        **overrides,
+        **{"replica": "r1", **overrides},
     )
 
 

@@ -10,15 +10,17 @@ from pathlib import Path
 import pytest
 
 from receiver.errors import StoreError
-from receiver.store import open_store
-from receiver.store.sqlite import MIGRATIONS_DIR, SQLiteStore, discover_migrations
+from receiver.store import SQLiteStore, open_store
+from receiver.store.migrate import MIGRATIONS_ROOT, discover_migrations
 from receiver.store.sqlscript import split_sql
+
+MIGRATIONS_DIR = MIGRATIONS_ROOT / "sqlite"
 
 
 def test_fresh_database_gets_every_migration(tmp_path: Path) -> None:
     store = open_store(tmp_path / "data")
     try:
-        newest = discover_migrations()[-1].version
+        newest = discover_migrations(MIGRATIONS_DIR)[-1].version
         assert store.schema_version() == newest
         conn = store.connection()
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -123,7 +125,7 @@ def test_receivers_starting_together_on_a_fresh_database_migrate_once(tmp_path: 
         t.join(timeout=30)
     try:
         assert errors == []
-        versions = [m.version for m in discover_migrations()]
+        versions = [m.version for m in discover_migrations(MIGRATIONS_DIR)]
         assert sorted(v for run in applied for v in run) == versions
         rows = stores[0].connection().execute("SELECT version FROM schema_version ORDER BY version")
         assert [r[0] for r in rows] == versions

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from receiver.errors import NotFound, StoreUnavailable
+from receiver.errors import NotFound, StoreError, StoreUnavailable
 from receiver.store import SQLiteStore, open_store
 
 
@@ -95,7 +94,7 @@ def test_live_incident_key_is_unique(store: SQLiteStore) -> None:
             )
         return []
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(StoreError, match="UNIQUE constraint failed"):
         store.apply(nid, twice)
 
 
@@ -105,13 +104,13 @@ def test_get_incident_not_found(store: SQLiteStore) -> None:
 
 
 def test_transaction_serializes_writers_across_threads(store: SQLiteStore) -> None:
-    with store.transaction() as conn:
+    with store.sqlite.transaction() as conn:
         conn.execute("CREATE TABLE counter (n INTEGER)")
         conn.execute("INSERT INTO counter VALUES (0)")
 
     def bump() -> None:
         for _ in range(20):
-            with store.transaction() as conn:
+            with store.sqlite.transaction() as conn:
                 (n,) = conn.execute("SELECT n FROM counter").fetchone()
                 conn.execute("UPDATE counter SET n = ?", (n + 1,))
 

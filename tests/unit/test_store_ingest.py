@@ -59,15 +59,16 @@ def test_group_commit_failure_reaches_the_caller_and_commits_nothing(tmp_path: P
 def test_urgent_writer_overtakes_a_queued_background_writer(store: SQLiteStore) -> None:
     order: list[str] = []
     holding, release = threading.Event(), threading.Event()
-    store._gate.max_defer = 5.0  # background writers defer at most this long (default 50 ms): no timing race
+    # background writers defer at most this long (default 50 ms): no timing race
+    store.sqlite._gate.max_defer = 5.0
 
     def holder() -> None:
-        with store.transaction(durable=False):
+        with store.sqlite.transaction(durable=False):
             holding.set()
             release.wait(5)
 
     def background() -> None:
-        with store.transaction(durable=False):
+        with store.sqlite.transaction(durable=False):
             order.append("background")
 
     def urgent() -> None:
