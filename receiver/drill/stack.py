@@ -120,6 +120,9 @@ class StackOptions:
     #: default of 1000 inputs; 400 keeps the healthy max-over-30-features PSI near 0.15, under 0.2
     psi_window: int = 400
     start_timeout: float = 60.0
+    #: the production shape: a clustered Alertmanager pair, each peer posting to its own receiver replica,
+    #: both replicas on one PostgreSQL (started here, in a temporary directory)
+    ha: bool = False
 
 
 @dataclass
@@ -138,6 +141,10 @@ class Stack:
         self.alertmanager_url = ""
         self.receiver_url = ""
         self.receiver_settings: dict[str, Any] = {}
+        self.replica_urls: list[str] = []
+        self.alertmanager_urls: list[str] = []
+        self.postgres: Any = None
+        self.database_url: str | None = None
         self.dropped_settings: list[str] = []
         self._owns_workdir = self.options.workdir is None
         self.workdir = Path(self.options.workdir or tempfile.mkdtemp(prefix="receiver-drill-"))
@@ -177,6 +184,16 @@ class Stack:
         self.prometheus_url = f"http://127.0.0.1:{ports['prometheus']}"
         self.alertmanager_url = f"http://127.0.0.1:{ports['alertmanager']}"
         self.receiver_url = f"http://127.0.0.1:{ports['receiver']}"
+        self.replica_urls = [self.receiver_url]
+        self.alertmanager_urls = [self.alertmanager_url]
+        if self.options.ha:
+            self.replica_urls.append(f"http://127.0.0.1:{free_port()}")
+            self.alertmanager_urls.append(f"http://127.0.0.1:{free_port()}")
+            progress.stage("starting PostgreSQL", "the replicas' shared store")
+            from receiver.drill.postgres import start_postgres
+
+            self.postgres = start_postgres()
+            self.database_url = self.postgres.create_database("receiver")
 
         progress.stage("bootstrapping the registry", f"{len(self.models)} model(s), v1 good / v2 worse")
         self._bootstrap_registry()
@@ -203,6 +220,9 @@ class Stack:
             alertmanager_url=self.alertmanager_url, credentials_file=webhook_token, factor=factor,
             repo_root=self.options.repo_root)
         self.config_paths = paths
+        alertmanager_configs = [paths.alertmanager]
+        if self.options.ha:
+            alertmanager_configs.append(self._second_peer_config(paths, webhook_token, factor))
         from receiver.config import Settings
 
         scales_itself = "time_scale" in {f.name for f in dataclasses.fields(Settings)}
@@ -213,7 +233,10 @@ class Stack:
             text = path.read_text()
             if COMPOSE_RECEIVER in text:
                 path.write_text(text.replace(COMPOSE_RECEIVER, self.receiver_url))
-        receiver_config = self._write_receiver_config(webhook_token, admin_token, pager_key)
+        receiver_configs = [
+            self._write_receiver_config(webhook_token, admin_token, pager_key, url=url, replica=n)
+            for n, url in enumerate(self.replica_urls, start=1)
+        ]
 
         progress.stage("starting prometheus, alertmanager and the receiver")
         self._spawn("prometheus", [
@@ -223,21 +246,25 @@ class Stack:
             # alerts link back here ("Alert source" in messages) instead of to this host's name
             f"--web.external-url={self.prometheus_url}",
         ], self.prometheus_url, cwd=paths.prometheus.parent)
-        self._spawn("alertmanager", [
-            _binary("prometheus-alertmanager", "alertmanager"), f"--config.file={paths.alertmanager}",
-            f"--storage.path={self.workdir / 'alertmanager-data'}",
-            f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", "--cluster.listen-address=",
-            f"--web.external-url={self.alertmanager_url}",
-        ], self.alertmanager_url)
-        self._spawn("receiver",
-                    [sys.executable, "-m", "receiver.cli", "serve", "--config", str(receiver_config)],
-                    self.receiver_url)
-
-        checks: dict[str, tuple[str, dict[str, str]]] = {
-            "prometheus": (self.prometheus_url + "/-/ready", {}),
-            "alertmanager": (self.alertmanager_url + "/-/ready", {}),
-            "receiver": (self.receiver_url + "/readyz", {}),
-        }
+        cluster = [f"127.0.0.1:{free_port()}" for _ in self.alertmanager_urls]
+        checks: dict[str, tuple[str, dict[str, str]]] = {"prometheus": (self.prometheus_url + "/-/ready", {})}
+        for n, (url, config) in enumerate(zip(self.alertmanager_urls, alertmanager_configs, strict=True)):
+            name = "alertmanager" if n == 0 else f"alertmanager-{n + 1}"
+            peering = (
+                [f"--cluster.listen-address={cluster[n]}", f"--cluster.peer={cluster[1 - n]}",
+                 "--cluster.settle-timeout=2s", "--cluster.peer-timeout=2s"]
+                if len(cluster) == 2 else ["--cluster.listen-address="]
+            )
+            self._spawn(name, [
+                _binary("prometheus-alertmanager", "alertmanager"), f"--config.file={config}",
+                f"--storage.path={self.workdir / f'{name}-data'}",
+                f"--web.listen-address={url.removeprefix('http://')}", *peering, f"--web.external-url={url}",
+            ], url)
+            checks[name] = (url + "/-/ready", {})
+        for n, (url, config) in enumerate(zip(self.replica_urls, receiver_configs, strict=True)):
+            name = "receiver" if n == 0 else f"receiver-{n + 1}"
+            self._spawn(name, [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config)], url)
+            checks[name] = (url + "/readyz", {})
         self._wait_healthy(checks, progress)
 
     def _bootstrap_registry(self) -> None:
@@ -252,8 +279,32 @@ class Stack:
             registry.promote(model, version, actor="drill-setup",
                              reason=f"drill setup: {version} released before the fault")
 
-    def _write_receiver_config(self, webhook_token: Path, admin_token: Path, pager_key: Path) -> Path:
-        """The receiver's YAML config. Settings this checkout does not know yet are left out (and listed)."""
+    def _second_peer_config(self, paths: Any, webhook_token: Path, factor: float) -> Path:
+        """The second Alertmanager peer posts to the second replica; Prometheus alerts both peers and
+        scrapes both replicas."""
+        from receiver.rulegen import render_drill_configs
+
+        second = render_drill_configs(
+            self.config_dir / "peer-2", receiver_url=self.replica_urls[1] + "/api/v1/alerts",
+            model_server_targets={u.removeprefix("http://"): m for m, u in self.server_urls.items()},
+            alertmanager_url=self.alertmanager_urls[1], credentials_file=webhook_token, factor=factor,
+            repo_root=self.options.repo_root)
+        prom = yaml.safe_load(paths.prometheus.read_text())
+        for manager in prom.get("alerting", {}).get("alertmanagers", []):
+            for static in manager.get("static_configs", []):
+                static["targets"] = [u.removeprefix("http://") for u in self.alertmanager_urls]
+        first_receiver = self.receiver_url.removeprefix("http://")
+        for job in prom.get("scrape_configs", []):
+            for static in job.get("static_configs", []):
+                if first_receiver in static.get("targets", []):
+                    static["targets"] = [u.removeprefix("http://") for u in self.replica_urls]
+        paths.prometheus.write_text(yaml.safe_dump(prom, sort_keys=False))
+        return Path(second.alertmanager)
+
+    def _write_receiver_config(
+        self, webhook_token: Path, admin_token: Path, pager_key: Path, *, url: str, replica: int
+    ) -> Path:
+        """A replica's YAML config. Settings this checkout does not know yet are left out (and listed)."""
         from receiver.config import Settings
 
         assert self.sink is not None
@@ -261,11 +312,11 @@ class Stack:
         for name in channel_names(self.options.repo_root / "runbooks"):
             channel_files[name] = str(_write_secret(self.secrets_dir / f"channel-{name}",
                                                     f"{self.sink.url}/chat/{name}"))
-        port = int(self.receiver_url.rsplit(":", 1)[1])
+        port = int(url.rsplit(":", 1)[1])
         wanted: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": port,
-            "data_dir": str(self.workdir / "receiver-data"),
+            "data_dir": str(self.workdir / f"receiver-data-{replica}"),
             "runbooks_dir": str(self.runbooks_dir),
             "webhook_token_file": str(webhook_token),
             "admin_token_file": str(admin_token),
@@ -280,11 +331,14 @@ class Stack:
             "pager_url": f"{self.sink.url}/pager",
             "pager_routing_key_file": str(pager_key),
             "time_scale": 1.0 / self.factor,
+            "replica": f"receiver-{replica}",
         }
+        if self.database_url:
+            wanted["database_url"] = self.database_url
         known = {f.name for f in dataclasses.fields(Settings)}
         self.receiver_settings = {k: v for k, v in wanted.items() if k in known}
         self.dropped_settings = sorted(set(wanted) - known)
-        path = self.config_dir / "receiver.yml"
+        path = self.config_dir / ("receiver.yml" if replica == 1 else f"receiver-{replica}.yml")
         path.parent.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(self.receiver_settings, sort_keys=False)
         path.write_text("# generated by receiver drill\n" + text)
@@ -338,6 +392,8 @@ class Stack:
                 proc.kill()
         if self.sink is not None:
             self.sink.stop()
+        if self.postgres is not None:
+            self.postgres.destroy()
         if self._owns_workdir and not os.environ.get("RECEIVER_DRILL_KEEP_WORKDIR"):
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -375,6 +431,12 @@ class Stack:
     def urls(self) -> dict[str, str]:
         out = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url,
                "receiver": self.receiver_url, "chat sink": self.sink.url if self.sink else ""}
+        for n, url in enumerate(self.alertmanager_urls[1:], start=2):
+            out[f"alertmanager {n}"] = url
+        for n, url in enumerate(self.replica_urls[1:], start=2):
+            out[f"receiver {n}"] = url
+        if self.postgres is not None:
+            out["postgresql"] = self.postgres.url("receiver")
         out.update({f"model server {m}": u for m, u in self.server_urls.items()})
         return out
 

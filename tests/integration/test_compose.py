@@ -53,7 +53,8 @@ def test_stack_uses_the_repos_config_files_and_pinned_images() -> None:
     for path in ("./prometheus/prometheus.yml", "./alertmanager/alertmanager.yml", "./alert_rules",
                  "./grafana/provisioning"):
         assert path in sources, f"{path} is not mounted"
-    for name in ("receiver", "model-server", "traffic", "grafana", "prometheus", "alertmanager"):
+    for name in ("receiver-1", "receiver-2", "model-server", "traffic", "grafana", "prometheus",
+                 "alertmanager", "alertmanager-2", "postgres"):
         assert name in services, f"service {name} missing"
 
 
@@ -65,14 +66,35 @@ def test_webhook_token_is_shared_through_a_volume_not_the_repo() -> None:
                         for receiver in am_cfg["receivers"] for hook in receiver.get("webhook_configs", [])}
     assert credential_files == {"/etc/alertmanager/secrets/receiver-token"}
     assert "secrets:/etc/alertmanager/secrets:ro" in services["alertmanager"]["volumes"]
-    assert any(str(v).startswith("secrets:/secrets") for v in services["receiver"]["volumes"])
+    for replica in ("receiver-1", "receiver-2"):
+        assert any(str(v).startswith("secrets:/secrets") for v in services[replica]["volumes"])
+        assert "--webhook-token-file=/secrets/receiver-token" in services[replica]["command"]
     assert "secrets" in doc["volumes"]
-    assert "--webhook-token-file=/secrets/receiver-token" in services["receiver"]["command"]
     text = COMPOSE.read_text().lower()
     assert "token_urlsafe" in text  # generated at `up`, never a literal in the file
 
 
 def test_services_have_health_checks() -> None:
     services = _compose()["services"]
-    for name in ("prometheus", "alertmanager", "grafana", "receiver", "model-server", "chat-sink"):
+    for name in ("prometheus", "alertmanager", "alertmanager-2", "grafana", "receiver-1", "receiver-2",
+                 "model-server", "chat-sink", "postgres"):
         assert "healthcheck" in services[name], f"{name} has no health check"
+
+
+def test_the_ha_shape_two_peers_gossip_two_replicas_share_postgres() -> None:
+    services = _compose()["services"]
+    peers = {name: services[name]["command"] for name in ("alertmanager", "alertmanager-2")}
+    assert "--cluster.peer=alertmanager-2:9094" in peers["alertmanager"]
+    assert "--cluster.peer=alertmanager:9094" in peers["alertmanager-2"]
+    prom = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    targets = prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert sorted(targets) == ["alertmanager-2:9093", "alertmanager:9093"]  # alerts go to both peers
+    for replica in ("receiver-1", "receiver-2"):
+        service = services[replica]
+        assert "receiver" in service["networks"]["default"]["aliases"]  # the webhook URL reaches either
+        assert service["environment"]["RECEIVER_REPLICA"] == replica
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    init = " ".join(services["init-secrets"]["command"])
+    assert "database_url: postgresql://receiver@postgres:5432/receiver" in init
+    assert "database_password_file: /secrets/postgres-password" in init  # the password only in a file
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/secrets/postgres-password"
