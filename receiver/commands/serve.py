@@ -31,6 +31,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, help="listen port (default 9099)")
     parser.add_argument("--data-dir", type=Path, help="directory of receiver.db (created if missing)")
     parser.add_argument(
+        "--database-url",
+        help="postgresql://user@host:port/db to share the state with other replicas (else SQLite in "
+        "--data-dir; also $RECEIVER_DATABASE_URL; the password from database_password_file or $PGPASSWORD)",
+    )
+    parser.add_argument(
         "--runbooks", type=Path, dest="runbooks_dir", help="runbook directory (default runbooks/)"
     )
     parser.add_argument(
@@ -56,6 +61,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
             "host",
             "port",
             "data_dir",
+            "database_url",
             "runbooks_dir",
             "webhook_token_file",
             "admin_token_file",

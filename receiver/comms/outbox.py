@@ -28,12 +28,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from receiver.comms.channels import Channel
 from receiver.errors import ConfigError, DeliveryError
+from receiver.leases import Heartbeat
 from receiver.store.base import OutboxMessage, OutboxRows
 
 __all__ = ["Outbox", "OutboxMessage", "OutboxWorker", "RetryPolicy"]
@@ -137,7 +139,10 @@ class Outbox:
                 self._rows.release(message.id, f"channel {message.channel!r} is not configured")
                 continue
             try:
-                status = channel.send(message.payload, idempotency_key=message.dedupe_key)
+                with Heartbeat(
+                    partial(self._renew, message.id), self.lease_s / 3, name=f"lease-outbox-{message.id}"
+                ):
+                    status = channel.send(message.payload, idempotency_key=message.dedupe_key)
             except DeliveryError as exc:
                 if self._record_failure(message, exc, stamp):
                     blocked.add(message.channel)
@@ -145,6 +150,9 @@ class Outbox:
             self._record_success(message, status, stamp)
             delivered += 1
         return delivered
+
+    def _renew(self, message_id: int) -> None:
+        self._rows.renew(message_id, self._clock() + self.lease_s)
 
     def _record_success(self, message: OutboxMessage, status: int, now: float) -> None:
         self._rows.mark_delivered(message.id, status, now)

@@ -89,6 +89,14 @@ class SqlOutbox:
             blocked.update(r[0] for r in pending if r[0] not in seen)
         return None
 
+    def renew(self, message_id: int, lease_until: float) -> None:
+        """Extend the lease of a message being sent (the sender's heartbeat)."""
+        with self.db.transaction(durable=False) as tx:
+            tx.execute(
+                "UPDATE outbox SET lease_until = ? WHERE id = ? AND status = 'pending'",
+                (lease_until, message_id),
+            )
+
     def release(self, message_id: int, error: str) -> None:
         with self.db.transaction() as tx:
             tx.execute("UPDATE outbox SET lease_until = 0, last_error = ? WHERE id = ?", (error, message_id))

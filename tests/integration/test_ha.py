@@ -116,8 +116,10 @@ def ha_factory(tmp_path: Path, pg_url: str, recording_server: Any) -> Iterator[A
         (tmp_path / "routing-key").write_text("R0UT1NG\n")
         (tmp_path / "token").write_text(TOKEN)
         (tmp_path / "admin").write_text(ADMIN)
+        # trust authentication ignores the password; it is here so the test can check no log shows it
+        url_with_password = pg_url.replace("postgres@", "postgres:hunter2-secret@", 1)
         settings: dict[str, Any] = {
-            "database_url": pg_url,
+            "database_url": url_with_password,
             "runbooks_dir": str(runbooks),
             "webhook_token_file": str(tmp_path / "token"),
             "admin_token_file": str(tmp_path / "admin"),
@@ -245,16 +247,19 @@ def test_a_bad_release_through_the_alertmanager_pair_is_contained_once(
 
 
 class _SlowEndpoint:
-    """An HTTP endpoint that answers after ``delay`` seconds and counts every request it got."""
+    """An HTTP endpoint that answers after ``delay`` seconds and counts every request it got (with the
+    ``Idempotency-Key`` of each)."""
 
     def __init__(self, delay: float) -> None:
         self.delay, self.hits = delay, 0
+        self.keys: list[str] = []
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 endpoint.hits += 1
+                endpoint.keys.append(self.headers.get("Idempotency-Key", ""))
                 time.sleep(endpoint.delay)
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
@@ -351,6 +356,8 @@ def test_a_replica_killed_right_after_its_200_loses_nothing(ha_factory: Any) -> 
         store.close()
     assert counts["incidents"] == 1 and counts["rollback_rows"] == 1 and stack.rollbacks() == 1
     assert len(stack.opened_messages()) == 1
+    for replica in stack.replicas:  # the database password is in no log line
+        assert "hunter2-secret" not in replica.log() and "postgres:***@" in replica.log()
 
 
 def test_postgres_down_answers_503_and_everything_is_delivered_once_after(
@@ -452,3 +459,41 @@ def test_alert_states_are_unique_in_the_database_across_replicas(ha_factory: Any
         store.close()
     assert history == 1 and counts["notifications"] == 6 and counts["incidents"] == 1
     assert stack.rollbacks() == 1 and len(stack.opened_messages()) == 1
+
+
+def test_a_replica_killed_during_outbox_delivery_leaves_the_message_to_the_survivor(ha_factory: Any) -> None:
+    slow_chat = _SlowEndpoint(delay=6.0)
+    try:
+        stack = ha_factory()
+        (stack.workdir / "chat-url").write_text(slow_chat.url + "/hook\n")  # read at start: restart both
+        for replica in stack.replicas:
+            replica.stop()
+        stack.replicas.clear()
+        first, second = stack.add_replica("r1"), stack.add_replica("r2")
+        second.stop()  # only r1 runs while the message goes out
+        assert _post(first, _release_alert()).status_code == 200
+        wait_until(lambda: slow_chat.hits >= 1, timeout=30, message="the opened message to be in flight")
+        first.kill9()  # mid-delivery: the chat may or may not have taken it
+        second = stack.add_replica("r2b")
+        store = stack.store()
+        try:
+
+            def delivered() -> bool:
+                with store.db.read() as tx:
+                    rows = tx.execute("SELECT status FROM outbox").fetchall()
+                return bool(rows) and all(r[0] == "delivered" for r in rows)
+
+            wait_until(delivered, timeout=60, message="the survivor to deliver every queued message")
+            with store.db.read() as tx:
+                queued = tx.execute("SELECT COUNT(*), COUNT(DISTINCT dedupe_key) FROM outbox").fetchone()
+        finally:
+            store.close()
+        assert queued[0] == queued[1]  # queued once each
+        # the one unknowable moment (sent, no answer yet) is resent with the same Idempotency-Key, so the
+        # endpoint can drop the copy; every other message went out exactly once
+        assert len(set(slow_chat.keys)) == queued[0]
+        assert all(key for key in slow_chat.keys)
+        assert slow_chat.keys.count(slow_chat.keys[0]) <= 2 and len(slow_chat.keys) <= queued[0] + 1
+        assert stack.rollbacks() == 1
+    finally:
+        slow_chat.stop()

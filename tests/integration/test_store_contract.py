@@ -294,3 +294,30 @@ def test_schema_is_current_and_a_newer_database_is_refused(opener: Callable[...,
         store.check_schema()
     with pytest.raises(StoreError, match="newer than this receiver knows"):
         opener()
+
+
+def test_replicas_starting_together_on_a_fresh_database_migrate_once(opener: Callable[..., SqlStore]) -> None:
+    barrier = threading.Barrier(5)
+    stores: list[SqlStore] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait(10)
+        try:
+            stores.append(opener())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(stores) == 5
+    with stores[0].db.read() as tx:
+        versions = [
+            r[0] for r in tx.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        ]
+    assert versions == sorted(set(versions)) and versions[-1] == stores[0].db.newest_migration()
+    for store in stores:
+        store.check_schema()

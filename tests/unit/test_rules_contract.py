@@ -62,7 +62,11 @@ def test_stack_prometheus_config_points_at_the_source_rules_and_alertmanager() -
     config = yaml.safe_load((REPO / "prometheus/prometheus.yml").read_text())
     assert config["rule_files"] == ["/etc/prometheus/rules/recording.yml",
                                     "/etc/prometheus/rules/model_alerts.yml"]
-    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    # the HA pair: every alert goes to both peers
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093",
+        "alertmanager-2:9093",
+    ]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert {"prometheus", "receiver", "model-server"} <= set(jobs)
     assert jobs["model-server"]["honor_labels"] is True
