@@ -83,7 +83,7 @@ class Settings:
     # where the state lives: SQLite in data_dir (default), or PostgreSQL shared by several replicas
     database_url: str | None = field(default=None, repr=False)  # may hold a password: never printed
     database_password_file: Path | None = None
-    database_pool_size: int = 10
+    database_pool_size: int = 16
     replica: str = field(default_factory=lambda: socket.gethostname() or "receiver")
     lease_seconds: float = 15.0  # claims (responses, timers, action steps) a dead replica loses after this
     respond_concurrency: int = 4  # incidents responded to at once (one group's notifications stay in order)

@@ -17,7 +17,7 @@ from typing import Any
 
 from receiver.errors import NotFound, StoreUnavailable
 from receiver.store.base import IncidentWriter, NotificationRecord, RejectedRecord
-from receiver.store.incidents import Writer
+from receiver.store.incident_writer import Writer
 from receiver.store.sql import Clock, Database, Tx, utc_stamp
 
 __all__ = ["SqlIngest"]
