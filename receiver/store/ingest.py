@@ -205,23 +205,29 @@ class SqlIngest:
         """Claim the next notification to apply, run ``fn`` and mark it applied with its events, all in
         one transaction (so a crash or an error leaves it ``received``). None when nothing is due.
 
-        ``fn`` raising rolls everything back and re-raises with the record attached as ``.record``.
+        ``fn`` raising (or a constraint failing) rolls everything back and re-raises with the record
+        attached as ``.record``, so the caller can count the attempt; :class:`StoreUnavailable` is re-raised
+        without it (the database's trouble, retried without using up the notification's attempts).
         """
         now = self.clock()
         with self.db.read() as tx:  # cheap look first: no write lock while idle
             if self._next_to_apply(tx, now) is None:
                 return None
-        with self.db.transaction(durable=False) as tx:
-            row = self._next_to_apply(tx, now)
-            if row is None:
-                return None
-            record = _notification(row)
-            try:
+        record: NotificationRecord | None = None
+        try:
+            with self.db.transaction(durable=False) as tx:
+                row = self._next_to_apply(tx, now)
+                if row is None:
+                    return None
+                record = _notification(row)
                 events = fn(record, Writer(tx, record.id, utc_stamp(self.clock())))
-            except Exception as exc:
+                self._mark_applied(tx, record.id, events)
+        except StoreUnavailable:
+            raise  # the store's trouble, not the notification's: retried without counting an attempt
+        except Exception as exc:
+            if record is not None:  # the notification's own trouble (bad body, a constraint): count it
                 exc.record = record  # type: ignore[attr-defined]
-                raise
-            self._mark_applied(tx, record.id, events)
+            raise
         return record, events
 
     def apply(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from receiver.errors import NotFound, StoreError
+from receiver.errors import NotFound, StoreError, StoreUnavailable
 from receiver.store import SqlStore, open_database_store, open_store
 from receiver.store.base import GuardPolicy, LedgerKey
 from receiver.store.incidents import InvalidTransition
@@ -321,3 +321,30 @@ def test_replicas_starting_together_on_a_fresh_database_migrate_once(opener: Cal
     assert versions == sorted(set(versions)) and versions[-1] == stores[0].db.newest_migration()
     for store in stores:
         store.check_schema()
+
+
+def test_a_failing_notification_counts_its_attempts_and_an_unavailable_store_does_not(
+    opener: Callable[..., SqlStore],
+) -> None:
+    store = opener()
+    nid = store.record_notification(b"{}", "g")
+
+    def duplicate_key(record: Any, writer: Any) -> list[dict[str, Any]]:
+        for _ in range(2):  # the second violates the one-live-incident key
+            writer.create_incident(
+                runbook_id="r", incident_key="k", title="t", model="m", group_labels={}, severity="SEV3"
+            )
+        return []
+
+    with pytest.raises(StoreError) as raised:
+        store.apply_next(duplicate_key)
+    assert raised.value.record.id == nid  # type: ignore[attr-defined]
+    assert store.list_incidents() == []  # rolled back whole
+
+    def database_gone(record: Any, writer: Any) -> list[dict[str, Any]]:
+        raise StoreUnavailable("connection lost")
+
+    with pytest.raises(StoreUnavailable) as lost:
+        store.apply_next(database_gone)
+    assert not hasattr(lost.value, "record")  # not the notification's fault: no attempt used up
+    assert store.next_received() is not None and store.next_received().attempts == 0  # type: ignore[union-attr]
