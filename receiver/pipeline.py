@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from receiver.errors import ReceiverError
+from receiver.errors import ReceiverError, StoreUnavailable
 from receiver.incidents import IncidentEvent, apply_notification
 from receiver.leases import Heartbeat
 from receiver.metrics import ReceiverMetrics
@@ -130,6 +130,8 @@ class Pipeline:
                     name=f"lease-notification-{record.id}",
                 ):
                     self.responder.handle(events)
+        except StoreUnavailable:
+            raise  # the database's trouble: the lease runs out and the response is retried, no attempt used
         except Exception as exc:
             self._failed(record.id, record.attempts, "respond", exc)
             return True

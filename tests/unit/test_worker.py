@@ -52,3 +52,35 @@ def test_worker_makes_progress_under_a_constant_flood_of_requests(store: SQLiteS
             wait_until(lambda: store.pending_count() == 0, timeout=5, message="worker slices under flood")
         finally:
             worker.stop()
+
+
+def test_a_response_that_meets_an_unavailable_database_is_retried_without_using_an_attempt(
+    tmp_path: Path,
+) -> None:
+    from receiver.errors import StoreUnavailable
+
+    now = [1_800_000_000.0]
+    store = open_store(tmp_path / "clocked", clock=lambda: now[0])
+    calls: list[int] = []
+
+    class FlakyResponder:
+        def handle(self, events: object) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise StoreUnavailable("store cannot write: connection lost")
+
+    try:
+        pipeline = Pipeline(
+            store, load_runbooks(write_runbooks(tmp_path / "rb")), FlakyResponder(), lease_seconds=15
+        )
+        store.record_notification(json.dumps(notification(alert())).encode(), "g")
+        assert pipeline.apply_next()
+        with pytest.raises(StoreUnavailable):
+            pipeline.respond_next()
+        assert store.claim_applied(15) is None  # still leased by the failed attempt
+        now[0] += 16  # the lease runs out
+        assert pipeline.respond_next() and calls == [1, 1]
+        assert store.pending_count() == 0
+        assert store.notification_counts() == {"done": 1}
+    finally:
+        store.close()
