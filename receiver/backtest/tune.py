@@ -26,14 +26,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from receiver.backtest.engine import AlertResult, BacktestResult, RangeQuerier, apply_for_semantics, query_presence
+from receiver.backtest.engine import (
+    AlertResult,
+    BacktestResult,
+    RangeQuerier,
+    apply_for_semantics,
+    query_presence,
+)
 from receiver.backtest.promql import Inliner
 from receiver.backtest.rules import AlertRule, RuleGroup, format_duration
 from receiver.backtest.scoring import Incident, score
 from receiver.errors import BacktestError
 
-__all__ = ["DEFAULT_FOR_FACTORS", "DEFAULT_THRESHOLD_FACTORS", "AlertTuning", "Setting", "find_threshold",
-           "render_tuning", "rule_diff", "tune", "tuning_json", "with_threshold"]
+__all__ = [
+    "DEFAULT_FOR_FACTORS",
+    "DEFAULT_THRESHOLD_FACTORS",
+    "AlertTuning",
+    "Setting",
+    "find_threshold",
+    "render_tuning",
+    "rule_diff",
+    "tune",
+    "tuning_json",
+    "with_threshold",
+]
 
 DEFAULT_THRESHOLD_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 DEFAULT_FOR_FACTORS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
@@ -41,7 +57,8 @@ DEFAULT_FOR_FACTORS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
 # a comparison, optional bool / on(...) / group_left(...), an optional "(", then the number compared with
 _THRESHOLD_RE = re.compile(
     r"(?P<head>(?:>=|<=|>|<)(?!=)\s*(?:bool\s+)?(?:(?:on|ignoring)\s*\([^)]*\)\s*)?"
-    r"(?:group_(?:left|right)\s*(?:\([^)]*\))?\s*)?\(?\s*)(?P<num>[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)(?![0-9.a-zA-Z_:])")
+    r"(?:group_(?:left|right)\s*(?:\([^)]*\))?\s*)?\(?\s*)(?P<num>[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)(?![0-9.a-zA-Z_:])"
+)
 
 
 @dataclass(frozen=True)
@@ -72,8 +89,11 @@ class AlertTuning:
 
     @property
     def today(self) -> Setting:
-        return next(s for s in self.settings
-                    if s.threshold == self.threshold and s.for_seconds == self.rule.for_seconds)
+        return next(
+            s
+            for s in self.settings
+            if s.threshold == self.threshold and s.for_seconds == self.rule.for_seconds
+        )
 
     @property
     def front(self) -> list[Setting]:
@@ -94,8 +114,10 @@ class AlertTuning:
         candidates = [s for s in pool if s.false_firings == fewest]
 
         def distance(s: Setting) -> float:
-            ratio = (s.threshold / self.threshold if s.threshold and self.threshold else 1.0)
-            return abs(math.log(ratio)) + abs(s.for_seconds - today.for_seconds) / max(today.for_seconds, 60.0)
+            ratio = s.threshold / self.threshold if s.threshold and self.threshold else 1.0
+            return abs(math.log(ratio)) + abs(s.for_seconds - today.for_seconds) / max(
+                today.for_seconds, 60.0
+            )
 
         best = min(candidates, key=lambda s: (*s.key(), distance(s)))
         return today if today.key() == best.key() else best
@@ -113,10 +135,12 @@ def _number(value: float) -> str:
 
 def with_threshold(expr: str, old: float, new: float) -> str:
     """``expr`` with every comparison against ``old`` made against ``new``."""
+
     def swap(match: re.Match[str]) -> str:
         if float(match.group("num")) != old:
             return match.group(0)
         return match.group("head") + _number(new)
+
     return _THRESHOLD_RE.sub(swap, expr)
 
 
@@ -129,10 +153,19 @@ def _for_grid(base: float, factors: Sequence[float], step: float) -> list[float]
     return sorted(values)
 
 
-def tune(client: RangeQuerier, groups: Sequence[RuleGroup], incidents: Sequence[Incident], start: float,
-         end: float, *, alerts: Sequence[str] = (), step: float | None = None, grace: float = 600.0,
-         threshold_factors: Sequence[float] = DEFAULT_THRESHOLD_FACTORS,
-         for_factors: Sequence[float] = DEFAULT_FOR_FACTORS) -> list[AlertTuning]:
+def tune(
+    client: RangeQuerier,
+    groups: Sequence[RuleGroup],
+    incidents: Sequence[Incident],
+    start: float,
+    end: float,
+    *,
+    alerts: Sequence[str] = (),
+    step: float | None = None,
+    grace: float = 600.0,
+    threshold_factors: Sequence[float] = DEFAULT_THRESHOLD_FACTORS,
+    for_factors: Sequence[float] = DEFAULT_FOR_FACTORS,
+) -> list[AlertTuning]:
     """Sweep every alert (or those named in ``alerts``) over the grid; see the module docstring."""
     inliner = Inliner([rule for group in groups for rule in group.recording])
     known = {rule.alert for group in groups for rule in group.alerting}
@@ -150,18 +183,30 @@ def tune(client: RangeQuerier, groups: Sequence[RuleGroup], incidents: Sequence[
             fors = _for_grid(rule.for_seconds, for_factors, interval)
             tuning = AlertTuning(rule, base, 0)
             for threshold in thresholds:
-                expr = rule.expr if threshold is None or base is None else with_threshold(rule.expr, base,
-                                                                                           threshold)
+                expr = (
+                    rule.expr
+                    if threshold is None or base is None
+                    else with_threshold(rule.expr, base, threshold)
+                )
                 inlined = inliner.inline(expr, interval)
                 timestamps, present = query_presence(client, rule, inlined.expr, start, end, interval)
                 for for_seconds in fors:
-                    episodes = apply_for_semantics(timestamps, present, for_seconds,
-                                                   rule.keep_firing_for_seconds)
+                    episodes = apply_for_semantics(
+                        timestamps, present, for_seconds, rule.keep_firing_for_seconds
+                    )
                     result = BacktestResult(start, end, [AlertResult(rule, inlined.expr, interval, episodes)])
                     [entry] = score(result, incidents, grace=grace).alerts
                     tuning.incidents = entry.incidents
-                    tuning.settings.append(Setting(threshold, for_seconds, entry.false_positives,
-                                                   entry.recall, entry.median_delay, entry.max_delay))
+                    tuning.settings.append(
+                        Setting(
+                            threshold,
+                            for_seconds,
+                            entry.false_positives,
+                            entry.recall,
+                            entry.median_delay,
+                            entry.max_delay,
+                        )
+                    )
             out.append(tuning)
     return out
 
@@ -176,9 +221,15 @@ def _row(s: Setting, tuning: AlertTuning) -> list[str]:
         marks.append("<- today")
     if s == tuning.suggested and "<- today" not in marks:
         marks.append("<- suggested")
-    return ["-" if s.threshold is None else _number(s.threshold), format_duration(s.for_seconds),
-            str(s.false_firings), "-" if s.recall is None else f"{s.recall:.2f}", _fmt_delay(s.median_delay),
-            _fmt_delay(s.max_delay), " ".join(marks)]
+    return [
+        "-" if s.threshold is None else _number(s.threshold),
+        format_duration(s.for_seconds),
+        str(s.false_firings),
+        "-" if s.recall is None else f"{s.recall:.2f}",
+        _fmt_delay(s.median_delay),
+        _fmt_delay(s.max_delay),
+        " ".join(marks),
+    ]
 
 
 def rule_diff(source: Path, tuning: AlertTuning, setting: Setting) -> str:
@@ -187,13 +238,25 @@ def rule_diff(source: Path, tuning: AlertTuning, setting: Setting) -> str:
         lines = source.read_text().splitlines(keepends=True)
     except OSError as exc:
         return f"(cannot read {source}: {exc.strerror or exc})\n"
-    start = next((i for i, line in enumerate(lines)
-                  if re.match(rf"^\s*-\s*alert:\s*['\"]?{re.escape(tuning.rule.alert)}['\"]?\s*$", line)), None)
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if re.match(rf"^\s*-\s*alert:\s*['\"]?{re.escape(tuning.rule.alert)}['\"]?\s*$", line)
+        ),
+        None,
+    )
     if start is None:
         return f"(alert {tuning.rule.alert} not found in {source})\n"
     indent = len(lines[start]) - len(lines[start].lstrip())
-    end = next((i for i in range(start + 1, len(lines))
-                if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent), len(lines))
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(lines))
+            if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent
+        ),
+        len(lines),
+    )
     new = list(lines)
     in_expr = False
     for i in range(start, end):
@@ -206,8 +269,12 @@ def rule_diff(source: Path, tuning: AlertTuning, setting: Setting) -> str:
             in_expr = True
         elif re.match(r"^[a-z_]+:(\s|$)", stripped):
             in_expr = False
-        if (in_expr and tuning.threshold is not None and setting.threshold is not None
-                and setting.threshold != tuning.threshold):
+        if (
+            in_expr
+            and tuning.threshold is not None
+            and setting.threshold is not None
+            and setting.threshold != tuning.threshold
+        ):
             new[i] = with_threshold(new[i], tuning.threshold, setting.threshold)
     if new == lines:
         return "(no change)\n"
@@ -220,10 +287,12 @@ def render_tuning(tunings: Sequence[AlertTuning]) -> str:
     for tuning in tunings:
         rule = tuning.rule
         kind = "false pages" if rule.labels.get("severity") == "page" else "false firings"
-        out.append(f"{rule.alert}  ({rule.labels.get('severity', '-')}, "
-                   f"threshold {'-' if tuning.threshold is None else _number(tuning.threshold)}, "
-                   f"for {format_duration(rule.for_seconds)}): {tuning.incidents} incident(s) of type "
-                   f"{rule.labels.get('incident_type', '-')}, {len(tuning.settings)} settings swept")
+        out.append(
+            f"{rule.alert}  ({rule.labels.get('severity', '-')}, "
+            f"threshold {'-' if tuning.threshold is None else _number(tuning.threshold)}, "
+            f"for {format_duration(rule.for_seconds)}): {tuning.incidents} incident(s) of type "
+            f"{rule.labels.get('incident_type', '-')}, {len(tuning.settings)} settings swept"
+        )
         if not tuning.incidents:
             out.append("  no labelled incident of this type: recall and delay cannot be judged")
         headers = ["threshold", "for", kind, "recall", "delay p50", "delay max", ""]
@@ -233,22 +302,28 @@ def render_tuning(tunings: Sequence[AlertTuning]) -> str:
             rows.append(_row(today, tuning))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         out.append("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-        out.extend("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+        out.extend(
+            "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        )
         dominated_by = [s for s in tuning.settings if s.dominates(today)]
         if dominated_by:
             best = min(dominated_by, key=lambda s: s.key())
-            out.append(f"  today's setting is NOT on the front: threshold {_number(best.threshold or 0)}, "
-                       f"for {format_duration(best.for_seconds)} is at least as good on every axis")
+            out.append(
+                f"  today's setting is NOT on the front: threshold {_number(best.threshold or 0)}, "
+                f"for {format_duration(best.for_seconds)} is at least as good on every axis"
+            )
         else:
             out.append("  today's setting is on the front")
         suggested = tuning.suggested
         if suggested == today:
             out.append("  suggestion: keep today's setting")
         else:
-            out.append(f"  suggestion: threshold {'-' if suggested.threshold is None else _number(suggested.threshold)}, "
-                       f"for {format_duration(suggested.for_seconds)} ({suggested.false_firings} {kind}, "
-                       f"recall {suggested.recall if suggested.recall is None else f'{suggested.recall:.2f}'}, "
-                       f"delay p50 {_fmt_delay(suggested.median_delay)}); check its margin before adopting it:")
+            out.append(
+                f"  suggestion: threshold {'-' if suggested.threshold is None else _number(suggested.threshold)}, "
+                f"for {format_duration(suggested.for_seconds)} ({suggested.false_firings} {kind}, "
+                f"recall {suggested.recall if suggested.recall is None else f'{suggested.recall:.2f}'}, "
+                f"delay p50 {_fmt_delay(suggested.median_delay)}); check its margin before adopting it:"
+            )
             diff = rule_diff(Path(rule.source), tuning, suggested)
             out.extend("    " + line for line in diff.rstrip("\n").splitlines())
         out.append("")
@@ -256,16 +331,31 @@ def render_tuning(tunings: Sequence[AlertTuning]) -> str:
 
 
 def _setting_json(s: Setting) -> dict[str, object]:
-    return {"threshold": s.threshold, "for_seconds": s.for_seconds, "false_firings": s.false_firings,
-            "recall": s.recall, "delay_median_seconds": s.median_delay, "delay_max_seconds": s.max_delay}
+    return {
+        "threshold": s.threshold,
+        "for_seconds": s.for_seconds,
+        "false_firings": s.false_firings,
+        "recall": s.recall,
+        "delay_median_seconds": s.median_delay,
+        "delay_max_seconds": s.max_delay,
+    }
 
 
 def tuning_json(tunings: Sequence[AlertTuning]) -> list[dict[str, object]]:
     """The sweep as JSON: every setting, the front, today's and the suggested setting per alert."""
-    return [{"alertname": t.rule.alert, "severity": t.rule.labels.get("severity"),
-             "incident_type": t.rule.labels.get("incident_type"), "incidents": t.incidents,
-             "threshold": t.threshold, "for_seconds": t.rule.for_seconds,
-             "today": _setting_json(t.today), "suggested": _setting_json(t.suggested),
-             "today_on_front": not any(s.dominates(t.today) for s in t.settings),
-             "front": [_setting_json(s) for s in t.front],
-             "settings": [_setting_json(s) for s in t.settings]} for t in tunings]
+    return [
+        {
+            "alertname": t.rule.alert,
+            "severity": t.rule.labels.get("severity"),
+            "incident_type": t.rule.labels.get("incident_type"),
+            "incidents": t.incidents,
+            "threshold": t.threshold,
+            "for_seconds": t.rule.for_seconds,
+            "today": _setting_json(t.today),
+            "suggested": _setting_json(t.suggested),
+            "today_on_front": not any(s.dominates(t.today) for s in t.settings),
+            "front": [_setting_json(s) for s in t.front],
+            "settings": [_setting_json(s) for s in t.settings],
+        }
+        for t in tunings
+    ]

@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per Prometheus query")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--tune", action="store_true",
-                        help="sweep each alert's threshold and for: over a grid (needs --incidents) and print "
+                        help="sweep each alert's threshold and for: over a grid (needs --incidents), print "
                              "the front of false firings vs recall and delay, today's setting, a rule diff")
     parser.add_argument("--tune-alert", action="append", default=[], metavar="ALERTNAME",
                         help="with --tune: only this alert (repeatable)")

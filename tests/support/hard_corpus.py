@@ -42,8 +42,15 @@ def hard_scenario(end: float, *, step: float = 30.0, seed: int = 11) -> Scenario
 
     fraud = ModelSpec("fraud", base_rps=6.0)
     churn = ModelSpec("churn", base_rps=2.0, slo_error_ratio=0.005, features=("f1", "f2"), score_mean=0.3)
-    assistant = ModelSpec("assistant", base_rps=1.0, diurnal=0.4, slo_latency_seconds=2.5,
-                          latency_median=0.8, features=("prompt_len",), score_mean=0.4)
+    assistant = ModelSpec(
+        "assistant",
+        base_rps=1.0,
+        diurnal=0.4,
+        slo_latency_seconds=2.5,
+        latency_median=0.8,
+        features=("prompt_len",),
+        score_mean=0.4,
+    )
     burns = [ModelSpec(f"burn{k}x", base_rps=3.0, features=("f1",), diurnal=0.1) for k in (2, 4, 8)]
     models = [fraud, churn, assistant, *burns]
     events: list[Event] = []
@@ -59,7 +66,9 @@ def hard_scenario(end: float, *, step: float = 30.0, seed: int = 11) -> Scenario
         Event("latency_spike", "fraud", *at(430, 30)),
         Event("psi_blip", "fraud", *at(500, 3), {"feature": "f1"}),
         Event("psi_drift", "fraud", *at(530, 45), {"feature": "f2"}),
-        Event("retrain", "fraud", *at(620, 2000), {"version": "v2", "score_mean": 0.45, "auc_baseline": 0.88}),
+        Event(
+            "retrain", "fraud", *at(620, 2000), {"version": "v2", "score_mean": 0.45, "auc_baseline": 0.88}
+        ),
         Event("prediction_shift", "fraud", *at(680, 40), {"score_mean": 0.85}),
         Event("bad_release", "fraud", *at(800, 20), {"version": "v3", "error_p": 0.2}),
         Event("release", "fraud", *at(900, 2000), {"version": "v4"}),
