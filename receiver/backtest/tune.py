@@ -211,6 +211,10 @@ def tune(
     return out
 
 
+def _threshold_text(value: float | None) -> str:
+    return "-" if value is None else _number(value)
+
+
 def _fmt_delay(value: float | None) -> str:
     return "-" if value is None else ("-" if value < 0 else "") + format_duration(abs(value))
 
@@ -319,7 +323,7 @@ def render_tuning(tunings: Sequence[AlertTuning]) -> str:
             out.append("  suggestion: keep today's setting")
         else:
             out.append(
-                f"  suggestion: threshold {'-' if suggested.threshold is None else _number(suggested.threshold)}, "
+                f"  suggestion: threshold {_threshold_text(suggested.threshold)}, "
                 f"for {format_duration(suggested.for_seconds)} ({suggested.false_firings} {kind}, "
                 f"recall {suggested.recall if suggested.recall is None else f'{suggested.recall:.2f}'}, "
                 f"delay p50 {_fmt_delay(suggested.median_delay)}); check its margin before adopting it:"
