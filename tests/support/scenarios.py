@@ -9,6 +9,10 @@
   45 s scrape failure; a retraining (new version, new baseline: the prediction distribution moves but
   matches its own baseline).
 
+The harder 24 h corpus (quiet nights on every ratio, an LLM at 0.2-1 outputs/s, slow burns, label gaps, a
+good and a bad release) is laid out in :mod:`tests.support.hard_corpus` with the same event kinds
+(``bad_release``, ``slow_burn``, ``release``, ``label_gap`` and per-event parameters among them).
+
 ``Scenario.write_openmetrics(path)`` writes OpenMetrics text (timestamps in seconds, counters with
 ``_total``, ``# EOF``) and :func:`write_tsdb_blocks` turns it into TSDB blocks with
 ``promtool tsdb create-blocks-from openmetrics`` for a real Prometheus to serve.
