@@ -171,8 +171,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect=Expectation("rollback to v1 (recent release) and a page, server serves v1",
                            registry=_active("v1"), server=_serving_active("v1"), sink=_paged,
                            registry_actions=("rollback",)),
-        alerts=("ModelLatencyP95High",),
-        runbooks=("bad-release", "serving-latency"),
+        # the release watch's latency half opens it (bad-release: rollback and a page)
+        alerts=("ModelReleaseLatencyHigh", "ModelLatencyP95High"),
+        runbooks=("bad-release",),
     ),
     Scenario(
         name="feature-drift",
