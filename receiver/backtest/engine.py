@@ -31,6 +31,7 @@ __all__ = [
     "LabelKey",
     "RangeQuerier",
     "apply_for_semantics",
+    "query_presence",
     "run_backtest",
 ]
 
@@ -169,6 +170,14 @@ def _query(client: RangeQuerier, rule: AlertRule, expr: str, start: float, end: 
             present.setdefault(key, []).extend(ts for ts, _ in series.values)
         chunk_start = chunk_end + step
     return present
+
+
+def query_presence(client: RangeQuerier, rule: AlertRule, expr: str, start: float, end: float,
+                   step: float) -> tuple[list[float], dict[LabelKey, list[float]]]:
+    """The evaluation times over ``[start, end]`` and, per alert label set, when ``expr`` returned it
+    (``expr`` must already be inlined); the input of :func:`apply_for_semantics`."""
+    timestamps = _evaluation_times(start, end, step)
+    return timestamps, _query(client, rule, expr, start, timestamps[-1], step)
 
 
 def run_backtest(client: RangeQuerier, groups: Sequence[RuleGroup], start: float, end: float, *,

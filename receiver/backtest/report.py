@@ -65,6 +65,7 @@ def to_json(result: BacktestResult, scored: Score | None = None) -> dict[str, An
         document["score"] = {
             "grace_seconds": scored.grace,
             "overall": _score_json(scored.overall),
+            "pages": None if scored.pages is None else _score_json(scored.pages),
             "by_incident_type": [_score_json(s) for s in scored.by_type],
             "alerts": [_score_json(s) for s in scored.alerts],
             "incidents": [
@@ -118,7 +119,8 @@ def render_text(result: BacktestResult, scored: Score | None = None) -> str:
         headers = ["alert", "incident_type", "firing", "TP", "FP", "detected", "precision", "recall",
                    "delay p50", "delay max"]
         lines += ["", f"Score (grace {format_duration(scored.grace)} after each incident)", ""]
-        lines += _table(headers, _score_rows([*scored.alerts, scored.overall]))
+        extra = [scored.pages] if scored.pages is not None else []
+        lines += _table(headers, _score_rows([*scored.alerts, scored.overall, *extra]))
         lines += ["", "By incident type", ""]
         type_rows = [row[:1] + row[2:] for row in _score_rows(scored.by_type)]
         lines += _table(["incident_type", *headers[2:]], type_rows)

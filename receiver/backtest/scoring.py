@@ -12,7 +12,9 @@ Definitions (what an on-call engineer cares about):
   rule's static label, and ``alertname`` if given); an undetected one is a false negative;
 * **delay** = first matching ``fired_at`` - incident start (negative if the alert was already firing).
 
-Overall figures use all alerts together: an incident is detected if any alert matches it.
+Overall figures use all alerts together: an incident is detected if any alert matches it. The *pages*
+row does the same with the ``severity="page"`` alerts only: its precision is the share of pages that woke
+someone for a real incident (tickets that outlive their incident do not count against it).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Score:
     by_type: list[AlertScore]
     incidents: list[IncidentOutcome]
     false_positive_intervals: list[FiringInterval]
+    pages: AlertScore | None = None
 
 
 def _intervals(result: AlertResult, range_end: float) -> list[FiringInterval]:
@@ -150,13 +153,20 @@ def score(result: BacktestResult, incidents: Sequence[Incident], *, grace: float
         return entry
 
     overall = aggregate("(all alerts)", None, outcomes, all_intervals)
+    page_intervals = [i for i in all_intervals if i.labels.get("severity") == "page"]
+    page_outcomes = []
+    for inc in incidents:
+        matched = [i for i in page_intervals if i.matches(inc, grace)]
+        delay = min(i.start for i in matched) - inc.start if matched else None
+        page_outcomes.append(IncidentOutcome(inc, tuple(sorted({i.alertname for i in matched})), delay))
+    pages = aggregate("(pages)", None, page_outcomes, page_intervals)
     kinds = sorted({o.incident.incident_type for o in outcomes}
                    | {str(i.labels["incident_type"]) for i in all_intervals if "incident_type" in i.labels})
     by_type = [aggregate(kind, kind, [o for o in outcomes if o.incident.incident_type == kind],
                          [i for i in all_intervals if i.labels.get("incident_type") == kind])
                for kind in kinds]
     unmatched = [i for i in all_intervals if not any(i.matches(inc, grace) for inc in incidents)]
-    return Score(grace, per_alert, overall, by_type, outcomes, unmatched)
+    return Score(grace, per_alert, overall, by_type, outcomes, unmatched, pages)
 
 
 def _incident(raw: Any, index: int, source: str, problems: list[str]) -> Incident | None:

@@ -15,6 +15,13 @@ from receiver.backtest.report import render_text, to_json
 from receiver.backtest.rules import load_rule_files, parse_duration
 from receiver.backtest.scoring import load_incidents, score
 from receiver.backtest.times import parse_time
+from receiver.backtest.tune import (
+    DEFAULT_FOR_FACTORS,
+    DEFAULT_THRESHOLD_FACTORS,
+    render_tuning,
+    tune,
+    tuning_json,
+)
 from receiver.errors import BacktestError, PrometheusError
 from receiver.prom import PrometheusClient
 
@@ -41,6 +48,15 @@ def register(subparsers: Any) -> None:
                                                        "counts as detecting it (default 10m)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per Prometheus query")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--tune", action="store_true",
+                        help="sweep each alert's threshold and for: over a grid (needs --incidents), print "
+                             "the front of false firings vs recall and delay, today's setting, a rule diff")
+    parser.add_argument("--tune-alert", action="append", default=[], metavar="ALERTNAME",
+                        help="with --tune: only this alert (repeatable)")
+    parser.add_argument("--threshold-factors", default=None, metavar="F,F,...",
+                        help="with --tune: threshold multipliers (default 0.5,0.75,1,1.25,1.5,2)")
+    parser.add_argument("--for-factors", default=None, metavar="F,F,...",
+                        help="with --tune: for: multipliers (default 0,0.25,0.5,1,1.5,2)")
     parser.set_defaults(func=handle)
 
 
@@ -49,6 +65,18 @@ def _duration(text: str, what: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise BacktestError(f"{what}: {exc}") from exc
+
+
+def _factors(text: str | None, default: tuple[float, ...], what: str) -> tuple[float, ...]:
+    if text is None:
+        return default
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise BacktestError(f"{what}: {text!r} is not a comma-separated list of numbers") from None
+    if not values or any(v < 0 or v != v for v in values):
+        raise BacktestError(f"{what}: {text!r} must list non-negative numbers")
+    return values
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -63,6 +91,10 @@ def handle(args: argparse.Namespace) -> int:
         grace = _duration(args.grace, "--grace")
         groups = load_rule_files(args.rules)
         incidents = load_incidents(args.incidents) if args.incidents else None
+        if (args.tune or args.tune_alert) and incidents is None:
+            raise BacktestError("--tune needs --incidents (labelled incidents to score each setting against)")
+        threshold_factors = _factors(args.threshold_factors, DEFAULT_THRESHOLD_FACTORS, "--threshold-factors")
+        for_factors = _factors(args.for_factors, DEFAULT_FOR_FACTORS, "--for-factors")
         try:
             client = PrometheusClient(args.prometheus, timeout=args.timeout)
             client.query("vector(1)")
@@ -70,6 +102,14 @@ def handle(args: argparse.Namespace) -> int:
             raise BacktestError(f"--prometheus: {exc}") from exc
         except PrometheusError as exc:
             raise BacktestError(f"Prometheus at {args.prometheus} is not usable: {exc.message}") from exc
+        if (args.tune or args.tune_alert) and incidents is not None:
+            tunings = tune(client, groups, incidents, start, end, alerts=args.tune_alert, step=step,
+                           grace=grace, threshold_factors=threshold_factors, for_factors=for_factors)
+            if args.json:
+                print(json.dumps(tuning_json(tunings), indent=2))
+            else:
+                sys.stdout.write(render_tuning(tunings))
+            return 0
         result = run_backtest(client, groups, start, end, step=step)
     except BacktestError as exc:
         print(f"receiver backtest: error: {exc.message}", file=sys.stderr)

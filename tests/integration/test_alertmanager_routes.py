@@ -44,6 +44,7 @@ def test_webhooks_follow_the_contract() -> None:
 @pytest.mark.parametrize(("labels", "receiver"), [
     ({"severity": "page", "incident_type": "availability"}, "runbook-page-urgent"),
     ({"severity": "page", "incident_type": "errors"}, "runbook-page-urgent"),
+    ({"severity": "page", "incident_type": "errors", "cause": "release"}, "runbook-page-urgent"),
     ({"severity": "page", "incident_type": "latency"}, "runbook-page-urgent"),
     ({"severity": "page", "incident_type": "toxicity"}, "runbook-page-urgent"),
     ({"severity": "page", "incident_type": "drift"}, "runbook-page"),
@@ -62,7 +63,8 @@ def test_routes(path: Path, labels: dict[str, str], receiver: str) -> None:
 
 
 def _alert(**labels: str) -> dict[str, object]:
-    return {"labels": {"alertname": f"Test{labels['incident_type']}{labels['severity']}", **labels},
+    name = f"Test{labels['incident_type']}{labels['severity']}{labels.get('cause', '')}"
+    return {"labels": {"alertname": name, **labels},
             "annotations": {"summary": "test"},
             "startsAt": datetime.now(UTC).isoformat()}
 
@@ -81,15 +83,23 @@ def test_grouping_auth_and_inhibition(tmp_path: Path, alertmanager_factory, reco
         _alert(model="m1", incident_type="drift", severity="ticket", feature="age"),   # inhibited by the page
         _alert(model="m3", incident_type="availability", severity="page"),
         _alert(model="m3", incident_type="latency", severity="page"),                 # inhibited: m3 is down
+        # a bad release: the release watch plus the burn-rate and latency pages it trips; one incident
+        _alert(model="m2", incident_type="errors", severity="page", cause="release", version="v2"),
+        _alert(model="m2", incident_type="errors", severity="page"),                  # inhibited: release
+        _alert(model="m2", incident_type="latency", severity="page"),                 # inhibited: release
+        _alert(model="m2", incident_type="drift", severity="page", feature="age"),    # not a release symptom
     ]
     response = requests.post(am.url + "/api/v2/alerts", json=alerts, timeout=5)
     assert response.status_code == 200, response.text
-    wait_until(lambda: len(sink.requests) >= 2, timeout=10, message="two webhook notifications")
+    wait_until(lambda: len(sink.requests) >= 4, timeout=10, message="four webhook notifications")
     time.sleep(3)  # longer than the drill's page group_wait/group_interval: nothing else may arrive
 
     bodies = sink.bodies()
     groups = {(b["groupLabels"]["model"], b["groupLabels"]["incident_type"]): b for b in bodies}
-    assert set(groups) == {("m1", "drift"), ("m3", "availability")}
+    assert set(groups) == {("m1", "drift"), ("m3", "availability"), ("m2", "errors"), ("m2", "drift")}
+    [release] = groups[("m2", "errors")]["alerts"]
+    assert release["labels"]["cause"] == "release" and release["labels"]["version"] == "v2"
+    assert groups[("m2", "errors")]["receiver"] == "runbook-page-urgent"
     drift = groups[("m1", "drift")]
     assert drift["receiver"] == "runbook-page"
     assert sorted(a["labels"]["feature"] for a in drift["alerts"]) == ["age", "income"]

@@ -169,6 +169,8 @@ def test_real_alert_rules_detect_every_injected_incident_type(history, capsys):
     assert missed == [], missed
     assert score["overall"]["recall"] == 1.0
     assert score["overall"]["precision"] >= 0.8, score["false_positives"]
+    assert score["pages"]["precision"] == 1.0, score["false_positives"]  # only tickets may outlive a burst
+    assert score["overall"]["delay_median_seconds"] <= 7 * 60
     # No alert fires during the low-traffic night (noisy ratios, AUC and PSI behind traffic guards).
     night = next(e for e in scenario.events if e.kind == "night")
     early = [a["alertname"] for a in report["alerts"] for f in a["firing"] if ts(f["fired_at"]) < night.end]

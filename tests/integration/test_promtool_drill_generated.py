@@ -33,7 +33,9 @@ def test_drill_rules_are_compressed_versions_of_the_source() -> None:
     drill = {r.get("alert") or r["record"]: r
              for g in yaml.safe_load((REPO / GENERATED_RULES).read_text())["groups"] for r in g["rules"]}
     assert source.keys() == drill.keys()
-    assert drill["ModelLatencyP95High"]["for"] == "20s"          # 10m / 30
+    assert drill["ModelLatencyP95High"]["for"] == "8s"           # 4m / 30
+    assert drill["ModelReleaseErrorRatioHigh"]["for"] == "2s"    # 1m / 30, floored at 2s
+    assert "offset 2m" in drill["model:model_request_errors:ratio_rate1h_offset1h"]["expr"]
     assert drill["ModelTargetDown"]["for"] == "4s"               # 2m / 30
     assert "[10s]" in drill["model:model_requests:rate5m"]["expr"]
     assert drill["ModelAUCDrop"]["labels"] == source["ModelAUCDrop"]["labels"]

@@ -9,6 +9,10 @@
   45 s scrape failure; a retraining (new version, new baseline: the prediction distribution moves but
   matches its own baseline).
 
+The harder 24 h corpus (quiet nights on every ratio, an LLM at 0.2-1 outputs/s, slow burns, label gaps, a
+good and a bad release) is laid out in :mod:`tests.support.hard_corpus` with the same event kinds
+(``bad_release``, ``slow_burn``, ``release``, ``label_gap`` and per-event parameters among them).
+
 ``Scenario.write_openmetrics(path)`` writes OpenMetrics text (timestamps in seconds, counters with
 ``_total``, ``# EOF``) and :func:`write_tsdb_blocks` turns it into TSDB blocks with
 ``promtool tsdb create-blocks-from openmetrics`` for a real Prometheus to serve.
@@ -52,9 +56,13 @@ INCIDENT_TYPES = {
     "toxicity_burst": "toxicity",
     "null_burst": "data_quality",
     "target_down": "availability",
+    "bad_release": "errors",   # a new version (params: version, error_p) serving until the event ends
+    "slow_burn": "errors",     # error ratio params["factor"] x the SLO for hours (the ticket tier)
 }
 NOISE_KINDS = ("error_blip", "latency_blip", "psi_blip", "toxicity_blip", "null_blip", "target_flap",
-               "night", "retrain")
+               "night", "retrain", "release", "label_gap")
+#: events that switch the serving version: retrain/release for good, bad_release while active
+_VERSION_KINDS = ("retrain", "release", "bad_release")
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class ModelSpec:
     latency_median: float = 0.06
     score_mean: float = 0.3
     auc: float = 0.86
+    diurnal: float = 0.25   # traffic swings between base_rps * (1 - 2 diurnal) and base_rps
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,20 @@ class Scenario:
     def _events(self, model: str, ts: float) -> dict[str, Event]:
         return {e.kind: e for e in self.events if e.model == model and e.active(ts)}
 
+    def _serving(self, spec: ModelSpec, ts: float) -> tuple[str, float, float]:
+        """(version, baseline score mean, baseline AUC) serving at ``ts``: retrains and releases stay,
+        a bad release only while its event lasts (then it is rolled back)."""
+        version, score_mean, auc_baseline = "v1", spec.score_mean, spec.auc + 0.005
+        for e in sorted(self.events, key=lambda e: e.start):
+            if e.model != spec.name or e.kind not in _VERSION_KINDS or ts < e.start:
+                continue
+            if e.kind == "bad_release" and not e.active(ts):
+                continue
+            version = str(e.params.get("version", "v2"))
+            score_mean = float(e.params.get("score_mean", score_mean))
+            auc_baseline = float(e.params.get("auc_baseline", auc_baseline))
+        return version, score_mean, auc_baseline
+
     def _simulate(self) -> list[_Series]:
         rng = np.random.default_rng(self.seed)
         fam = {name: _Series(name, kind) for name, kind in (
@@ -175,32 +198,37 @@ class Scenario:
             fam[family].add(family, labels, ts, value)
 
         for spec in self.models:
-            version, score_mean, auc_baseline = "v1", spec.score_mean, spec.auc + 0.005
             instance = f"{spec.name}:8000"
+            last_auc: dict[str, float] = {}
             for index in range(steps):
                 ts = self.start + index * self.step
                 active = self._events(spec.name, ts)
-                if "retrain" in active:
-                    version = str(active["retrain"].params.get("version", "v2"))
-                    score_mean = float(active["retrain"].params.get("score_mean", score_mean))
-                    auc_baseline = float(active["retrain"].params.get("auc_baseline", auc_baseline))
+                version, score_mean, auc_baseline = self._serving(spec, ts)
                 down = "target_down" in active or "target_flap" in active
                 fam["up"].add("up", {"job": "model-server", "instance": instance, "model": spec.name}, ts,
                               0.0 if down else 1.0)
                 if down:
                     continue
                 labels = {"model": spec.name, "version": version}
-                night = "night" in active
+                night = active.get("night")
                 phase = 2 * math.pi * (ts - self.start) / max(self.end - self.start, 1.0)
-                rps = 0.12 if night else spec.base_rps * (0.75 + 0.25 * math.sin(phase))
+                rps = spec.base_rps * (1 - spec.diurnal + spec.diurnal * math.sin(phase))
+                if night is not None:
+                    rps = float(night.params.get("rps", 0.12))
                 n = int(rng.poisson(rps * self.step))
+                noisy = night.params if night is not None else {}
 
                 # --- errors
                 error_p = 0.002
-                if night:
-                    error_p = 0.08  # a few timeouts among a handful of requests: a noisy ratio
+                if night is not None:
+                    # a few timeouts among a handful of requests: a noisy ratio
+                    error_p = float(noisy.get("error_p", 0.08))
+                if "slow_burn" in active:
+                    error_p = float(active["slow_burn"].params["factor"]) * spec.slo_error_ratio
+                if "bad_release" in active:
+                    error_p = float(active["bad_release"].params.get("error_p", 0.2))
                 if "error_burst" in active:
-                    error_p = 0.2
+                    error_p = float(active["error_burst"].params.get("error_p", 0.2))
                 if "error_blip" in active:
                     error_p = 0.5
                 errors = int(rng.binomial(n, error_p))
@@ -209,9 +237,13 @@ class Scenario:
 
                 # --- latency histogram
                 median = spec.latency_median
-                if "latency_spike" in active or "latency_blip" in active:
-                    median = 0.6
+                slow = active.get("latency_spike") or active.get("latency_blip")
+                if slow is not None:
+                    median = float(slow.params.get("median", 0.6))
                 durations = rng.lognormal(math.log(median), 0.45, n)
+                slow_p = float(noisy.get("slow_p", 0.0))  # cold caches at night: a few slow requests
+                if slow_p and n:
+                    durations = np.where(rng.random(n) < slow_p, durations * 10, durations)
                 self._histogram(bump, "model_request_duration_seconds", labels, durations, LATENCY_BUCKETS,
                                 ts)
 
@@ -240,7 +272,7 @@ class Scenario:
                 # --- input problems per feature and kind
                 for feature in spec.features:
                     for kind in KINDS:
-                        p = 0.002
+                        p = float(noisy.get("null_p", 0.002)) if kind == "null" else 0.002
                         for name in ("null_burst", "null_blip"):
                             event = active.get(name)
                             if kind == "null" and event is not None and \
@@ -249,19 +281,24 @@ class Scenario:
                         bump("model_input_problems", "model_input_problems_total",
                              {**labels, "feature": feature, "kind": kind}, int(rng.binomial(n, p)), ts)
 
-                # --- AUC from delayed labels
-                labelled = int(rng.binomial(n, 0.5))
+                # --- AUC from delayed labels (a label gap: no labels, the AUC gauge stays frozen)
+                gap = "label_gap" in active
+                labelled = 0 if gap else int(rng.binomial(n, 0.5))
                 bump("model_labeled_samples", "model_labeled_samples_total", labels, labelled, ts)
-                auc = auc_baseline - 0.01 + rng.normal(0, 0.06 if night else 0.004)
-                if "auc_drop" in active:
-                    auc = auc_baseline - 0.12 + rng.normal(0, 0.004)
+                auc = auc_baseline - 0.01 + rng.normal(0, 0.06 if night is not None else 0.004)
+                drop = active.get("auc_drop")
+                if drop is not None and ts >= drop.start + 60 * float(drop.params.get("label_delay_min", 0)):
+                    auc = auc_baseline - float(drop.params.get("drop", 0.12)) + rng.normal(0, 0.004)
+                if gap and version in last_auc:
+                    auc = last_auc[version]
+                last_auc[version] = auc
                 fam["model_auc"].add("model_auc", labels, ts, min(auc, 1.0))
                 fam["model_auc_baseline"].add("model_auc_baseline", labels, ts, auc_baseline)
 
                 # --- LLM safety
-                toxic_p = 0.03 if night else 0.002
+                toxic_p = float(noisy.get("toxic_p", 0.015)) if night is not None else 0.002
                 if "toxicity_burst" in active:
-                    toxic_p = 0.08
+                    toxic_p = float(active["toxicity_burst"].params.get("toxic_p", 0.08))
                 if "toxicity_blip" in active:
                     toxic_p = 0.1
                 bump("model_outputs", "model_outputs_total", labels, n, ts)
@@ -364,9 +401,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--end", type=float, default=None, help="Unix seconds (default: 10 minutes ago)")
     parser.add_argument("--hours", type=float, default=6.0)
+    parser.add_argument("--corpus", choices=("default", "hard"), default="default",
+                        help="hard: the 24 h corpus of tests/support/hard_corpus.py")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    scenario = default_scenario(args.end if args.end is not None else time.time() - 600, hours=args.hours)
+    end = args.end if args.end is not None else time.time() - 600
+    if args.corpus == "hard":
+        from tests.support.hard_corpus import hard_scenario
+
+        scenario = hard_scenario(end)
+    else:
+        scenario = default_scenario(end, hours=args.hours)
     write_tsdb_blocks(scenario.write_openmetrics(args.out / "history.om"), args.out / "tsdb")
     scenario.write_incidents(args.out / "incidents.yml")
     print(f"--start {scenario.start:.0f} --end {scenario.end:.0f}")

@@ -39,12 +39,14 @@ def test_loop_offsets_follow_the_rule_and_route(stack: SimpleNamespace) -> None:
     assert loop["serving contained"] == pytest.approx(
         loop["containment applied"] + options.registry_poll_interval)
     # from the fault, with the signal at its own floor (one 1 s scrape and one 1 s evaluation), the
-    # alert allowing the earliest containment sets it: the fast burn (for: 4s), not the medium (10s)
+    # alert allowing the earliest containment sets it: the release watch (for: 2s), not the fast burn
+    # (4s) nor the medium one (10s)
     medium = floors.after_signal[scenario.name]["ModelErrorBudgetBurnMedium"]
-    assert medium["containment applied"] > loop["containment applied"]
+    release = floors.after_signal[scenario.name]["ModelReleaseErrorRatioHigh"]
+    assert medium["containment applied"] > loop["containment applied"] > release["containment applied"]
     from_fault = floors.per_scenario[scenario.name]
     assert from_fault[SIGNAL_HOP] == 2.0
-    assert from_fault["containment applied"] == pytest.approx(2.0 + loop["containment applied"])
+    assert from_fault["containment applied"] == pytest.approx(2.0 + release["containment applied"])
 
 
 def test_ticket_only_scenario_has_no_serving_or_verified_floor(stack: SimpleNamespace) -> None:
