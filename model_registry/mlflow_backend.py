@@ -54,6 +54,7 @@ from model_registry.mlflow_mapping import (
     ALIAS_LKG,
     T_CHAMPION,
     T_GENERATION,
+    V_ARTIFACT,
     V_BASELINE,
     MLflowVersion,
     model_tags,
@@ -233,16 +234,23 @@ class MLflowBackend:
                 raise _LostRace("its generation moved on before the claim")
             _, current, numbers = read
             proposed = change(None if new_model else current)
-            stored = self._write(model, current, proposed, numbers, action, reason)
+            written = self._write(model, current, proposed, numbers, action, reason)
             self.rest.post("/registered-models/set-tag", name=model, key=T_GENERATION,
-                           value=str(stored.generation))
+                           value=str(written.generation))
             committed = True
+            stored = self._reread(model, written)
             before: dict[str, Any] = {} if new_model else current.summary()
             entry = self._audit(model, action, actor, reason, before, stored.summary(), stored.generation)
-            self._verify(model, stored)
+            self._verify(model, written, stored)
             return stored, entry
         finally:
             self._release(lock, committed)
+
+    def _reread(self, model: str, written: ModelState) -> ModelState:
+        read = self._read(model)
+        if read is None:
+            raise WriteConflictError(f"MLflow at {self.url}: model {model!r} was deleted while it was changed")
+        return read[1]
 
     def _claim(self, model: str, created: int, generation: int) -> str:
         name = f"{LOCK_PREFIX}/{model}/{created}/{generation}"
@@ -322,8 +330,10 @@ class MLflowBackend:
                                    {"key": "registry.version", "value": info.version}])["run"]["info"]
         root = str(run["artifact_uri"])
         source, local = info.artifact_path, Path(info.artifact_path)
-        if "://" not in source and ":" not in source.split("/")[0] and local.exists():
-            self.rest.upload(local, root, "model" if local.is_dir() else f"model/{local.name}")
+        if "://" not in source and ":" not in source.split("/")[0]:
+            # a local path is copied into the run (MLflow only accepts local sources inside a run)
+            if local.exists():
+                self.rest.upload(local, root, "model" if local.is_dir() else f"model/{local.name}")
             source = f"{root}/model"
         baseline_uri = None
         if info.baseline is not None:
@@ -335,6 +345,7 @@ class MLflowBackend:
         self.rest.post("/runs/update", run_id=run["run_id"], status="FINISHED",
                        end_time=int(self._clock() * 1000))
         tags = version_tags(info, baseline_uri=baseline_uri, new=True)
+        tags[V_ARTIFACT] = info.artifact_path
         mv = self.rest.post("/model-versions/create", name=model, source=source, run_id=run["run_id"],
                             description=reason[:500], tags=[{"key": k, "value": v} for k, v in tags.items()])
         return str(mv["model_version"]["version"])
@@ -370,17 +381,15 @@ class MLflowBackend:
         self.rest.post("/runs/update", run_id=run["run_id"], status="FINISHED", end_time=int(now * 1000))
         return AuditEntry(generation, from_timestamp(now), model, action, actor, reason, before, after)
 
-    def _verify(self, model: str, stored: ModelState) -> None:
+    def _verify(self, model: str, written: ModelState, stored: ModelState) -> None:
         """Re-read after writing: a writer outside the registry may have got in between."""
-        rm = self._model(model) or {}
-        tags = {t.get("key"): t.get("value") for t in rm.get("tags") or []}
-        aliases = {a.get("alias"): a.get("version") for a in rm.get("aliases") or []}
         problems = []
-        if tags.get(T_GENERATION) != str(stored.generation):
-            problems.append(f"generation is {tags.get(T_GENERATION)}, not {stored.generation}")
-        if (aliases.get(ALIAS_ACTIVE) or "") != (tags.get(T_CHAMPION) or ""):
-            problems.append(f"alias {ALIAS_ACTIVE} points at {aliases.get(ALIAS_ACTIVE)}, not "
-                            f"{tags.get(T_CHAMPION)}")
+        if stored.generation != written.generation:
+            problems.append(f"generation is {stored.generation}, not {written.generation}")
+        for what in ("active_version", "traffic", "mode", "guardrail_level", "tools_blocked"):
+            if getattr(stored, what) != getattr(written, what):
+                problems.append(f"{what} reads {getattr(stored, what)!r}, not the {getattr(written, what)!r} "
+                                "written")
         if problems:
             raise WriteConflictError(
                 f"MLflow at {self.url}: model {model!r} changed while this change was written ("

@@ -44,6 +44,8 @@ T_CHAMPION = "registry.champion"
 V_NAME = "registry.version"
 V_METADATA = "registry.metadata"
 V_BASELINE = "registry.baseline"
+#: The artifact path as registered (the MLflow ``source`` is the copy inside the registration run).
+V_ARTIFACT = "registry.artifact_path"
 V_UNHEALTHY = "registry.unhealthy"
 V_SERVED_HEALTHY = "registry.served_healthy"
 
@@ -105,7 +107,7 @@ def state_from_mlflow(
         VersionInfo(
             model=name,
             version=v.name,
-            artifact_path=v.source,
+            artifact_path=v.tags.get(V_ARTIFACT) or v.source,
             registered_at=from_timestamp(v.created_ms / 1000.0),
             metadata=_json_tag(v.tags, V_METADATA, {}, f"{name}/{v.name}") if v.ours else {},
             baseline=baselines.get(v.number),
