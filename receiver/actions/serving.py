@@ -79,6 +79,8 @@ def read_snapshot(what: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]
         return fn()
     except RegistryUnavailableError as exc:
         return {"unavailable": f"{what}: registry unavailable: {exc.message}"}
+    except ActionTransient as exc:  # raised by call_registry for the same reasons
+        return {"unavailable": exc.message}
 
 
 def registry_location(registry: Any) -> str:
