@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from receiver.store.base import Store
+from receiver.version import build_info
 
 __all__ = ["OUTCOMES", "ReceiverMetrics"]
 
@@ -69,6 +70,10 @@ class ReceiverMetrics:
             registry=registry,
         )
         registry.register(_StoreCollector(store))
+        info = build_info()
+        self.build_info = Gauge("receiver_build_info", "1, labelled with the running build",
+                                sorted(info), registry=registry)
+        self.build_info.labels(**info).set(1)
 
     def count(self, outcome: str) -> None:
         child = self._by_outcome.get(outcome)
