@@ -189,9 +189,12 @@ class MLflowBackend:
     def download_model(self, model: str, info: VersionInfo, dest: Path) -> Path:
         """The artifacts of a version through MLflow (``models:/NAME/NUMBER``), into ``dest``."""
         import mlflow.artifacts  # the model server's 'mlflow' extra
+        from mlflow import MlflowClient
 
-        path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model}/{info.seq}",
-                                                   dst_path=str(dest), tracking_uri=self.url)
+        # MLflow resolves models:/NAME/NUMBER to where the version's files live
+        client = MlflowClient(tracking_uri=self.url, registry_uri=self.url)
+        uri = client.get_model_version_download_uri(model, str(info.seq))
+        path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest), tracking_uri=self.url)
         return Path(path)
 
     # -- writing -----------------------------------------------------------------------------------
