@@ -40,6 +40,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON (no progress line)")
     parser.add_argument("--workdir", type=Path, help="keep configs, logs and data here instead of a temp dir")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--registry", choices=("sqlite", "mlflow"), default="sqlite",
+                        help="model registry: a SQLite file (default) or a real local 'mlflow server' "
+                             "(SQLite backend store, local artifact root; needs the mlflow extra)")
     parser.set_defaults(func=handle)
 
 
@@ -73,7 +76,7 @@ def handle(args: argparse.Namespace) -> int:
 
     progress = Progress(quiet=args.json)
     run = DrillRun(scenarios, dry_run=args.dry_run, progress=progress,
-                   options=StackOptions(workdir=args.workdir))
+                   options=StackOptions(workdir=args.workdir, registry=args.registry))
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:

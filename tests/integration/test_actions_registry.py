@@ -63,7 +63,7 @@ def test_rollback_promotes_last_known_good_once(tmp_path, registry_path):
     assert {k: outcome.data[k] for k in ("from_version", "to_version")} == {"from_version": "v2",
                                                                            "to_version": "v1"}
     if str(registry_path).startswith("mlflow+"):  # evidence shows the aliases as MLflow users see them
-        assert "alias champion -> v1" in outcome.summary and str(registry_path)[7:] in outcome.summary
+        assert "alias champion=v1" in outcome.summary and str(registry_path)[7:] in outcome.summary
     state = open_registry(registry_path).state("fraud")
     assert state.active_version == "v1" and state.traffic == {"v1": 100.0}
     assert state.version("v2").unhealthy  # type: ignore[union-attr]
