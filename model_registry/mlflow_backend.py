@@ -215,45 +215,34 @@ class MLflowBackend:
 
     def _apply_once(self, model: str, action: str, actor: str, reason: str,
                     change: Change) -> tuple[ModelState, AuditEntry]:
-        read = self._read(model)
-        new_model = read is None
-        if read is None:
+        rm = self._model(model)
+        new_model = rm is None
+        if rm is None:
             change(None)  # validate before creating anything; raises to refuse
             try:
-                self.rest.post("/registered-models/create", name=model,
-                               tags=[{"key": T_GENERATION, "value": "0"}])
+                rm = self.rest.post("/registered-models/create", name=model,
+                                    tags=[{"key": T_GENERATION, "value": "0"}]).get("registered_model") or {}
             except MLflowExists:
                 raise _LostRace("the model was created concurrently") from None
-            read = self._read(model)
-            if read is None:
-                raise _LostRace("the model vanished after creation")
-        rm, _, _ = read
-        generation = int({t["key"]: t["value"] for t in rm.get("tags") or []}.get(T_GENERATION) or 0)
+        generation = int(_tag_map(rm).get(T_GENERATION) or 0)
         lock = self._claim(model, int(rm.get("creation_timestamp") or 0), generation + 1)
         committed = False
         try:
             read = self._read(model)
             if read is None or read[1].generation != generation:
                 raise _LostRace("its generation moved on before the claim")
-            _, current, numbers = read
+            fresh, current, numbers = read
             proposed = change(None if new_model else current)
-            written = self._write(model, current, proposed, numbers, action, reason)
+            written, numbers = self._write(model, fresh, current, proposed, numbers, action)
             self.rest.post("/registered-models/set-tag", name=model, key=T_GENERATION,
                            value=str(written.generation))
             committed = True
-            stored = self._reread(model, written)
             before: dict[str, Any] = {} if new_model else current.summary()
-            entry = self._audit(model, action, actor, reason, before, stored.summary(), stored.generation)
-            self._verify(model, written, stored)
-            return stored, entry
+            entry = self._audit(model, action, actor, reason, before, written.summary(), written.generation)
+            self._verify(model, written, numbers)
+            return written, entry
         finally:
             self._release(lock, committed)
-
-    def _reread(self, model: str, written: ModelState) -> ModelState:
-        read = self._read(model)
-        if read is None:
-            raise WriteConflictError(f"MLflow at {self.url}: model {model!r} was deleted while it was changed")
-        return read[1]
 
     def _claim(self, model: str, created: int, generation: int) -> str:
         name = f"{LOCK_PREFIX}/{model}/{created}/{generation}"
@@ -289,30 +278,37 @@ class MLflowBackend:
         except RegistryError as exc:  # an unreleased claim only delays the next writer by the lease
             log.warning("MLflow at %s: could not release claim %s: %s", self.url, experiment_id, exc.message)
 
-    def _write(self, model: str, current: ModelState, new: ModelState, numbers: dict[str, str],
-               action: str, reason: str) -> ModelState:
+    def _write(self, model: str, fresh: dict[str, Any], current: ModelState, new: ModelState,
+               numbers: dict[str, str], action: str) -> tuple[ModelState, dict[str, str]]:
+        """Version tags, model tags, aliases: only what differs from ``current`` (the generation is
+        written by the caller, last)."""
         numbers = dict(numbers)
         old = {v.version: v for v in current.versions}
         stored_versions: list[VersionInfo] = []
         for v in new.versions:
             before = old.get(v.version)
             if before is None:
-                number = self._create_version(model, v, reason)
+                number, created_ms = self._create_version(model, v)
                 numbers[v.version] = number
-                v = replace(v, seq=int(number))
-            elif (before.unhealthy, before.served_healthy) != (v.unhealthy, v.served_healthy):
-                for key, value in version_tags(v, new=False).items():
+                v = replace(v, seq=int(number), registered_at=from_timestamp(created_ms / 1000.0))
+            else:
+                changed = {k: val for k, val in version_tags(v, new=False).items()
+                           if version_tags(before, new=False)[k] != val}
+                for key, value in changed.items():
                     self.rest.post("/model-versions/set-tag", name=model, version=numbers[v.version],
                                    key=key, value=value)
             stored_versions.append(v)
         stored = replace(new, versions=stored_versions, generation=current.generation + 1)
-        old_tags = model_tags(current, numbers)
+        old_tags = _tag_map(fresh)
         for key, value in model_tags(stored, numbers).items():
-            if old_tags.get(key) != value or action == "register" and not current.versions:
+            if old_tags.get(key) != value:
                 self.rest.post("/registered-models/set-tag", name=model, key=key, value=value)
-        self._alias(model, ALIAS_ACTIVE, numbers.get(stored.active_version or ""))
-        self._alias(model, ALIAS_LKG, numbers.get(stored.last_known_good or ""))
-        return stored
+        aliases = _alias_map(fresh)
+        for alias, version in ((ALIAS_ACTIVE, stored.active_version), (ALIAS_LKG, stored.last_known_good)):
+            number = numbers.get(version or "")
+            if aliases.get(alias) != number:
+                self._alias(model, alias, number)
+        return stored, numbers
 
     def _alias(self, model: str, alias: str, number: str | None) -> None:
         if number:
@@ -323,7 +319,7 @@ class MLflowBackend:
             except MLflowNotFound:
                 pass
 
-    def _create_version(self, model: str, info: VersionInfo, reason: str) -> str:
+    def _create_version(self, model: str, info: VersionInfo) -> tuple[str, int]:
         """One registration run holding ``model/`` (a local artifact, copied) and ``baseline.json``."""
         experiment = self._experiment(ARTIFACT_EXPERIMENT, create=True)
         assert experiment is not None
@@ -350,8 +346,8 @@ class MLflowBackend:
         tags = version_tags(info, baseline_uri=baseline_uri, new=True)
         tags[V_ARTIFACT] = info.artifact_path
         mv = self.rest.post("/model-versions/create", name=model, source=source, run_id=run["run_id"],
-                            description=reason[:500], tags=[{"key": k, "value": v} for k, v in tags.items()])
-        return str(mv["model_version"]["version"])
+                            tags=[{"key": k, "value": v} for k, v in tags.items()])["model_version"]
+        return str(mv["version"]), int(mv.get("creation_timestamp") or self._clock() * 1000)
 
     def _experiment(self, name: str, *, create: bool) -> str | None:
         if name in self._experiments:
@@ -384,15 +380,17 @@ class MLflowBackend:
         self.rest.post("/runs/update", run_id=run["run_id"], status="FINISHED", end_time=int(now * 1000))
         return AuditEntry(generation, from_timestamp(now), model, action, actor, reason, before, after)
 
-    def _verify(self, model: str, written: ModelState, stored: ModelState) -> None:
-        """Re-read after writing: a writer outside the registry may have got in between."""
-        problems = []
-        if stored.generation != written.generation:
-            problems.append(f"generation is {stored.generation}, not {written.generation}")
-        for what in ("active_version", "traffic", "mode", "guardrail_level", "tools_blocked"):
-            if getattr(stored, what) != getattr(written, what):
-                problems.append(f"{what} reads {getattr(stored, what)!r}, not the {getattr(written, what)!r} "
-                                "written")
+    def _verify(self, model: str, written: ModelState, numbers: dict[str, str]) -> None:
+        """Re-read after writing (one GET): a writer outside the registry, e.g. the MLflow UI, may have
+        got in between."""
+        rm = self._model(model) or {}
+        tags, aliases = _tag_map(rm), _alias_map(rm)
+        expected = {**model_tags(written, numbers), T_GENERATION: str(written.generation)}
+        problems = [f"tag {k} reads {tags.get(k)!r}, not the {v!r} written"
+                    for k, v in expected.items() if tags.get(k) != v]
+        for alias, version in ((ALIAS_ACTIVE, written.active_version), (ALIAS_LKG, written.last_known_good)):
+            if aliases.get(alias) != numbers.get(version or ""):
+                problems.append(f"alias {alias} points at {aliases.get(alias)}, not {numbers.get(version or '')}")
         if problems:
             raise WriteConflictError(
                 f"MLflow at {self.url}: model {model!r} changed while this change was written ("
@@ -413,6 +411,14 @@ class MLflowBackend:
                 problems.append(f"{name}: alias {ALIAS_ACTIVE} ({aliases.get(ALIAS_ACTIVE)}) was moved "
                                 f"outside the registry (last set to {tags.get(T_CHAMPION) or 'none'})")
         return problems
+
+
+def _tag_map(obj: dict[str, Any]) -> dict[str, str]:
+    return {str(t.get("key")): str(t.get("value", "")) for t in obj.get("tags") or []}
+
+
+def _alias_map(obj: dict[str, Any]) -> dict[str, str]:
+    return {str(a.get("alias")): str(a.get("version")) for a in obj.get("aliases") or []}
 
 
 def _audit_from_run(run: dict[str, Any]) -> AuditEntry:
