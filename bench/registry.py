@@ -93,6 +93,10 @@ def follow_times(registry_url: str, workdir: Path, changes: int, poll: float) ->
     server = serve_background(ServerConfig(registry_url, "follow", port=0, poll_interval=poll))
     out: list[float] = []
     try:
+        # warm-up: the first split loads v1's artifacts through MLflow (a download, not a poll)
+        reg.split("follow", {"v1": 10.0, "v2": 90.0}, **WHO)
+        while "v1" not in requests.get(server.url + "/state", timeout=5).json()["loaded_versions"]:
+            time.sleep(0.01)
         for i in range(changes):
             weights = {"v1": 50.0, "v2": 50.0} if i % 2 == 0 else {"v2": 100.0}
             reg.split("follow", weights, **WHO)

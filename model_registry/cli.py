@@ -56,7 +56,8 @@ def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS, help="registry file (default: $MODEL_REGISTRY_DB)")
     common.add_argument("--registry-url", default=argparse.SUPPRESS,
-                        help="MLflow Model Registry mlflow+http(s)://host:port (default: $MODEL_REGISTRY_URL)")
+                        help="MLflow Model Registry mlflow+http(s)://host:port "
+                             "(default: $MODEL_REGISTRY_URL)")
     common.add_argument("--registry-token-file", default=argparse.SUPPRESS,
                         help="file holding the MLflow bearer token (default: $MLFLOW_TRACKING_TOKEN)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")

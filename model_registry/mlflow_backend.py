@@ -34,6 +34,7 @@ UI next to the model. ``AuditEntry.id`` is the change's generation (unique per m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -81,9 +82,18 @@ class _LostRace(Exception):
 class MLflowBackend:
     """The registry in an MLflow tracking server (see the module docstring)."""
 
-    def __init__(self, url: str, *, token: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 10.0, lease_seconds: float = 30.0, attempts: int = 4,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 10.0,
+        lease_seconds: float = 30.0,
+        attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.rest = MLflowRest(url, token=token, session=session, timeout=timeout)
         self.url = self.rest.url
         self.lease_seconds = lease_seconds
@@ -126,8 +136,13 @@ class MLflowBackend:
             try:
                 self._baselines[uri] = Baseline.from_dict(json.loads(self.rest.read_bytes(uri)))
             except (RegistryError, ValueError) as exc:
-                log.warning("baseline of %s version %s at %s unreadable (%s); serving without it",
-                            v.tags.get("registry.version"), v.number, uri, exc)
+                log.warning(
+                    "baseline of %s version %s at %s unreadable (%s); serving without it",
+                    v.tags.get("registry.version"),
+                    v.number,
+                    uri,
+                    exc,
+                )
                 return None
         return self._baselines[uri]
 
@@ -178,8 +193,12 @@ class MLflowBackend:
         experiment = self._experiment(AUDIT_EXPERIMENT, create=False)
         if experiment is None:
             return []
-        body: dict[str, Any] = {"experiment_ids": [experiment], "max_results": min(limit, 1000),
-                                "order_by": ["attributes.start_time DESC"], "run_view_type": "ACTIVE_ONLY"}
+        body: dict[str, Any] = {
+            "experiment_ids": [experiment],
+            "max_results": min(limit, 1000),
+            "order_by": ["attributes.start_time DESC"],
+            "run_view_type": "ACTIVE_ONLY",
+        }
         if model is not None:
             body["filter"] = f"tags.`registry.model` = '{model}'"
             body["order_by"] = ["tags.`registry.seq` DESC"]
@@ -194,13 +213,16 @@ class MLflowBackend:
         # MLflow resolves models:/NAME/NUMBER to where the version's files live
         client = MlflowClient(tracking_uri=self.url, registry_uri=self.url)
         uri = client.get_model_version_download_uri(model, str(info.seq))
-        path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest), tracking_uri=self.url)
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(dest), tracking_uri=self.url
+        )
         return Path(path)
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def apply(self, model: str, action: str, actor: str, reason: str,
-              change: Change) -> tuple[ModelState, AuditEntry]:
+    def apply(
+        self, model: str, action: str, actor: str, reason: str, change: Change
+    ) -> tuple[ModelState, AuditEntry]:
         last = ""
         for attempt in range(self.attempts):
             try:
@@ -211,17 +233,23 @@ class MLflowBackend:
                     self._sleep(self._rng.uniform(0.02, 0.1) * (attempt + 1))
         raise WriteConflictError(
             f"MLflow at {self.url}: model {model!r} was changed by another writer during each of "
-            f"{self.attempts} attempts ({last}); nothing was written by this {action}, retry it")
+            f"{self.attempts} attempts ({last}); nothing was written by this {action}, retry it"
+        )
 
-    def _apply_once(self, model: str, action: str, actor: str, reason: str,
-                    change: Change) -> tuple[ModelState, AuditEntry]:
+    def _apply_once(
+        self, model: str, action: str, actor: str, reason: str, change: Change
+    ) -> tuple[ModelState, AuditEntry]:
         rm = self._model(model)
         new_model = rm is None
         if rm is None:
             change(None)  # validate before creating anything; raises to refuse
             try:
-                rm = self.rest.post("/registered-models/create", name=model,
-                                    tags=[{"key": T_GENERATION, "value": "0"}]).get("registered_model") or {}
+                rm = (
+                    self.rest.post(
+                        "/registered-models/create", name=model, tags=[{"key": T_GENERATION, "value": "0"}]
+                    ).get("registered_model")
+                    or {}
+                )
             except MLflowExists:
                 raise _LostRace("the model was created concurrently") from None
         generation = int(_tag_map(rm).get(T_GENERATION) or 0)
@@ -234,8 +262,9 @@ class MLflowBackend:
             fresh, current, numbers = read
             proposed = change(None if new_model else current)
             written, numbers = self._write(model, fresh, current, proposed, numbers, action)
-            self.rest.post("/registered-models/set-tag", name=model, key=T_GENERATION,
-                           value=str(written.generation))
+            self.rest.post(
+                "/registered-models/set-tag", name=model, key=T_GENERATION, value=str(written.generation)
+            )
             committed = True
             before: dict[str, Any] = {} if new_model else current.summary()
             entry = self._audit(model, action, actor, reason, before, written.summary(), written.generation)
@@ -257,17 +286,24 @@ class MLflowBackend:
             age = now - int(exp.get("creation_time") or 0) / 1000.0
             if age <= self.lease_seconds:
                 raise _LostRace(f"another writer holds generation {generation} (for {age:.1f}s)")
-            log.warning("MLflow at %s: taking over the claim on %s generation %d, abandoned %.0fs ago",
-                        self.url, model, generation, age)
+            log.warning(
+                "MLflow at %s: taking over the claim on %s generation %d, abandoned %.0fs ago",
+                self.url,
+                model,
+                generation,
+                age,
+            )
             self._rename_away(str(exp.get("experiment_id")), name, "abandoned")
         raise _LostRace(f"could not claim generation {generation}")
 
     def _rename_away(self, experiment_id: str, name: str, why: str) -> None:
-        try:
-            self.rest.post("/experiments/update", experiment_id=experiment_id,
-                           new_name=f"{name}.{why}-{uuid.uuid4().hex[:12]}")
-        except (MLflowNotFound, MLflowExists, RegistryError):
-            pass  # renamed or deleted by someone else meanwhile: the name is what matters
+        # renamed or deleted by someone else meanwhile: the name is what matters
+        with contextlib.suppress(MLflowNotFound, MLflowExists, RegistryError):
+            self.rest.post(
+                "/experiments/update",
+                experiment_id=experiment_id,
+                new_name=f"{name}.{why}-{uuid.uuid4().hex[:12]}",
+            )
 
     def _release(self, experiment_id: str, committed: bool) -> None:
         try:
@@ -278,8 +314,15 @@ class MLflowBackend:
         except RegistryError as exc:  # an unreleased claim only delays the next writer by the lease
             log.warning("MLflow at %s: could not release claim %s: %s", self.url, experiment_id, exc.message)
 
-    def _write(self, model: str, fresh: dict[str, Any], current: ModelState, new: ModelState,
-               numbers: dict[str, str], action: str) -> tuple[ModelState, dict[str, str]]:
+    def _write(
+        self,
+        model: str,
+        fresh: dict[str, Any],
+        current: ModelState,
+        new: ModelState,
+        numbers: dict[str, str],
+        action: str,
+    ) -> tuple[ModelState, dict[str, str]]:
         """Version tags, model tags, aliases: only what differs from ``current`` (the generation is
         written by the caller, last)."""
         numbers = dict(numbers)
@@ -292,11 +335,19 @@ class MLflowBackend:
                 numbers[v.version] = number
                 v = replace(v, seq=int(number), registered_at=from_timestamp(created_ms / 1000.0))
             else:
-                changed = {k: val for k, val in version_tags(v, new=False).items()
-                           if version_tags(before, new=False)[k] != val}
+                changed = {
+                    k: val
+                    for k, val in version_tags(v, new=False).items()
+                    if version_tags(before, new=False)[k] != val
+                }
                 for key, value in changed.items():
-                    self.rest.post("/model-versions/set-tag", name=model, version=numbers[v.version],
-                                   key=key, value=value)
+                    self.rest.post(
+                        "/model-versions/set-tag",
+                        name=model,
+                        version=numbers[v.version],
+                        key=key,
+                        value=value,
+                    )
             stored_versions.append(v)
         stored = replace(new, versions=stored_versions, generation=current.generation + 1)
         old_tags = _tag_map(fresh)
@@ -305,28 +356,32 @@ class MLflowBackend:
                 self.rest.post("/registered-models/set-tag", name=model, key=key, value=value)
         aliases = _alias_map(fresh)
         for alias, version in ((ALIAS_ACTIVE, stored.active_version), (ALIAS_LKG, stored.last_known_good)):
-            number = numbers.get(version or "")
-            if aliases.get(alias) != number:
-                self._alias(model, alias, number)
+            target = numbers.get(version or "")
+            if aliases.get(alias) != target:
+                self._alias(model, alias, target)
         return stored, numbers
 
     def _alias(self, model: str, alias: str, number: str | None) -> None:
         if number:
             self.rest.post("/registered-models/alias", name=model, alias=alias, version=number)
         else:
-            try:
+            with contextlib.suppress(MLflowNotFound):
                 self.rest.call("DELETE", "/registered-models/alias", {"name": model, "alias": alias})
-            except MLflowNotFound:
-                pass
 
     def _create_version(self, model: str, info: VersionInfo) -> tuple[str, int]:
         """One registration run holding ``model/`` (a local artifact, copied) and ``baseline.json``."""
         experiment = self._experiment(ARTIFACT_EXPERIMENT, create=True)
         assert experiment is not None
-        run = self.rest.post("/runs/create", experiment_id=experiment, run_name=f"{model} {info.version}",
-                             start_time=int(self._clock() * 1000),
-                             tags=[{"key": "registry.model", "value": model},
-                                   {"key": "registry.version", "value": info.version}])["run"]["info"]
+        run = self.rest.post(
+            "/runs/create",
+            experiment_id=experiment,
+            run_name=f"{model} {info.version}",
+            start_time=int(self._clock() * 1000),
+            tags=[
+                {"key": "registry.model", "value": model},
+                {"key": "registry.version", "value": info.version},
+            ],
+        )["run"]["info"]
         root = str(run["artifact_uri"])
         source, local = info.artifact_path, Path(info.artifact_path)
         if "://" not in source and ":" not in source.split("/")[0]:
@@ -341,12 +396,18 @@ class MLflowBackend:
                 path.write_text(json.dumps(info.baseline.to_dict()))
                 self.rest.upload(path, root, "baseline.json")
             baseline_uri = f"{root}/baseline.json"
-        self.rest.post("/runs/update", run_id=run["run_id"], status="FINISHED",
-                       end_time=int(self._clock() * 1000))
+        self.rest.post(
+            "/runs/update", run_id=run["run_id"], status="FINISHED", end_time=int(self._clock() * 1000)
+        )
         tags = version_tags(info, baseline_uri=baseline_uri, new=True)
         tags[V_ARTIFACT] = info.artifact_path
-        mv = self.rest.post("/model-versions/create", name=model, source=source, run_id=run["run_id"],
-                            tags=[{"key": k, "value": v} for k, v in tags.items()])["model_version"]
+        mv = self.rest.post(
+            "/model-versions/create",
+            name=model,
+            source=source,
+            run_id=run["run_id"],
+            tags=[{"key": k, "value": v} for k, v in tags.items()],
+        )["model_version"]
         return str(mv["version"]), int(mv.get("creation_timestamp") or self._clock() * 1000)
 
     def _experiment(self, name: str, *, create: bool) -> str | None:
@@ -361,22 +422,43 @@ class MLflowBackend:
             try:
                 found = str(self.rest.post("/experiments/create", name=name)["experiment_id"])
             except MLflowExists:  # created concurrently
-                found = str(self.rest.get("/experiments/get-by-name", experiment_name=name)
-                            ["experiment"]["experiment_id"])
+                found = str(
+                    self.rest.get("/experiments/get-by-name", experiment_name=name)["experiment"][
+                        "experiment_id"
+                    ]
+                )
         self._experiments[name] = found
         return found
 
-    def _audit(self, model: str, action: str, actor: str, reason: str, before: dict[str, Any],
-               after: dict[str, Any], generation: int) -> AuditEntry:
+    def _audit(
+        self,
+        model: str,
+        action: str,
+        actor: str,
+        reason: str,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        generation: int,
+    ) -> AuditEntry:
         experiment = self._experiment(AUDIT_EXPERIMENT, create=True)
         now = self._clock()
-        tags = {"registry.model": model, "registry.action": action, "registry.actor": actor,
-                "registry.reason": reason[:4000], "registry.generation": str(generation),
-                "registry.seq": f"{generation:012d}", "registry.before": json.dumps(before),
-                "registry.after": json.dumps(after)}
-        run = self.rest.post("/runs/create", experiment_id=experiment, start_time=int(now * 1000),
-                             run_name=f"{model} {action} g{generation}",
-                             tags=[{"key": k, "value": v} for k, v in tags.items()])["run"]["info"]
+        tags = {
+            "registry.model": model,
+            "registry.action": action,
+            "registry.actor": actor,
+            "registry.reason": reason[:4000],
+            "registry.generation": str(generation),
+            "registry.seq": f"{generation:012d}",
+            "registry.before": json.dumps(before),
+            "registry.after": json.dumps(after),
+        }
+        run = self.rest.post(
+            "/runs/create",
+            experiment_id=experiment,
+            start_time=int(now * 1000),
+            run_name=f"{model} {action} g{generation}",
+            tags=[{"key": k, "value": v} for k, v in tags.items()],
+        )["run"]["info"]
         self.rest.post("/runs/update", run_id=run["run_id"], status="FINISHED", end_time=int(now * 1000))
         return AuditEntry(generation, from_timestamp(now), model, action, actor, reason, before, after)
 
@@ -386,16 +468,24 @@ class MLflowBackend:
         rm = self._model(model) or {}
         tags, aliases = _tag_map(rm), _alias_map(rm)
         expected = {**model_tags(written, numbers), T_GENERATION: str(written.generation)}
-        problems = [f"tag {k} reads {tags.get(k)!r}, not the {v!r} written"
-                    for k, v in expected.items() if tags.get(k) != v]
+        problems = [
+            f"tag {k} reads {tags.get(k)!r}, not the {v!r} written"
+            for k, v in expected.items()
+            if tags.get(k) != v
+        ]
         for alias, version in ((ALIAS_ACTIVE, written.active_version), (ALIAS_LKG, written.last_known_good)):
             if aliases.get(alias) != numbers.get(version or ""):
-                problems.append(f"alias {alias} points at {aliases.get(alias)}, not {numbers.get(version or '')}")
+                problems.append(
+                    f"alias {alias} points at {aliases.get(alias)}, not {numbers.get(version or '')}"
+                )
         if problems:
             raise WriteConflictError(
                 f"MLflow at {self.url}: model {model!r} changed while this change was written ("
-                + "; ".join(problems) + "); the change is recorded in the audit history, re-read and "
-                "check the model (model-registry check)", problems)
+                + "; ".join(problems)
+                + "); the change is recorded in the audit history, re-read and "
+                "check the model (model-registry check)",
+                problems,
+            )
 
     # -- checking ----------------------------------------------------------------------------------
 
@@ -408,8 +498,10 @@ class MLflowBackend:
                 continue  # not managed by this registry (yet)
             aliases = {a.get("alias"): a.get("version") for a in rm.get("aliases") or []}
             if (aliases.get(ALIAS_ACTIVE) or "") != (tags.get(T_CHAMPION) or ""):
-                problems.append(f"{name}: alias {ALIAS_ACTIVE} ({aliases.get(ALIAS_ACTIVE)}) was moved "
-                                f"outside the registry (last set to {tags.get(T_CHAMPION) or 'none'})")
+                problems.append(
+                    f"{name}: alias {ALIAS_ACTIVE} ({aliases.get(ALIAS_ACTIVE)}) was moved "
+                    f"outside the registry (last set to {tags.get(T_CHAMPION) or 'none'})"
+                )
         return problems
 
 

@@ -77,8 +77,14 @@ class MLflowVersion:
     def from_json(cls, mv: Mapping[str, Any]) -> MLflowVersion:
         tags = _tags(mv)
         number = str(mv.get("version"))
-        return cls(number, tags.get(V_NAME) or number, str(mv.get("source") or ""),
-                   str(mv.get("run_id") or ""), int(mv.get("creation_timestamp") or 0), tags)
+        return cls(
+            number,
+            tags.get(V_NAME) or number,
+            str(mv.get("source") or ""),
+            str(mv.get("run_id") or ""),
+            int(mv.get("creation_timestamp") or 0),
+            tags,
+        )
 
 
 def _json_tag(tags: Mapping[str, str], key: str, default: Any, where: str) -> Any:
@@ -133,7 +139,7 @@ def state_from_mlflow(
         model=name,
         active_version=champion,
         traffic=traffic,
-        mode=tags.get(T_MODE) if tags.get(T_MODE) in ("normal", "fallback") else "normal",
+        mode=tags[T_MODE] if tags.get(T_MODE) in ("normal", "fallback") else "normal",
         guardrail_level=int(level) if level.isdigit() and int(level) <= 3 else 0,
         generation=int(tags.get(T_GENERATION, "0") or 0),
         active_since=active_since,

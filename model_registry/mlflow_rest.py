@@ -16,6 +16,7 @@ uploads and downloads); other stores (s3, gs, ...) go through the ``mlflow`` pac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Mapping
@@ -59,8 +60,14 @@ def read_token(token_file: str | Path | None, environ: Mapping[str, str] | None 
 class MLflowRest:
     """JSON calls against one tracking server. ``url`` is plain ``http(s)://host:port`` (no ``mlflow+``)."""
 
-    def __init__(self, url: str, *, token: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise RegistryError(f"MLflow URL must be http(s)://host:port, got {url!r}")
@@ -88,17 +95,20 @@ class MLflowRest:
         try:
             resp = self.session.request(method, self.url + API + path, **kwargs)
         except requests.Timeout:
-            raise RegistryUnavailableError(f"{where} did not answer {path} within {self.timeout:g}s") from None
+            raise RegistryUnavailableError(
+                f"{where} did not answer {path} within {self.timeout:g}s"
+            ) from None
         except requests.RequestException as exc:
             reason = type(exc).__name__
             raise RegistryUnavailableError(f"{where} is unreachable ({reason} on {path})") from None
         self._note_date(resp)
         if resp.status_code >= 500:
-            raise RegistryUnavailableError(
-                f"{where} answered {resp.status_code} to {path}: {_message(resp)}")
+            raise RegistryUnavailableError(f"{where} answered {resp.status_code} to {path}: {_message(resp)}")
         if resp.status_code in (401, 403):
-            raise RegistryError(f"{where} refused the credentials ({resp.status_code}) for {path}; check "
-                                "the token file or MLFLOW_TRACKING_TOKEN")
+            raise RegistryError(
+                f"{where} refused the credentials ({resp.status_code}) for {path}; check "
+                "the token file or MLFLOW_TRACKING_TOKEN"
+            )
         if resp.status_code >= 400:
             code = _error_code(resp)
             if code == "RESOURCE_DOES_NOT_EXIST" or resp.status_code == 404:
@@ -121,10 +131,8 @@ class MLflowRest:
     def _note_date(self, resp: requests.Response) -> None:
         date = resp.headers.get("Date")
         if date:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 self.server_time = parsedate_to_datetime(date).timestamp()
-            except (TypeError, ValueError):
-                pass
 
     # -- artifacts ---------------------------------------------------------------------------------
 
@@ -168,9 +176,12 @@ class MLflowRest:
             resp = self.session.request(method, url, data=data, headers=self._headers(), timeout=self.timeout)
         except requests.RequestException as exc:
             raise RegistryUnavailableError(
-                f"MLflow at {self.url} is unreachable ({type(exc).__name__} on artifact {path})") from None
+                f"MLflow at {self.url} is unreachable ({type(exc).__name__} on artifact {path})"
+            ) from None
         if resp.status_code >= 500:
-            raise RegistryUnavailableError(f"MLflow at {self.url} answered {resp.status_code} for artifact {path}")
+            raise RegistryUnavailableError(
+                f"MLflow at {self.url} answered {resp.status_code} for artifact {path}"
+            )
         if resp.status_code >= 400:
             raise RegistryError(f"MLflow at {self.url} refused artifact {path} ({resp.status_code})")
         return resp
@@ -188,14 +199,16 @@ class _MlflowArtifacts:
         except ImportError:
             raise RegistryError(
                 "this MLflow server stores artifacts remotely (s3, gs, ...); install the 'mlflow' extra "
-                "(pip install 'ml-incident-runbooks[mlflow]') to read and write them") from None
+                "(pip install 'ml-incident-runbooks[mlflow]') to read and write them"
+            ) from None
         self.url = url
 
     def read(self, artifact_uri: str) -> bytes:
         import mlflow.artifacts
 
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri,
-                                                        tracking_uri=self.url)).read_bytes()
+        return Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, tracking_uri=self.url)
+        ).read_bytes()
 
     def log_artifacts_to(self, local: Path, artifact_uri: str, dest: str) -> None:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository

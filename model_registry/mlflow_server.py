@@ -35,13 +35,27 @@ def free_port() -> int:
 def mlflow_server_argv(workdir: Path, port: int) -> list[str]:
     """``mlflow server`` on 127.0.0.1:``port`` with its store and artifacts under ``workdir``."""
     if importlib.util.find_spec("mlflow") is None:
-        raise RegistryError("the MLflow server needs the 'mlflow' extra: pip install "
-                            "'ml-incident-runbooks[mlflow]' (scripts/setup.sh installs it)")
+        raise RegistryError(
+            "the MLflow server needs the 'mlflow' extra: pip install "
+            "'ml-incident-runbooks[mlflow]' (scripts/setup.sh installs it)"
+        )
     workdir.mkdir(parents=True, exist_ok=True)
-    return [sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
-            "--default-artifact-root", str((workdir / "artifacts").resolve()),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
+        "--default-artifact-root",
+        str((workdir / "artifacts").resolve()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
 
 
 @dataclass
@@ -66,10 +80,8 @@ class LocalMLflowServer:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -97,14 +109,22 @@ def wait_ready(url: str, process: subprocess.Popen[bytes] | None, timeout: float
     raise RegistryUnavailableError(f"mlflow server at {url} not ready after {timeout:g}s (log {log_path})")
 
 
-def start_mlflow_server(workdir: Path, *, port: int | None = None, timeout: float = 90.0) -> LocalMLflowServer:
+def start_mlflow_server(
+    workdir: Path, *, port: int | None = None, timeout: float = 90.0
+) -> LocalMLflowServer:
     """Start the server and wait for ``/health``; on failure it is stopped and the error names its log."""
     port = port or free_port()
     argv = mlflow_server_argv(workdir, port)
     log_path = workdir / "mlflow-server.log"
     with log_path.open("ab") as log_file:
-        process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   cwd=workdir, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+            start_new_session=True,
+        )
     server = LocalMLflowServer(process, f"http://127.0.0.1:{port}", port, workdir, log_path)
     try:
         wait_ready(server.url, process, timeout, log_path)

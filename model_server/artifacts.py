@@ -94,6 +94,8 @@ def load_version(registry: Any, model: str, info: Any, cache_dir: Path) -> Loade
         return _load_file(path)
     files = [p for p in path.rglob("*") if p.suffix in (".joblib", ".pkl") and p.is_file()]
     if len(files) != 1:
-        raise LookupError(f"{model} version {info.version}: MLflow artifacts at {path} hold no MLmodel and "
-                          f"{len(files)} joblib/pickle files; cannot tell what to load")
+        raise LookupError(
+            f"{model} version {info.version}: MLflow artifacts at {path} hold no MLmodel and "
+            f"{len(files)} joblib/pickle files; cannot tell what to load"
+        )
     return _load_file(files[0])

@@ -243,8 +243,9 @@ class ModelServer:
             self.config.model, latency_buckets=metadata.get("latency_buckets") or (),
             slo_latency_seconds=metadata.get("slo_latency_seconds"),
             slo_error_ratio=metadata.get("slo_error_ratio"))
+        known = metadata.get("feature_names") or baseline
         instruments = model.version(version, baseline=baseline, metadata=metadata,
-                                    feature_names=None if metadata.get("feature_names") or baseline else names)
+                                    feature_names=None if known else names)
         means = {fb.name: fb.mean for fb in baseline.features} if baseline is not None else {}
         impute = np.array([means.get(n, 0.0) for n in instruments.feature_names], dtype=float)
         served = Served(version, estimator, instruments, impute, metadata,
@@ -609,9 +610,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start()
     except UnknownModelError:
         print(f"model-server: error: model {config.model!r} is not in the registry {config.registry_db}; "
-              f"create it with 'model-server bootstrap --registry-{'url' if '://' in config.registry_db else 'db'}"
-              f" {config.registry_db} --model {config.model} --artifacts DIR' or register a version "
-              "(model-registry register)", file=sys.stderr)
+              f"create it with 'model-server bootstrap --registry-"
+              f"{'url' if '://' in config.registry_db else 'db'} {config.registry_db} --model {config.model} "
+              "--artifacts DIR' or register a version (model-registry register)", file=sys.stderr)
         return 2
     except RegistryError as exc:
         print(f"model-server: error: {exc.message}", file=sys.stderr)

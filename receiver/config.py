@@ -83,8 +83,8 @@ class Settings:
     prometheus_url: str = "http://127.0.0.1:9090"
     alertmanager_url: str = "http://127.0.0.1:9093"
     registry_db: Path | None = None
-    # an MLflow Model Registry instead of the SQLite file: mlflow+http(s)://host:port; its bearer token
-    # from registry_token_file, else $MLFLOW_TRACKING_TOKEN (never logged)
+    # an MLflow Model Registry instead of the SQLite file (wins over registry_db when both are set):
+    # mlflow+http(s)://host:port; its bearer token from registry_token_file, else $MLFLOW_TRACKING_TOKEN
     registry_url: str | None = None
     registry_token_file: Path | None = None
     dry_run: bool = False
@@ -233,9 +233,9 @@ def _validate(settings: Settings) -> None:
         parsed = urlparse(settings.registry_url.removeprefix("mlflow+"))
         if not settings.registry_url.startswith("mlflow+") or parsed.scheme not in ("http", "https") \
                 or not parsed.netloc:
-            problems.append(f"registry_url: expected mlflow+http(s)://host:port, got {settings.registry_url!r}")
-        if settings.registry_db is not None:
-            problems.append("registry_url and registry_db: set one registry, not both")
+            problems.append(
+                f"registry_url: expected mlflow+http(s)://host:port, got {settings.registry_url!r}"
+            )
     if not 0 < settings.time_scale <= 1:
         problems.append(f"time_scale: expected 0 < time_scale <= 1, got {settings.time_scale}")
     if settings.cooldown_seconds < 0:

@@ -39,7 +39,8 @@ class FallbackAction(BaseAction):
 
     def snapshot(self, params: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
         def read() -> dict[str, Any]:
-            state = call_registry("fallback", lambda: ctx.open_registry().state(require_model(ctx, self.kind)))
+            model = require_model(ctx, self.kind)
+            state = call_registry("fallback", lambda: ctx.open_registry().state(model))
             return {"mode": state.mode}
 
         return read_snapshot("fallback", read)
@@ -83,5 +84,7 @@ class FallbackAction(BaseAction):
             ),
         )
         return ActionResult(
-            "succeeded", f"{model}: serving mode {state.mode} -> {target} ({describe_state(registry, new)})", data
+            "succeeded",
+            f"{model}: serving mode {state.mode} -> {target} ({describe_state(registry, new)})",
+            data,
         )

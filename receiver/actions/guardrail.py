@@ -20,9 +20,9 @@ from receiver.actions.base import ActionContext, ActionResult, BaseAction, requi
 from receiver.actions.serving import (
     audit_reason,
     call_registry,
-    registry_location,
     optional_reason,
     read_snapshot,
+    registry_location,
 )
 from receiver.errors import ActionParamError
 
@@ -56,7 +56,8 @@ class GuardrailAction(BaseAction):
 
     def snapshot(self, params: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
         def read() -> dict[str, Any]:
-            state = call_registry("guardrail", lambda: ctx.open_registry().state(require_model(ctx, self.kind)))
+            model = require_model(ctx, self.kind)
+            state = call_registry("guardrail", lambda: ctx.open_registry().state(model))
             return {"level": state.guardrail_level, "tools_blocked": bool(state.tools_blocked)}
 
         return read_snapshot("guardrail", read)

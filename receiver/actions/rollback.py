@@ -61,7 +61,8 @@ class RollbackAction(BaseAction):
 
     def snapshot(self, params: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
         def read() -> dict[str, Any]:
-            state = call_registry("rollback", lambda: ctx.open_registry().state(require_model(ctx, self.kind)))
+            model = require_model(ctx, self.kind)
+            state = call_registry("rollback", lambda: ctx.open_registry().state(model))
             return {"active_version": state.active_version, "last_known_good": state.last_known_good}
 
         return read_snapshot("rollback", read)

@@ -56,7 +56,8 @@ def call_registry(what: str, fn: Callable[[], T]) -> T:
     except RegistryUnavailableError as exc:
         raise ActionTransient(f"{what}: registry unavailable: {exc.message}") from exc
     except WriteConflictError as exc:
-        raise ActionTransient(f"{what}: registry write conflict, will re-read and retry: {exc.message}") from exc
+        message = f"{what}: registry write conflict, will re-read and retry: {exc.message}"
+        raise ActionTransient(message) from exc
     except RegistryError as exc:
         raise ActionError(f"{what}: registry refused: {exc.message}", exc.problems) from exc
 

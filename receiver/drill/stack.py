@@ -5,7 +5,8 @@ tokens (mode 0600), the registry DB bootstrapped with the demo v1 (good) and v2 
 time-compressed Prometheus/Alertmanager configs from :func:`receiver.rulegen.render_drill_configs`,
 time-compressed runbooks, the receiver's config file, data dirs and one log per process. With
 ``registry="mlflow"`` the registry is a real ``mlflow server`` (SQLite backend store, local artifact root,
-loopback) started first and stopped last; the receiver and the model servers then talk to it by URL. Each child runs
+loopback) started first and stopped last; the receiver and the model servers then talk to it by URL.
+Each child runs
 in its own process group, so :meth:`Stack.stop` (always called from ``finally``) takes down anything it
 spawned; it is idempotent and safe to call from a signal handler's unwinding.
 """

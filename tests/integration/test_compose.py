@@ -76,3 +76,30 @@ def test_services_have_health_checks() -> None:
     services = _compose()["services"]
     for name in ("prometheus", "alertmanager", "grafana", "receiver", "model-server", "chat-sink"):
         assert "healthcheck" in services[name], f"{name} has no health check"
+
+
+def test_optional_mlflow_service_and_its_override() -> None:
+    services = _compose()["services"]
+    mlflow = services["mlflow"]
+    assert mlflow["profiles"] == ["mlflow"]  # optional: `up` without the profile does not start it
+    command = " ".join(mlflow["command"])
+    assert "--backend-store-uri sqlite:////mlflow/mlflow.db" in command and "healthcheck" in mlflow
+    override = yaml.safe_load((REPO / "docker-compose.mlflow.yml").read_text())["services"]
+    assert override["receiver"]["environment"]["RECEIVER_REGISTRY_URL"] == "mlflow+http://mlflow:5000"
+    assert "--registry-url mlflow+http://mlflow:5000" in " ".join(override["model-server"]["command"])
+    if shutil.which("docker-compose"):
+        result = subprocess.run(["docker-compose", "--profile", "mlflow", "-f", str(COMPOSE), "-f",
+                                 str(REPO / "docker-compose.mlflow.yml"), "config", "-q"], cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+
+
+def test_dockerfile_receiver_target_has_no_ml_stack_and_healthchecks() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    blocks = text.split("\nFROM ")[1:]
+    stages = {block.split()[2]: block for block in blocks if " AS " in block.split("\n")[0]}
+    assert {"base", "receiver", "model-server"} <= set(stages)
+    assert "pip install . " in stages["receiver"] or "pip install .\n" in stages["receiver"]
+    assert "[model-server" not in stages["receiver"] and "mlflow" not in stages["receiver"].split("HEALTH")[0]
+    assert "'.[model-server,mlflow]'" in stages["model-server"]
+    assert "HEALTHCHECK" in stages["receiver"] and "HEALTHCHECK" in stages["model-server"]

@@ -39,21 +39,35 @@ def test_follows_mlflow_split_rollback_and_keeps_faults(mlflow_url, tmp_path):
         reg.promote(MODEL, "v2", actor="t", reason="release")
         reg.split(MODEL, {"v1": 50, "v2": 50}, actor="t", reason="INC canary")
         started = time.monotonic()
-        wait_until(lambda: requests.get(server.url + "/state", timeout=2).json()["traffic"]
-                   == {"v1": 50.0, "v2": 50.0}, timeout=10, interval=0.02, message="split followed")
+        wait_until(
+            lambda: (
+                requests.get(server.url + "/state", timeout=2).json()["traffic"] == {"v1": 50.0, "v2": 50.0}
+            ),
+            timeout=10,
+            interval=0.02,
+            message="split followed",
+        )
         assert time.monotonic() - started <= 2 * POLL + 1.0  # at most ~two poll intervals (+ model load)
         assert versions_served(server.url) == {"v1", "v2"}  # a traffic split across two versions
-        faults = requests.post(server.url + "/admin/faults", json={"error_rate": 1.0, "version": "v2"},
-                               headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        faults = requests.post(
+            server.url + "/admin/faults",
+            json={"error_rate": 1.0, "version": "v2"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        )
         assert faults.status_code == 200
         codes = {r.status_code for r in post_all(server.url, rows(40))}
         assert codes == {200, 500}
         reg.rollback(MODEL, actor="receiver", reason="INC-1 errors", expected_active="v2")
-        wait_until(lambda: requests.get(server.url + "/state", timeout=2).json()["traffic"] == {"v1": 100.0},
-                   timeout=10, interval=0.02, message="rollback followed")
+        wait_until(
+            lambda: requests.get(server.url + "/state", timeout=2).json()["traffic"] == {"v1": 100.0},
+            timeout=10,
+            interval=0.02,
+            message="rollback followed",
+        )
         assert {r.status_code for r in post_all(server.url, rows(20))} == {200}
         metrics = requests.get(server.url + "/metrics", timeout=5).text
-        assert 'model_feature_psi{' in metrics or "model_prediction_baseline{" in metrics
+        assert "model_feature_psi{" in metrics or "model_prediction_baseline{" in metrics
     finally:
         server.stop()
 
@@ -70,8 +84,9 @@ def test_serves_a_plain_mlflow_version_without_baseline(mlflow_url, caplog):
     caplog.set_level(logging.WARNING, logger="model_server")
     server = serve_background(ServerConfig(mlflow_url, "plain", port=0, poll_interval=POLL))
     try:
-        body: dict[str, Any] = requests.post(server.url + "/predict", json={"features": {"f0": 0.9, "f1": 0.1}},
-                                             timeout=5).json()
+        body: dict[str, Any] = requests.post(
+            server.url + "/predict", json={"features": {"f0": 0.9, "f1": 0.1}}, timeout=5
+        ).json()
         assert body["version"] == "1" and 0.5 < body["score"] <= 1.0
         metrics = requests.get(server.url + "/metrics", timeout=5).text
         assert "model_feature_psi{" not in metrics and "model_prediction_baseline{" not in metrics

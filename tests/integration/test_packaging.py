@@ -40,8 +40,12 @@ print(reg.rollback("m", actor="t", reason="r").to_version)
 
 
 def test_wheel_requires_no_ml_stack(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                    "-w", str(tmp_path), str(REPO)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(tmp_path.glob("ml_incident_runbooks-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
@@ -60,15 +64,25 @@ def test_wheel_requires_no_ml_stack(tmp_path: Path) -> None:
 
 
 def test_the_receiver_imports_and_rolls_back_without_the_ml_stack(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-c", _BLOCKED, str(tmp_path / "r.db")], cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _BLOCKED, str(tmp_path / "r.db")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "v1"
 
 
 def test_receiver_version() -> None:
-    out = subprocess.run([sys.executable, "-m", "receiver.cli", "--version"], cwd=REPO, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "receiver.cli", "--version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and out.stdout.strip() == f"receiver {version()}"
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", version())
 

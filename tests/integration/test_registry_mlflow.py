@@ -60,8 +60,15 @@ except ConflictError as exc:
 def test_two_concurrent_rollbacks_on_mlflow_give_exactly_one(mlflow_url, tmp_path, round_):
     seed(mlflow_url)
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", _ROLLBACK, mlflow_url, str(go)], cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ROLLBACK, mlflow_url, str(go)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     time.sleep(1.0)  # both imported and polling
     go.write_text("go")
     results = []
@@ -94,12 +101,16 @@ def test_the_state_and_audit_are_visible_to_mlflow_users(mlflow_url):
     assert json.loads(tags["registry.traffic"]) == {"v1": 50.0, "v2": 50.0}
     assert tags["registry.generation"] == "5"
     exp = rest(mlflow_url, "/experiments/get-by-name", experiment_name="model-registry-audit")["experiment"]
-    runs = requests.post(mlflow_url[7:] + API + "/runs/search", timeout=10,
-                         json={"experiment_ids": [exp["experiment_id"]]}).json()["runs"]
+    runs = requests.post(
+        mlflow_url[7:] + API + "/runs/search", timeout=10, json={"experiment_ids": [exp["experiment_id"]]}
+    ).json()["runs"]
     assert len(runs) == 5
     newest = reg.history("fraud", 1)[0]
-    assert (newest.action, newest.actor, newest.reason) == ("split_to_last_known_good", "receiver",
-                                                            "INC-1 drift")
+    assert (newest.action, newest.actor, newest.reason) == (
+        "split_to_last_known_good",
+        "receiver",
+        "INC-1 drift",
+    )
     assert newest.after == reg.state("fraud").summary()
 
 
@@ -137,8 +148,11 @@ def test_a_champion_moved_in_the_mlflow_ui_wins(mlflow_url):
     reg = open_registry(mlflow_url)
     reg.split_to_last_known_good("fraud", 50, **WHO)
     token = reg.serving_token("fraud")
-    requests.post(mlflow_url[7:] + API + "/registered-models/alias", timeout=10,
-                  json={"name": "fraud", "alias": "champion", "version": "1"}).raise_for_status()
+    requests.post(
+        mlflow_url[7:] + API + "/registered-models/alias",
+        timeout=10,
+        json={"name": "fraud", "alias": "champion", "version": "1"},
+    ).raise_for_status()
     assert reg.serving_token("fraud") != token  # model servers notice without a generation bump
     state = reg.state("fraud")
     assert state.active_version == "v1" and state.traffic == {"v1": 100.0}
@@ -172,29 +186,45 @@ def test_mlflow_stopped_during_an_action_fails_retries_and_escalates(tmp_path, p
     runbooks = tmp_path / "runbooks"
     runbooks.mkdir()
     (runbooks / "bad-release.yml").write_text(RUNBOOK)
-    settings = make_settings(tmp_path / "data", runbooks, registry_url=server.registry_url,
-                             prometheus_url=prom.url)
+    settings = make_settings(
+        tmp_path / "data", runbooks, registry_url=server.registry_url, prometheus_url=prom.url
+    )
     receiver = start_receiver(settings)
     try:
-        body = notification(alert(alertname="ModelErrors", incident_type="errors", model="fraud"),
-                            group_key='{}:{model="fraud"}')
-        resp = requests.post(receiver.url + "/api/v1/alerts", json=body, timeout=10,
-                             headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})
+        body = notification(
+            alert(alertname="ModelErrors", incident_type="errors", model="fraud"),
+            group_key='{}:{model="fraud"}',
+        )
+        resp = requests.post(
+            receiver.url + "/api/v1/alerts",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+        )
         assert resp.status_code == 200
 
         def timeline() -> list[dict[str, Any]] | None:
-            r = requests.get(receiver.url + "/api/v1/incidents/1", timeout=5,
-                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            r = requests.get(
+                receiver.url + "/api/v1/incidents/1",
+                timeout=5,
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
             entries = r.json()["timeline"] if r.status_code == 200 else []
             return entries if any(e["kind"] == "escalated" for e in entries) else None
 
         try:
             entries = wait_until(timeline, timeout=60, message="the failed rollback to escalate")
         except TimeoutError:
-            r = requests.get(receiver.url + "/api/v1/incidents", timeout=5,
-                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-            r1 = requests.get(receiver.url + "/api/v1/incidents/1", timeout=5,
-                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            r = requests.get(
+                receiver.url + "/api/v1/incidents",
+                timeout=5,
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            r1 = requests.get(
+                receiver.url + "/api/v1/incidents/1",
+                timeout=5,
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
             raise AssertionError(f"{r.text[:2000]}\n{r1.text[:4000]}") from None
     finally:
         receiver.stop()
@@ -203,7 +233,7 @@ def test_mlflow_stopped_during_an_action_fails_retries_and_escalates(tmp_path, p
     actions = [e["data"] for e in entries if e["kind"] == "action"]
     failed = [a for a in actions if a.get("event") == "failed"]
     retried = [a for a in actions if a.get("event") == "attempt_failed"]
-    assert len(failed) == 1 and len(retried) == 2, actions   # default policy: 2 retries
+    assert len(failed) == 1 and len(retried) == 2, actions  # default policy: 2 retries
     assert f"MLflow at {url}" in failed[0]["error"] and "unreachable" in failed[0]["error"]
     escalated = [e for e in entries if e["kind"] == "escalated"]
     assert "rollback" in escalated[0]["message"] and f"MLflow at {url}" in escalated[0]["message"]

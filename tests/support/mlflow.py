@@ -27,13 +27,17 @@ def empty_mlflow(url: str) -> None:
     models = s.get(url + API + "/registered-models/search", params={"max_results": 1000}, timeout=10)
     for m in models.json().get("registered_models", []):
         s.delete(url + API + "/registered-models/delete", json={"name": m["name"]}, timeout=10)
-    exps = s.post(url + API + "/experiments/search", json={"max_results": 1000, "view_type": "ACTIVE_ONLY"},
-                  timeout=10)
+    exps = s.post(
+        url + API + "/experiments/search", json={"max_results": 1000, "view_type": "ACTIVE_ONLY"}, timeout=10
+    )
     for e in exps.json().get("experiments", []):
         if e["experiment_id"] == "0":
             continue
-        s.post(url + API + "/experiments/update", timeout=10,
-               json={"experiment_id": e["experiment_id"], "new_name": f"retired-{uuid.uuid4().hex}"})
+        s.post(
+            url + API + "/experiments/update",
+            timeout=10,
+            json={"experiment_id": e["experiment_id"], "new_name": f"retired-{uuid.uuid4().hex}"},
+        )
         s.post(url + API + "/experiments/delete", json={"experiment_id": e["experiment_id"]}, timeout=10)
 
 
