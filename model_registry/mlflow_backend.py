@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import tempfile
 import time
@@ -209,6 +210,10 @@ class MLflowBackend:
         """The artifacts of a version through MLflow (``models:/NAME/NUMBER``), into ``dest``."""
         import mlflow.artifacts  # the model server's 'mlflow' extra
         from mlflow import MlflowClient
+
+        if self.rest.has_token and not os.environ.get("MLFLOW_TRACKING_TOKEN"):
+            # the mlflow client reads its credentials only from the environment
+            os.environ["MLFLOW_TRACKING_TOKEN"] = self.rest.token_for_mlflow_client()
 
         # MLflow resolves models:/NAME/NUMBER to where the version's files live
         client = MlflowClient(tracking_uri=self.url, registry_uri=self.url)

@@ -81,6 +81,14 @@ class MLflowRest:
     def __repr__(self) -> str:  # never the token
         return f"MLflowRest({self.url!r})"
 
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
+    def token_for_mlflow_client(self) -> str:
+        """The token, for handing to the ``mlflow`` client (which reads ``MLFLOW_TRACKING_TOKEN``)."""
+        return self._token or ""
+
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from model_registry import ConflictError, open_registry
+from model_registry import ConflictError, RegistryUnavailableError, open_registry
 from model_registry.mlflow_server import start_mlflow_server
 from tests.support.payloads import alert, notification
 from tests.support.realparts import wait_until
@@ -43,7 +43,7 @@ def rest(url: str, path: str, **params: Any) -> dict[str, Any]:
 _ROLLBACK = """
 import json, sys, time
 from pathlib import Path
-from model_registry import ConflictError, open_registry
+from model_registry import ConflictError, RegistryUnavailableError, open_registry
 url, go = sys.argv[1:3]
 reg = open_registry(url)
 while not Path(go).exists():
@@ -239,3 +239,24 @@ def test_mlflow_stopped_during_an_action_fails_retries_and_escalates(tmp_path, p
     assert "rollback" in escalated[0]["message"] and f"MLflow at {url}" in escalated[0]["message"]
     assert not any(a.get("event") == "succeeded" for a in actions)
     assert "Bearer" not in text
+
+
+def test_token_from_file_or_env_is_sent_and_never_in_errors(recording_server, tmp_path, monkeypatch):
+    """A real local HTTP server stands in for an MLflow behind an auth proxy (it records the headers)."""
+    sink = recording_server(fail_first=1, fail_status=502)
+    token = tmp_path / "token"
+    token.write_text("file-token-123\n")
+    reg = open_registry("mlflow+" + sink.url, token_file=token)
+    assert "file-token-123" not in repr(reg.backend) + repr(reg.backend.rest)
+    with pytest.raises(RegistryUnavailableError) as failed:
+        reg.generation("m")
+    assert f"MLflow at {sink.url} answered 502" in failed.value.message
+    assert "file-token-123" not in failed.value.message
+    reg.backend.generation("m")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "env-token-456")
+    open_registry("mlflow+" + sink.url).backend.generation("m")
+    auth = [r.headers.get("Authorization") for r in sink.requests]
+    assert auth == ["Bearer file-token-123", "Bearer env-token-456"]  # (the failed 502 is not recorded)
+    dead = open_registry("mlflow+http://127.0.0.1:9", token_file=token)
+    with pytest.raises(RegistryUnavailableError, match=r"MLflow at http://127.0.0.1:9 is unreachable"):
+        dead.state("m")
