@@ -1,6 +1,8 @@
 """Model registry: versions, baselines, the active version, traffic weights, serving mode, guardrail level,
 the risky-tool switch, health marks and an audit history of every change. SQLite by default (see
-:mod:`model_registry.sqlite`); other stores implement :class:`~model_registry.backend.RegistryBackend`.
+:mod:`model_registry.sqlite`), or an MLflow Model Registry (``open_registry("mlflow+http://host:5000")``,
+see :mod:`model_registry.mlflow_backend`); both implement :class:`~model_registry.backend.RegistryBackend`.
+Importing this package needs no numpy (only :func:`compute_baseline` and the bin helpers do).
 
 ::
 
@@ -17,7 +19,7 @@ Baseline bins: :mod:`model_registry.baseline`.
 
 from model_registry.backend import RegistryBackend
 from model_registry.baseline import Baseline, FeatureBaseline, compute_baseline
-from model_registry.registry import Registry, open_registry
+from model_registry.registry import Registry, describe_target, is_mlflow_target, open_registry
 from model_registry.sqlite import SQLiteBackend
 from model_registry.state import AuditEntry, ModelState, RollbackResult, VersionInfo
 from receiver.errors import (
@@ -46,5 +48,7 @@ __all__ = [
     "UnknownVersionError",
     "VersionInfo",
     "compute_baseline",
+    "describe_target",
+    "is_mlflow_target",
     "open_registry",
 ]

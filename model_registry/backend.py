@@ -8,16 +8,19 @@ in the same transaction. If ``change`` raises, nothing is written. Every field o
 :class:`~model_registry.state.ModelState` is stored, ``tools_blocked`` included (``False`` for a model
 stored before the field existed).
 
-Only :class:`model_registry.sqlite.SQLiteBackend` is implemented. An MLflow Model Registry backend would
-map the state like this:
+Two backends: :class:`model_registry.sqlite.SQLiteBackend` and
+:class:`model_registry.mlflow_backend.MLflowBackend`, which maps the state like this
+(:mod:`model_registry.mlflow_mapping`):
 
 ==========================  ==================================================================
 registry                    MLflow
 ==========================  ==================================================================
 model / version             registered model / model version (``version`` kept in a tag
                             ``registry.version`` because MLflow numbers versions itself)
-artifact_path               the model version ``source``
+artifact_path               tag ``registry.artifact_path`` (the MLflow ``source`` is the copy in the
+                            version's registration run; a plain MLflow version: its ``source``)
 metadata, baseline          version tags ``registry.metadata`` / an artifact ``baseline.json``
+                            (its URI in the version tag ``registry.baseline``)
 active_version              alias ``champion``
 last known good             alias ``last-known-good`` (moved by the backend after each change
                             so MLflow users see it; the rule itself stays the shared one)
@@ -27,14 +30,14 @@ tools_blocked               registered-model tag ``registry.tools_blocked`` (``t
                             a model without the tag reads as ``false``)
 unhealthy, served_healthy   version tags ``registry.unhealthy`` / ``registry.served_healthy``
 generation                  registered-model tag ``registry.generation``
-audit history               registered-model tag per entry is too small; an append-only table
-                            (or an MLflow run per change with params before/after)
+audit history               one MLflow run per change in the experiment ``model-registry-audit``
+seq                         the MLflow version number
 ==========================  ==================================================================
 
-MLflow has no multi-object transactions, so ``apply`` there would be optimistic: read the
-``registry.generation`` tag, compute, write the tags and aliases, re-read the generation and repair or
-raise :class:`ConflictError` when another writer got in between. That is weaker than SQLite's
-``BEGIN IMMEDIATE``; the SQLite backend is the one to use when several processes change the same model.
+MLflow has no multi-object transactions, so ``apply`` there is optimistic on the ``registry.generation``
+tag, with the next generation claimed by creating a uniquely named experiment (see
+:mod:`model_registry.mlflow_backend`); a lost race raises :class:`WriteConflictError` (nothing written,
+retry). A writer killed mid-change can leave part of it applied: weaker than SQLite's ``BEGIN IMMEDIATE``.
 """
 
 from __future__ import annotations

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from receiver.errors import RegistryError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the receiver reads baselines without the ML stack
+    import numpy as np
 
 __all__ = ["SCORE_BINS", "Baseline", "FeatureBaseline", "compute_baseline"]
 
@@ -72,10 +73,14 @@ class FeatureBaseline:
 
     def bin_index(self, value: float) -> int:
         """The bin of one value: ``0`` below the first edge, ``len(edges)`` at or above the last."""
+        import numpy as np
+
         return int(np.searchsorted(self.edges, value, side="right"))
 
     def bin_counts(self, values: np.ndarray | Sequence[float]) -> np.ndarray:
         """Counts per bin of the finite ``values`` (NaN/inf are not counted: they are data-quality issues)."""
+        import numpy as np
+
         arr = np.asarray(values, dtype=float)
         arr = arr[np.isfinite(arr)]
         idx = np.searchsorted(np.asarray(self.edges, dtype=float), arr, side="right")
@@ -176,6 +181,8 @@ class Baseline:
 
 
 def _feature_baseline(name: str, column: np.ndarray, bins: int) -> FeatureBaseline:
+    import numpy as np
+
     finite = column[np.isfinite(column)]
     if finite.size == 0:
         raise RegistryError(f"compute_baseline: feature {name!r} has no finite values")
@@ -209,6 +216,8 @@ def compute_baseline(
     ``y`` may be None (no AUC, e.g. an LLM or an unlabeled set). Raises :class:`RegistryError` naming
     every problem with the input.
     """
+    import numpy as np
+
     X_arr = np.asarray(X, dtype=float)
     s_arr = np.asarray(scores, dtype=float)
     problems: list[str] = []

@@ -10,7 +10,11 @@
     model-registry --db reg.db tools chat block --reason "INC-9: toxic output"
     model-registry --db reg.db --json show fraud
 
-``--db`` defaults to ``$MODEL_REGISTRY_DB``; ``--actor`` to ``$USER``. Common options may come before or
+    model-registry --registry-url mlflow+http://127.0.0.1:5000 list
+
+``--db`` defaults to ``$MODEL_REGISTRY_DB``; ``--registry-url`` (an MLflow Model Registry,
+``mlflow+http(s)://host:port``) to ``$MODEL_REGISTRY_URL``, its token from ``--registry-token-file`` or
+``$MLFLOW_TRACKING_TOKEN``; ``--actor`` to ``$USER``. Common options may come before or
 after the subcommand. Exit status: 0 done; 1 refused or failed (unknown model/version, no healthy
 fallback, conflict, registry unavailable); 2 bad usage or invalid input (nothing changed in either case).
 """
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from model_registry.baseline import Baseline
-from model_registry.registry import Registry, open_registry
+from model_registry.registry import Registry, is_mlflow_target, open_registry
 from model_registry.state import AuditEntry, ModelState, VersionInfo
 from receiver.errors import RegistryError, error_body
 
@@ -51,6 +55,11 @@ def _common() -> argparse.ArgumentParser:
     """Options accepted before or after the subcommand (SUPPRESS keeps a later default from winning)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS, help="registry file (default: $MODEL_REGISTRY_DB)")
+    common.add_argument("--registry-url", default=argparse.SUPPRESS,
+                        help="MLflow Model Registry mlflow+http(s)://host:port "
+                             "(default: $MODEL_REGISTRY_URL)")
+    common.add_argument("--registry-token-file", default=argparse.SUPPRESS,
+                        help="file holding the MLflow bearer token (default: $MLFLOW_TRACKING_TOKEN)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     common.add_argument("--actor", default=argparse.SUPPRESS, help="who makes the change (default: $USER)")
     return common
@@ -283,12 +292,22 @@ def _fail(args: argparse.Namespace, status: int, kind: str, message: str, proble
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    url = getattr(args, "registry_url", None) or os.environ.get("MODEL_REGISTRY_URL")
     db = getattr(args, "db", None) or os.environ.get("MODEL_REGISTRY_DB")
     args.actor = getattr(args, "actor", None) or _default_actor()
-    if not db:
-        return _fail(args, 400, "UsageError", "no registry: pass --db PATH or set MODEL_REGISTRY_DB", [])
+    if url and getattr(args, "db", None):
+        return _fail(args, 400, "UsageError", "give either --db or --registry-url, not both", [])
+    if url and not is_mlflow_target(url):
+        return _fail(args, 400, "UsageError",
+                     f"--registry-url must look like mlflow+http://host:5000, got {url!r}", [])
+    target = url or db
+    if not target:
+        return _fail(args, 400, "UsageError",
+                     "no registry: pass --db PATH or --registry-url mlflow+http://HOST:PORT "
+                     "(or set MODEL_REGISTRY_DB / MODEL_REGISTRY_URL)", [])
     try:
-        reg = open_registry(db, create=args.command not in _READ_ONLY)
+        reg = open_registry(target, create=args.command not in _READ_ONLY,
+                            token_file=getattr(args, "registry_token_file", None))
         result = _HANDLERS[args.command](reg, args)
     except UsageError as exc:
         return _fail(args, 400, "UsageError", str(exc), [])

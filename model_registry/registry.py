@@ -40,12 +40,41 @@ from receiver.errors import (
     UnknownVersionError,
 )
 
-__all__ = ["Registry", "open_registry"]
+__all__ = ["MLFLOW_SCHEMES", "Registry", "describe_target", "is_mlflow_target", "open_registry"]
 
 
-def open_registry(path: str | Path, *, create: bool = True, busy_timeout: float = 10.0) -> Registry:
-    """The SQLite registry at ``path`` (file and schema created unless ``create=False``)."""
-    return Registry(SQLiteBackend(path, create=create, busy_timeout=busy_timeout))
+#: The scheme prefix that selects the MLflow backend: ``mlflow+http://host:5000``.
+MLFLOW_SCHEMES = ("mlflow+http://", "mlflow+https://")
+
+
+def is_mlflow_target(target: str | Path) -> bool:
+    return str(target).startswith(MLFLOW_SCHEMES)
+
+
+def open_registry(
+    target: str | Path,
+    *,
+    create: bool = True,
+    busy_timeout: float = 10.0,
+    token_file: str | Path | None = None,
+    timeout: float = 10.0,
+    session: Any = None,
+) -> Registry:
+    """The registry at ``target``: ``mlflow+http(s)://host:port`` is an MLflow Model Registry (token from
+    ``token_file``, else ``MLFLOW_TRACKING_TOKEN``); anything else is a SQLite file (file and schema
+    created unless ``create=False``)."""
+    if is_mlflow_target(target):
+        from model_registry.mlflow_backend import MLflowBackend
+        from model_registry.mlflow_rest import read_token
+
+        url = str(target).removeprefix("mlflow+")
+        return Registry(MLflowBackend(url, token=read_token(token_file), timeout=timeout, session=session))
+    return Registry(SQLiteBackend(target, create=create, busy_timeout=busy_timeout))
+
+
+def describe_target(target: str | Path) -> str:
+    """How a registry target is named in messages (never with credentials)."""
+    return f"MLflow at {str(target).removeprefix('mlflow+')}" if is_mlflow_target(target) else f"{target}"
 
 
 def _check_who(actor: object, reason: object) -> None:
@@ -136,6 +165,15 @@ class Registry:
             raise UnknownModelError(f"unknown model {model!r} (register a version first)")
         return gen
 
+    def serving_token(self, model: str) -> str:
+        """A cheap value that changes whenever what a model server should serve changes: the generation,
+        plus on MLflow the ``champion`` alias (which MLflow users can move outside the registry)."""
+        token_of = getattr(self.backend, "serving_token", None)
+        token = token_of(model) if token_of is not None else self.backend.generation(model)
+        if token is None:
+            raise UnknownModelError(f"unknown model {model!r} (register a version first)")
+        return str(token)
+
     def history(self, model: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """Audit entries, newest first."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -162,6 +200,8 @@ class Registry:
             for v, w in st.traffic.items():
                 if v not in known or w < 0:
                     problems.append(f"{name}: traffic weight {w} on {v!r} is invalid")
+            if st.generation == 0:
+                continue  # never changed through this registry (a plain MLflow model): no audit yet
             last = self.backend.history(name, 1)
             if not last or {**SUMMARY_DEFAULTS, **last[0].after} != st.summary():
                 problems.append(f"{name}: newest audit entry does not match the current state")

@@ -6,7 +6,8 @@
 
 Both versions carry the same ``fallback_rule`` in their metadata: a one-feature threshold rule learnt from
 the training split (a decision stump), which the server answers from in ``fallback`` mode. Artifacts are
-joblib pickles: only load artifact directories you trust.
+joblib pickles for a SQLite registry, and MLflow sklearn models (``mlflow.sklearn.save_model``, copied
+into the version's registration run) for an MLflow registry: only load artifacts you trust.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def bootstrap(db_path: str | Path, model: str, artifacts: str | Path, *, seed: i
     """Train both versions, save them under ``artifacts``, register them with baselines, promote v1."""
     import joblib
 
-    from model_registry import compute_baseline, open_registry
+    from model_registry import compute_baseline, is_mlflow_target, open_registry
 
     data = load_data(seed)
     artifacts_dir = Path(artifacts)
@@ -119,7 +120,16 @@ def bootstrap(db_path: str | Path, model: str, artifacts: str | Path, *, seed: i
     aucs: dict[str, float] = {}
     for version, estimator in train_versions(data, seed).items():
         path = artifacts_dir / f"{model}-{version}.joblib"
-        joblib.dump(estimator, path)
+        if is_mlflow_target(db_path):
+            import mlflow.sklearn
+
+            path = artifacts_dir / f"{model}-{version}-mlflow"
+            if not path.exists():
+                # cloudpickle, as MLflow always did: the skops default refuses tree models
+                mlflow.sklearn.save_model(estimator, str(path),
+                                          serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+        else:
+            joblib.dump(estimator, path)
         scores = estimator.predict_proba(data.X_val)[:, 1]
         baseline = compute_baseline(data.X_val, scores, data.y_val, data.feature_names)
         metadata = {**DEFAULT_METADATA, "feature_names": data.feature_names, "fallback_rule": rule,

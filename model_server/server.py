@@ -12,10 +12,13 @@ Endpoints::
     GET  /state     what the server currently serves (routing, mode, guardrail, tool switch, faults)
     GET|POST|DELETE /admin/faults   fault injection, bearer token (see model_server.faults)
 
-Following the registry: a background thread polls ``registry.generation(model)`` every ``poll_interval``
-seconds and, on a change, reloads the state, loads any newly serving artifact and swaps in an immutable
-routing table (so requests never see a half-applied change). Each request picks a version at random by
-the traffic weights.
+Following the registry (a SQLite file, or an MLflow Model Registry with ``--registry-url
+mlflow+http://host:5000``): a background thread polls ``registry.serving_token(model)`` every
+``poll_interval`` seconds - one cheap read: the generation, plus on MLflow the ``champion`` alias - and, on a
+change, reloads the state, loads any newly serving artifact (on MLflow through ``models:/NAME/VERSION``, see
+:mod:`model_server.artifacts`) and swaps in an immutable routing table (so requests never see a
+half-applied change). Each request picks a version at random by the traffic weights. A version without a
+baseline (registered by a plain MLflow user) is served without PSI and baseline gauges, with one warning.
 
 Fallback mode answers from the version's ``fallback_rule`` metadata (one feature against a threshold,
 with the training positive rate on each side); without a rule it answers the baseline positive rate.
@@ -54,6 +57,7 @@ import numpy as np
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from model_server.artifacts import load_version
 from model_server.faults import FaultBoard, FaultSpec, FaultSpecError
 from model_server.instrumentation import (
     DEFAULT_TOOL_NAMES,
@@ -96,7 +100,7 @@ _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 @dataclass(frozen=True)
 class ServerConfig:
-    registry_db: str
+    registry_db: str  # a SQLite file or mlflow+http(s)://host:port
     model: str
     host: str = "127.0.0.1"
     port: int = 8081
@@ -107,6 +111,7 @@ class ServerConfig:
     #: (a window holding a few minutes of requests reacts to drift in minutes, not hours).
     psi_window: int = 1000
     psi_min_samples: int = 100
+    registry_token_file: str | None = None  # MLflow bearer token (else $MLFLOW_TRACKING_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,7 @@ class ModelServer:
         if registry is None:
             from model_registry import open_registry
 
-            registry = open_registry(config.registry_db)
+            registry = open_registry(config.registry_db, token_file=config.registry_token_file)
         self.config = config
         self.registry = registry
         self.metrics_registry = metrics_registry or CollectorRegistry()
@@ -186,14 +191,17 @@ class ModelServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loaded: dict[str, Served] = {}
+        self._token: str | None = None
+        self._cache_dir: Path | None = None
 
     # -- following the registry ---------------------------------------------------------------------
     def sync(self) -> bool:
         """Apply the registry state if its generation changed; True if something was applied."""
-        generation = int(self.registry.generation(self.config.model))
-        if generation == self.routing.generation:
+        token = self.registry.serving_token(self.config.model)
+        if token == self._token:
             return False
         state = self.registry.state(self.config.model)
+        generation = state.generation
         wanted = {v for v, w in state.traffic.items() if w > 0}
         if state.active_version:
             wanted.add(state.active_version)
@@ -204,6 +212,7 @@ class ModelServer:
                           guardrail_level=state.guardrail_level, tools_blocked=tools_blocked)
         self.routing = Routing.build(generation, state.active_version, state.traffic, state.mode,
                                      state.guardrail_level, served, tools_blocked=tools_blocked)
+        self._token = token
         log.info("serving %s generation %d: active=%s traffic=%s mode=%s guardrail=%d tools_blocked=%s",
                  self.config.model, generation, state.active_version, state.traffic, state.mode,
                  state.guardrail_level, tools_blocked)
@@ -219,15 +228,24 @@ class ModelServer:
         metadata = dict(info.metadata)
         baseline = info.baseline
         estimator = None
+        names: list[str] = []
         if metadata.get("kind", "classifier") == "classifier":
-            import joblib
+            if self._cache_dir is None:
+                import tempfile
 
-            estimator = joblib.load(info.artifact_path)  # artifacts are trusted (see model_server.demo)
+                self._cache_dir = Path(tempfile.mkdtemp(prefix="model-server-"))
+            loaded = load_version(self.registry, self.config.model, info, self._cache_dir)
+            estimator, names = loaded.estimator, loaded.feature_names
+        if baseline is None:
+            log.warning("%s version %s has no baseline (registered without model-registry): serving it "
+                        "without PSI and baseline gauges", self.config.model, version)
         model = self.metrics.model(
             self.config.model, latency_buckets=metadata.get("latency_buckets") or (),
             slo_latency_seconds=metadata.get("slo_latency_seconds"),
             slo_error_ratio=metadata.get("slo_error_ratio"))
-        instruments = model.version(version, baseline=baseline, metadata=metadata)
+        known = metadata.get("feature_names") or baseline
+        instruments = model.version(version, baseline=baseline, metadata=metadata,
+                                    feature_names=None if known else names)
         means = {fb.name: fb.mean for fb in baseline.features} if baseline is not None else {}
         impute = np.array([means.get(n, 0.0) for n in instruments.feature_names], dtype=float)
         served = Served(version, estimator, instruments, impute, metadata,
@@ -532,7 +550,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-server", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="serve a model from the registry (the default)")
-    serve.add_argument("--registry-db", required=True, help="SQLite registry file")
+    where = serve.add_mutually_exclusive_group(required=True)
+    where.add_argument("--registry-db", help="SQLite registry file")
+    where.add_argument("--registry-url", dest="registry_db", metavar="URL",
+                       help="MLflow Model Registry, mlflow+http(s)://host:port")
+    serve.add_argument("--registry-token-file",
+                       help="file holding the MLflow bearer token (default: env MLFLOW_TRACKING_TOKEN)")
     serve.add_argument("--model", required=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8081)
@@ -545,7 +568,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--psi-min-samples", type=int, default=100,
                        help="fewest inputs in the window before PSI is exported")
     boot = sub.add_parser("bootstrap", help="train the demo versions, save artifacts, register them")
-    boot.add_argument("--registry-db", required=True)
+    boot_where = boot.add_mutually_exclusive_group(required=True)
+    boot_where.add_argument("--registry-db", help="SQLite registry file")
+    boot_where.add_argument("--registry-url", dest="registry_db", metavar="URL",
+                            help="MLflow Model Registry, mlflow+http(s)://host:port (needs the mlflow extra)")
     boot.add_argument("--model", required=True)
     boot.add_argument("--artifacts", required=True, help="directory for the joblib artifacts")
     boot.add_argument("--seed", type=int, default=0)
@@ -574,11 +600,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     config = ServerConfig(args.registry_db, args.model, args.host, args.port,
                           _read_token(args.admin_token_file), args.poll_interval, args.threads,
-                          args.psi_window, args.psi_min_samples)
+                          args.psi_window, args.psi_min_samples, args.registry_token_file)
     from waitress import serve
 
-    server = ModelServer(config)
-    server.start()
+    from model_registry import RegistryError, UnknownModelError
+
+    try:
+        server = ModelServer(config)
+        server.start()
+    except UnknownModelError:
+        print(f"model-server: error: model {config.model!r} is not in the registry {config.registry_db}; "
+              f"create it with 'model-server bootstrap --registry-"
+              f"{'url' if '://' in config.registry_db else 'db'} {config.registry_db} --model {config.model} "
+              "--artifacts DIR' or register a version (model-registry register)", file=sys.stderr)
+        return 2
+    except RegistryError as exc:
+        print(f"model-server: error: {exc.message}", file=sys.stderr)
+        return 1
     log.info("model server for %s on http://%s:%d (admin API %s)", config.model, config.host, config.port,
              "enabled" if config.admin_token else "disabled")
     try:

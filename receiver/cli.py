@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="receiver",
         description="Incident runbook engine for ML models: Alertmanager webhook -> runbooks -> actions.",
     )
+    from receiver.version import version
+
+    parser.add_argument("--version", action="version", version=f"receiver {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:

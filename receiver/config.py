@@ -93,6 +93,10 @@ class Settings:
     prometheus_url: str = "http://127.0.0.1:9090"
     alertmanager_url: str = "http://127.0.0.1:9093"
     registry_db: Path | None = None
+    # an MLflow Model Registry instead of the SQLite file (wins over registry_db when both are set):
+    # mlflow+http(s)://host:port; its bearer token from registry_token_file, else $MLFLOW_TRACKING_TOKEN
+    registry_url: str | None = None
+    registry_token_file: Path | None = None
     dry_run: bool = False
     public_url: str | None = None
     grafana_url: str | None = None
@@ -115,6 +119,13 @@ class Settings:
     @property
     def registry_path(self) -> Path:
         return self.registry_db if self.registry_db is not None else self.data_dir / "registry.db"
+
+    @property
+    def registry_target(self) -> str | None:
+        """What ``model_registry.open_registry`` opens: the MLflow URL, else the SQLite file, else None."""
+        if self.registry_url:
+            return self.registry_url
+        return str(self.registry_db) if self.registry_db is not None else None
 
     @property
     def base_url(self) -> str:
@@ -246,6 +257,13 @@ def _validate(settings: Settings) -> None:
             parsed = urlparse(value)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 problems.append(f"{name}: expected an http(s) URL, got {value!r}")
+    if settings.registry_url is not None:
+        parsed = urlparse(settings.registry_url.removeprefix("mlflow+"))
+        if not settings.registry_url.startswith("mlflow+") or parsed.scheme not in ("http", "https") \
+                or not parsed.netloc:
+            problems.append(
+                f"registry_url: expected mlflow+http(s)://host:port, got {settings.registry_url!r}"
+            )
     if not 0 < settings.time_scale <= 1:
         problems.append(f"time_scale: expected 0 < time_scale <= 1, got {settings.time_scale}")
     if settings.cooldown_seconds < 0:

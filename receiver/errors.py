@@ -20,6 +20,8 @@
     RegistryError (a ReceiverError) model_registry refused a request as asked; nothing changed (400)
     ├── NoHealthyFallbackError   rollback/split with no healthy version to go to (409)
     ├── ConflictError            the state is not what the caller expected, or a duplicate (409)
+    │   └── WriteConflictError   another writer got in between (optimistic backends); nothing was
+    │                            written, retrying re-reads and is safe
     ├── UnknownModelError, UnknownVersionError   (also NotFound, 404)
     └── RegistryUnavailableError  the registry database is locked/unreadable (also StoreUnavailable, 503)
 
@@ -56,6 +58,7 @@ __all__ = [
     "TemplateError",
     "UnknownModelError",
     "UnknownVersionError",
+    "WriteConflictError",
     "error_body",
 ]
 
@@ -156,6 +159,10 @@ class NoHealthyFallbackError(RegistryError):
 
 class ConflictError(RegistryError):
     http_status = 409
+
+
+class WriteConflictError(ConflictError):
+    """Lost an optimistic race (e.g. on MLflow's generation tag); nothing was written, a retry is safe."""
 
 
 class UnknownModelError(RegistryError, NotFound):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from receiver.store.base import Store
+from receiver.version import build_info
 
 __all__ = ["OUTCOMES", "ReceiverMetrics"]
 
@@ -93,6 +94,10 @@ class ReceiverMetrics:
             registry=registry,
         )
         registry.register(_StoreCollector(store))
+        info = build_info()
+        self.build_info = Gauge("receiver_build_info", "1, labelled with the running build",
+                                sorted(info), registry=registry)
+        self.build_info.labels(**info).set(1)
 
     def exposition(self) -> bytes:
         """The text format of every metric, labelled with this replica when it has a name."""

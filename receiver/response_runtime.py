@@ -59,14 +59,15 @@ class ResponseRuntime:
 
 
 def _registry_reader(settings: Settings) -> Any:
-    path = settings.registry_db
-    if path is None:
+    target = settings.registry_target
+    if target is None:
         return None
+    token_file = str(settings.registry_token_file) if settings.registry_token_file else None
 
     def read(model: str) -> Any:
         from model_registry import open_registry
 
-        return open_registry(str(path), create=False).state(model)
+        return open_registry(target, create=False, token_file=token_file).state(model)
 
     return read
 
@@ -81,7 +82,8 @@ def build_response_runtime(
 ) -> ResponseRuntime:
     session = session or requests.Session()
     action_settings = ActionSettings(
-        registry_path=str(settings.registry_db) if settings.registry_db else None,
+        registry_path=settings.registry_target,
+        registry_token_file=str(settings.registry_token_file) if settings.registry_token_file else None,
         alertmanager_url=settings.alertmanager_url,
         http_allow_list=tuple(settings.http_allow_list),
         pager_url=settings.pager_url,

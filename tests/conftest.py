@@ -17,6 +17,9 @@ from tests.support.realparts import (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# the session-scoped real MLflow server and per-test registries on it
+pytest_plugins = ["tests.support.mlflow"]
+
 
 @pytest.fixture
 def repo_root() -> Path:

@@ -46,7 +46,8 @@ Notifier = Callable[[str, str, dict[str, Any], str], Any]
 class ActionSettings:
     """Deployment settings for actions (from the receiver config; no secrets inline, only file paths)."""
 
-    registry_path: str | None = None
+    registry_path: str | None = None  # a SQLite file, or mlflow+http(s)://host:port
+    registry_token_file: str | None = None  # MLflow bearer token (else $MLFLOW_TRACKING_TOKEN)
     alertmanager_url: str | None = None
     http_allow_list: tuple[str, ...] = ()
     pager_url: str | None = None
@@ -136,7 +137,8 @@ class ActionContext:
             raise ActionParamError("settings.registry_path is not set and no registry was injected")
         from model_registry import open_registry  # imported lazily: the registry is optional for comms
 
-        return open_registry(self.settings.registry_path)
+        return open_registry(self.settings.registry_path, token_file=self.settings.registry_token_file,
+                             timeout=self.timeout)
 
 
 @dataclass(frozen=True)

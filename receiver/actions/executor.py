@@ -442,9 +442,9 @@ class ActionExecutor:
                     continue
                 if hard and attempt <= retries:
                     error += "; not retried: the attempt may still complete and this kind is not idempotent"
-                return self._fail(key, row_id, error, attempt, shown, timeline)
+                return self._fail(key, row_id, error, attempt, shown, timeline, action.containment)
             except Exception as exc:
-                return self._fail(key, row_id, _describe(exc), attempt, shown, timeline)
+                return self._fail(key, row_id, _describe(exc), attempt, shown, timeline, action.containment)
             return self._done(key, row_id, result, attempt, shown, timeline)
 
     def _call(self, invoke: Callable[[], ActionResult], timeout: float) -> ActionResult:
@@ -471,11 +471,14 @@ class ActionExecutor:
         attempts: int,
         shown: dict[str, Any],
         timeline: list[dict[str, Any]],
+        escalate: bool = False,
     ) -> StepOutcome:
+        """A failed containment escalates: the model is not contained, a human must act."""
         self.ledger.finish(row_id, "failed", now=self.clock(), error=error, attempts=attempts)
         timeline.append(self._entry(key, "failed", attempt=attempts, error=error))
         return StepOutcome(
-            key, "failed", error, error=error, attempts=attempts, params=shown, timeline=timeline
+            key, "failed", error, error=error, attempts=attempts, params=shown, timeline=timeline,
+            escalate=f"failed after {attempts} attempt(s): {error}" if escalate else None,
         )
 
     def _done(

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from receiver.actions.base import ActionContext, ActionResult, BaseAction, require_model
-from receiver.actions.serving import audit_reason, call_registry, optional_reason
+from receiver.actions.serving import (
+    audit_reason,
+    call_registry,
+    describe_state,
+    optional_reason,
+    read_snapshot,
+)
 from receiver.errors import ActionParamError
 
 __all__ = ["FallbackAction"]
@@ -32,8 +38,12 @@ class FallbackAction(BaseAction):
         return {"enabled": enabled, "reason": optional_reason(params, self.kind)}
 
     def snapshot(self, params: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
-        state = call_registry("fallback", lambda: ctx.open_registry().state(require_model(ctx, self.kind)))
-        return {"mode": state.mode}
+        def read() -> dict[str, Any]:
+            model = require_model(ctx, self.kind)
+            state = call_registry("fallback", lambda: ctx.open_registry().state(model))
+            return {"mode": state.mode}
+
+        return read_snapshot("fallback", read)
 
     def run(self, params: Mapping[str, Any], ctx: ActionContext, snapshot: Mapping[str, Any]) -> ActionResult:
         target = "fallback" if params["enabled"] else "normal"
@@ -67,10 +77,14 @@ class FallbackAction(BaseAction):
         data = {"previous_mode": state.mode, "mode": target}
         if state.mode == target:
             return ActionResult("succeeded", f"{model} is already in {target} mode", data)
-        call_registry(
+        new = call_registry(
             "fallback",
             lambda: registry.set_mode(
                 model, target, actor=ctx.settings.actor, reason=audit_reason(ctx, params)
             ),
         )
-        return ActionResult("succeeded", f"{model}: serving mode {state.mode} -> {target}", data)
+        return ActionResult(
+            "succeeded",
+            f"{model}: serving mode {state.mode} -> {target} ({describe_state(registry, new)})",
+            data,
+        )

@@ -17,7 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from receiver.actions.base import ActionContext, ActionResult, BaseAction, require_model
-from receiver.actions.serving import audit_reason, call_registry, optional_reason
+from receiver.actions.serving import (
+    audit_reason,
+    call_registry,
+    optional_reason,
+    read_snapshot,
+    registry_location,
+)
 from receiver.errors import ActionParamError
 
 __all__ = ["MAX_LEVEL", "GuardrailAction"]
@@ -49,8 +55,12 @@ class GuardrailAction(BaseAction):
         return {"level": level, "block_risky_tools": block, "reason": optional_reason(params, self.kind)}
 
     def snapshot(self, params: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
-        state = call_registry("guardrail", lambda: ctx.open_registry().state(require_model(ctx, self.kind)))
-        return {"level": state.guardrail_level, "tools_blocked": bool(state.tools_blocked)}
+        def read() -> dict[str, Any]:
+            model = require_model(ctx, self.kind)
+            state = call_registry("guardrail", lambda: ctx.open_registry().state(model))
+            return {"level": state.guardrail_level, "tools_blocked": bool(state.tools_blocked)}
+
+        return read_snapshot("guardrail", read)
 
     @staticmethod
     def _target(level: Any, current: int) -> int:
@@ -102,6 +112,8 @@ class GuardrailAction(BaseAction):
                     ),
                 )
                 done.append("risky tools blocked")
+        if target > current or (params.get("block_risky_tools") and not state.tools_blocked):
+            done.append(f"in {registry_location(registry)}")
         return ActionResult("succeeded", f"{model}: " + "; ".join(done), data)
 
     def reconcile(

@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from receiver.actions.base import ActionContext, ActionResult, BaseAction, parse_duration, require_model
-from receiver.actions.serving import audit_reason, call_registry, optional_reason
+from receiver.actions.serving import (
+    audit_reason,
+    call_registry,
+    describe_state,
+    optional_reason,
+    read_snapshot,
+)
 from receiver.errors import ActionParamError, ConflictError, NoHealthyFallbackError
 
 __all__ = ["RollbackAction"]
@@ -54,14 +60,27 @@ class RollbackAction(BaseAction):
         }
 
     def snapshot(self, params: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
-        state = call_registry("rollback", lambda: ctx.open_registry().state(require_model(ctx, self.kind)))
-        return {"active_version": state.active_version, "last_known_good": state.last_known_good}
+        def read() -> dict[str, Any]:
+            model = require_model(ctx, self.kind)
+            state = call_registry("rollback", lambda: ctx.open_registry().state(model))
+            return {"active_version": state.active_version, "last_known_good": state.last_known_good}
+
+        return read_snapshot("rollback", read)
 
     def run(self, params: Mapping[str, Any], ctx: ActionContext, snapshot: Mapping[str, Any]) -> ActionResult:
         model = require_model(ctx, self.kind)
         registry = ctx.open_registry()
         state = call_registry("rollback", lambda: registry.state(model))
-        active = state.active_version
+        # the version active before the first attempt: a retry after a lost race must not roll back the
+        # version the winner rolled back to (two concurrent rollbacks give exactly one)
+        active = snapshot.get("active_version", state.active_version) if "unavailable" not in snapshot \
+            else state.active_version
+        if active != state.active_version:
+            return ActionResult.refused(
+                f"rollback refused: the active version of {model} changed from {active} to "
+                f"{state.active_version} since this rollback started (another change got in first)",
+                active_version=state.active_version,
+            )
         max_age = params.get("max_active_age")
         if max_age is not None:
             if state.active_since is None:
@@ -101,10 +120,11 @@ class RollbackAction(BaseAction):
                 f"rollback refused: the active version of {model} changed concurrently ({refusal.message})",
                 active_version=active,
             )
+        where = describe_state(registry, result.state)
         return ActionResult(
             "succeeded",
-            f"rolled {model} back from {result.from_version} to {result.to_version}",
-            {"from_version": result.from_version, "to_version": result.to_version},
+            f"rolled {model} back from {result.from_version} to {result.to_version} ({where})",
+            {"from_version": result.from_version, "to_version": result.to_version, "registry": where},
         )
 
     def recover(

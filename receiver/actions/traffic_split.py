@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from receiver.actions.base import ActionContext, ActionResult, BaseAction, require_model
-from receiver.actions.serving import audit_reason, call_registry, optional_reason
+from receiver.actions.serving import (
+    audit_reason,
+    call_registry,
+    describe_state,
+    optional_reason,
+    read_snapshot,
+)
 from receiver.errors import ActionParamError
 
 __all__ = ["TrafficSplitAction"]
@@ -49,14 +55,17 @@ class TrafficSplitAction(BaseAction):
         }
 
     def snapshot(self, params: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
-        state = call_registry(
-            "traffic_split", lambda: ctx.open_registry().state(require_model(ctx, self.kind))
-        )
-        return {
-            "active_version": state.active_version,
-            "last_known_good": state.last_known_good,
-            "traffic": dict(state.traffic),
-        }
+        def read() -> dict[str, Any]:
+            state = call_registry(
+                "traffic_split", lambda: ctx.open_registry().state(require_model(ctx, self.kind))
+            )
+            return {
+                "active_version": state.active_version,
+                "last_known_good": state.last_known_good,
+                "traffic": dict(state.traffic),
+            }
+
+        return read_snapshot("traffic_split", read)
 
     def run(self, params: Mapping[str, Any], ctx: ActionContext, snapshot: Mapping[str, Any]) -> ActionResult:
         model = require_model(ctx, self.kind)
@@ -84,8 +93,11 @@ class TrafficSplitAction(BaseAction):
             ),
         )
         data["traffic"] = dict(new.traffic)
+        data["registry"] = describe_state(registry, new)
         return ActionResult(
-            "succeeded", f"{model}: {weight}% of traffic to {lkg} (active {state.active_version})", data
+            "succeeded",
+            f"{model}: {weight}% of traffic to {lkg} (active {state.active_version}; {data['registry']})",
+            data,
         )
 
     def reconcile(
@@ -139,6 +151,6 @@ class TrafficSplitAction(BaseAction):
         )
         return ActionResult(
             "succeeded",
-            f"{model}: traffic back to {active} (100%)",
+            f"{model}: traffic back to {active} (100%; {describe_state(registry, new)})",
             {"active_version": active, "traffic": dict(new.traffic)},
         )

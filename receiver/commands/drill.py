@@ -43,6 +43,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ha", action="store_true",
                         help="the production shape: a clustered Alertmanager pair, each peer posting to its "
                              "own receiver replica, both replicas on one PostgreSQL started for the drill")
+    parser.add_argument("--registry", choices=("sqlite", "mlflow"), default="sqlite",
+                        help="model registry: a SQLite file (default) or a real local 'mlflow server' "
+                             "(SQLite backend store, local artifact root; needs the mlflow extra)")
     parser.set_defaults(func=handle)
 
 
@@ -76,7 +79,7 @@ def handle(args: argparse.Namespace) -> int:
 
     progress = Progress(quiet=args.json)
     run = DrillRun(scenarios, dry_run=args.dry_run, progress=progress,
-                   options=StackOptions(workdir=args.workdir, ha=args.ha))
+                   options=StackOptions(workdir=args.workdir, ha=args.ha, registry=args.registry))
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:

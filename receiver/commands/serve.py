@@ -49,6 +49,9 @@ def register(subparsers: Any) -> None:
         help="bearer token for the read API (else env RECEIVER_ADMIN_TOKEN, else generated)",
     )
     parser.add_argument("--config", type=Path, help="YAML file of settings")
+    parser.add_argument("--registry-url", help="MLflow Model Registry, mlflow+http(s)://host:port "
+                        "(token: --registry-token-file or env MLFLOW_TRACKING_TOKEN)")
+    parser.add_argument("--registry-token-file", type=Path, help="file holding the MLflow bearer token")
     parser.add_argument("--threads", type=int, help="waitress worker threads (default 8)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     parser.set_defaults(func=handle)
@@ -67,6 +70,8 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
             "admin_token_file",
             "threads",
             "log_level",
+            "registry_url",
+            "registry_token_file",
         )
     }
     return load_settings(

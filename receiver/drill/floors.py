@@ -103,7 +103,8 @@ def compute_floors(stack: Any, scenarios: Sequence[Scenario]) -> Floors:
     config: dict[str, Any] = {
         "scrape_interval": scrape, "evaluation_interval": evaluation, "worker_poll_interval": worker,
         "registry_poll_interval": registry_poll, "time_factor": getattr(stack, "factor", None),
-        "psi_window": getattr(stack.options, "psi_window", None), "alerts": alerts}
+        "psi_window": getattr(stack.options, "psi_window", None), "alerts": alerts,
+        "registry": getattr(stack.options, "registry", "sqlite")}
     out: dict[str, Hops] = {}
     after: dict[str, dict[str, Hops]] = {}
     for scenario in scenarios:

@@ -110,7 +110,7 @@ def render_text(report: DrillReport) -> str:
              f"evaluation {config.get('evaluation_interval')}s, "
              f"receiver worker poll {config.get('worker_poll_interval')}s, registry poll "
              f"{config.get('registry_poll_interval')}s, PSI window {config.get('psi_window')} inputs, "
-             f"time factor 1/{config.get('time_factor')}"]
+             f"time factor 1/{config.get('time_factor')}, registry {config.get('registry', 'sqlite')}"]
     if report.dropped_settings:
         lines.append("note: this receiver does not know the setting(s) " + ", ".join(report.dropped_settings)
                      + " (left out of its config)")

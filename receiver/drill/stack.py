@@ -3,7 +3,10 @@
 :class:`Stack` owns a work directory (a temp dir unless given) holding everything it creates: random
 tokens (mode 0600), the registry DB bootstrapped with the demo v1 (good) and v2 (worse) per model, the
 time-compressed Prometheus/Alertmanager configs from :func:`receiver.rulegen.render_drill_configs`,
-time-compressed runbooks, the receiver's config file, data dirs and one log per process. Each child runs
+time-compressed runbooks, the receiver's config file, data dirs and one log per process. With
+``registry="mlflow"`` the registry is a real ``mlflow server`` (SQLite backend store, local artifact root,
+loopback) started first and stopped last; the receiver and the model servers then talk to it by URL.
+Each child runs
 in its own process group, so :meth:`Stack.stop` (always called from ``finally``) takes down anything it
 spawned; it is idempotent and safe to call from a signal handler's unwinding.
 """
@@ -32,7 +35,7 @@ import yaml
 from receiver.drill.chatsink import ChatSink
 from receiver.drill.progress import Progress
 from receiver.drill.runbooks import channel_names, write_compressed_runbooks
-from receiver.errors import ConfigError, DrillError
+from receiver.errors import ConfigError, DrillError, ReceiverError
 
 __all__ = ["ManagedProcess", "Stack", "StackError", "StackOptions", "free_port"]
 
@@ -123,6 +126,8 @@ class StackOptions:
     #: the production shape: a clustered Alertmanager pair, each peer posting to its own receiver replica,
     #: both replicas on one PostgreSQL (started here, in a temporary directory)
     ha: bool = False
+    #: ``sqlite`` (one registry file) or ``mlflow`` (a local ``mlflow server``)
+    registry: str = "sqlite"
 
 
 @dataclass
@@ -151,6 +156,8 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.secrets_dir = self.workdir / "secrets"
         self.registry_db = self.workdir / "registry.db"
+        self.registry_target = str(self.registry_db)
+        self.mlflow_url = ""
         self.config_dir = self.workdir / "config"
         self.runbooks_dir = self.workdir / "runbooks"
         self.admin_token = ""
@@ -195,6 +202,8 @@ class Stack:
             self.postgres = start_postgres()
             self.database_url = self.postgres.create_database("receiver")
 
+        if self.options.registry == "mlflow":
+            self._start_mlflow(progress)
         progress.stage("bootstrapping the registry", f"{len(self.models)} model(s), v1 good / v2 worse")
         self._bootstrap_registry()
 
@@ -204,7 +213,8 @@ class Stack:
             url = f"http://127.0.0.1:{port}"
             self.server_urls[model] = url
             self._spawn(f"model-server-{model}", [
-                sys.executable, "-m", "model_server.server", "serve", "--registry-db", str(self.registry_db),
+                sys.executable, "-m", "model_server.server", "serve",
+                "--registry-url" if self.mlflow_url else "--registry-db", self.registry_target,
                 "--model", model, "--host", "127.0.0.1", "--port", str(port),
                 "--admin-token-file", str(ms_token),
                 "--poll-interval", str(self.options.registry_poll_interval), "--threads", "8",
@@ -267,14 +277,29 @@ class Stack:
             checks[name] = (url + "/readyz", {})
         self._wait_healthy(checks, progress)
 
+    def _start_mlflow(self, progress: Progress) -> None:
+        from model_registry.mlflow_server import mlflow_server_argv
+
+        port = free_port()
+        self.mlflow_url = f"http://127.0.0.1:{port}"
+        self.registry_target = "mlflow+" + self.mlflow_url
+        progress.stage("starting mlflow server", self.mlflow_url)
+        try:
+            argv = mlflow_server_argv(self.workdir / "mlflow", port)
+        except ReceiverError as exc:
+            raise StackError(exc.message) from None
+        self._spawn("mlflow", argv, self.mlflow_url)
+        timeout = max(self.options.start_timeout, 90.0)  # mlflow takes a while to import and migrate
+        self._wait_healthy({"mlflow": (self.mlflow_url + "/health", {})}, progress, timeout)
+
     def _bootstrap_registry(self) -> None:
         from model_registry import open_registry
         from model_server.demo import bootstrap
 
         artifacts = self.workdir / "artifacts"
         for model in self.models:
-            bootstrap(self.registry_db, model, artifacts, actor="drill-bootstrap")
-        registry = open_registry(str(self.registry_db))
+            bootstrap(self.registry_target, model, artifacts, actor="drill-bootstrap")
+        registry = open_registry(self.registry_target)
         for model, version in self.setup_promote.items():
             registry.promote(model, version, actor="drill-setup",
                              reason=f"drill setup: {version} released before the fault")
@@ -322,7 +347,8 @@ class Stack:
             "admin_token_file": str(admin_token),
             "prometheus_url": self.prometheus_url,
             "alertmanager_url": self.alertmanager_url,
-            "registry_db": str(self.registry_db),
+            **({"registry_url": self.registry_target} if self.mlflow_url
+               else {"registry_db": str(self.registry_db)}),
             "dry_run": self.options.dry_run,
             "worker_poll_interval": self.options.worker_poll_interval,
             "log_format": "text",
@@ -355,8 +381,10 @@ class Stack:
         self.processes[name] = managed
         return managed
 
-    def _wait_healthy(self, checks: Mapping[str, tuple[str, dict[str, str]]], progress: Progress) -> None:
-        deadline = time.monotonic() + self.options.start_timeout
+    def _wait_healthy(self, checks: Mapping[str, tuple[str, dict[str, str]]], progress: Progress,
+                      timeout: float | None = None) -> None:
+        timeout = self.options.start_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         pending = dict(checks)
         while pending:
             for name in list(pending):
@@ -374,7 +402,7 @@ class Stack:
                 break
             if time.monotonic() > deadline:
                 names = ", ".join(sorted(pending))
-                raise StackError(f"not healthy after {self.options.start_timeout:g}s: {names} "
+                raise StackError(f"not healthy after {timeout:g}s: {names} "
                                  f"(logs in {self.workdir / 'logs'})")
             progress.stage("waiting until healthy", f"{len(pending)} pending: {', '.join(sorted(pending))}")
             time.sleep(0.2)
@@ -404,7 +432,7 @@ class Stack:
     def registry(self) -> Any:
         from model_registry import open_registry
 
-        return open_registry(str(self.registry_db))
+        return open_registry(self.registry_target)
 
     def set_faults(self, model: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         resp = requests.post(self.server_urls[model] + "/admin/faults", json=dict(spec), timeout=5,
@@ -438,6 +466,8 @@ class Stack:
         if self.postgres is not None:
             out["postgresql"] = self.postgres.url("receiver")
         out.update({f"model server {m}": u for m, u in self.server_urls.items()})
+        if self.mlflow_url:
+            out["mlflow"] = self.mlflow_url
         return out
 
     def check_processes(self, expected_dead: Callable[[str], bool] = lambda _n: False) -> list[str]:

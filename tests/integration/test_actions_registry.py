@@ -1,6 +1,7 @@
-"""The registry-backed kinds against the real SQLite model registry (model_registry), through the executor
-and a real ledger file: rollback (success, refusal with one version, max_active_age), traffic_split,
-fallback, guardrail with their recovery, dry-run, the restart rule, and two processes racing."""
+"""The registry-backed kinds through the executor and a real ledger file, as one contract suite over both
+registry backends (a real SQLite file and the session's real MLflow server): rollback (success, refusal
+with one version, max_active_age), traffic_split, fallback, guardrail with their recovery, dry-run, the
+restart rule, and two processes racing. The actions never know which backend they act on."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ from tests.support.action_fixtures import Sleeper, make_context, make_ledger
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def registry_path(tmp_path: Path) -> Path:
-    """fraud: v1 (served healthily) then v2 promoted (active); LKG = v1."""
-    path = tmp_path / "registry.db"
+@pytest.fixture(params=["sqlite", "mlflow"])
+def registry_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """fraud: v1 (served healthily) then v2 promoted (active); LKG = v1. A SQLite file or an MLflow URL."""
+    path = request.getfixturevalue("mlflow_url") if request.param == "mlflow" else tmp_path / "registry.db"
     reg = open_registry(path)
     reg.register(
         "fraud", "v1", artifact_path="m/v1", baseline=None, actor="test", reason="seed", healthy=True
@@ -59,7 +60,10 @@ def test_rollback_promotes_last_known_good_once(tmp_path, registry_path):
     ctx = make_context(executor.settings, incident_id="INC-7")
     outcome = executor.run_step(step({"action": "rollback", "preconditions": {"max_active_age": "1h"}}), ctx)
     assert outcome.state == "succeeded", outcome
-    assert outcome.data == {"from_version": "v2", "to_version": "v1"}
+    assert {k: outcome.data[k] for k in ("from_version", "to_version")} == {"from_version": "v2",
+                                                                           "to_version": "v1"}
+    if str(registry_path).startswith("mlflow+"):  # evidence shows the aliases as MLflow users see them
+        assert "alias champion=v1" in outcome.summary and str(registry_path)[7:] in outcome.summary
     state = open_registry(registry_path).state("fraud")
     assert state.active_version == "v1" and state.traffic == {"v1": 100.0}
     assert state.version("v2").unhealthy  # type: ignore[union-attr]
@@ -160,7 +164,7 @@ def test_guardrail_blocks_risky_tools_and_recovery_restores_level_and_tools(tmp_
     assert contained.data == {
         "previous_level": 1, "level": 2, "previous_tools_blocked": False, "tools_blocked": True
     }
-    assert contained.summary == "fraud: guardrail level 1 -> 2; risky tools blocked"
+    assert contained.summary.startswith("fraud: guardrail level 1 -> 2; risky tools blocked; in ")
     assert "not supported" not in str(contained.timeline)
     state = reg.state("fraud")
     assert (state.guardrail_level, state.tools_blocked) == (2, True)

@@ -98,3 +98,31 @@ def test_the_ha_shape_two_peers_gossip_two_replicas_share_postgres() -> None:
     assert "database_url: postgresql://receiver@postgres:5432/receiver" in init
     assert "database_password_file: /secrets/postgres-password" in init  # the password only in a file
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/secrets/postgres-password"
+
+
+def test_optional_mlflow_service_and_its_override() -> None:
+    services = _compose()["services"]
+    mlflow = services["mlflow"]
+    assert mlflow["profiles"] == ["mlflow"]  # optional: `up` without the profile does not start it
+    command = " ".join(mlflow["command"])
+    assert "--backend-store-uri sqlite:////mlflow/mlflow.db" in command and "healthcheck" in mlflow
+    override = yaml.safe_load((REPO / "docker-compose.mlflow.yml").read_text())["services"]
+    for replica in ("receiver-1", "receiver-2"):
+        assert override[replica]["environment"]["RECEIVER_REGISTRY_URL"] == "mlflow+http://mlflow:5000"
+    assert "--registry-url mlflow+http://mlflow:5000" in " ".join(override["model-server"]["command"])
+    if shutil.which("docker-compose"):
+        result = subprocess.run(["docker-compose", "--profile", "mlflow", "-f", str(COMPOSE), "-f",
+                                 str(REPO / "docker-compose.mlflow.yml"), "config", "-q"], cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+
+
+def test_dockerfile_receiver_target_has_no_ml_stack_and_healthchecks() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    blocks = text.split("\nFROM ")[1:]
+    stages = {block.split()[2]: block for block in blocks if " AS " in block.split("\n")[0]}
+    assert {"base", "receiver", "model-server"} <= set(stages)
+    assert "pip install '.[postgres]'" in stages["receiver"]  # the receiver and its PostgreSQL driver only
+    assert "[model-server" not in stages["receiver"] and "mlflow" not in stages["receiver"].split("HEALTH")[0]
+    assert "'.[model-server,mlflow,postgres]'" in stages["model-server"]
+    assert "HEALTHCHECK" in stages["receiver"] and "HEALTHCHECK" in stages["model-server"]

@@ -41,3 +41,14 @@ def test_bootstrap_then_serve_subprocess(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert "tok-123" not in (tmp_path / "server.log").read_text()
+
+
+def test_serving_an_empty_registry_names_the_model_and_the_fix(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    out = subprocess.run([str(BIN / "model-server"), "serve", "--registry-db", str(db), "--model", "demo"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "'demo' is not in the registry" in lines[0] and "model-server bootstrap" in lines[0]
+    assert "model-registry register" in lines[0]

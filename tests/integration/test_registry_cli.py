@@ -169,8 +169,10 @@ def test_missing_db_is_a_usage_error_and_read_only_commands_create_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MODEL_REGISTRY_DB", raising=False)
+    monkeypatch.delenv("MODEL_REGISTRY_URL", raising=False)
     assert main(["list"]) == 2
-    assert "pass --db PATH or set MODEL_REGISTRY_DB" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pass --db PATH or --registry-url" in err and "MODEL_REGISTRY_DB" in err
     missing = tmp_path / "missing.db"
     assert main(["--db", str(missing), "show", "fraud"]) == 2
     assert "no model registry at" in capsys.readouterr().err
@@ -192,3 +194,26 @@ def test_installed_console_script_reads_the_db_from_the_environment(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["active_version"] == "v1"
     assert open_registry(tmp_path / "env.db").history("m", 1)[0].actor == "carol"
+
+
+def test_cli_on_mlflow_with_a_token_file_that_is_never_printed(mlflow_url, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    token = tmp_path / "token"
+    token.write_text("very-secret-token\n")
+    base = [sys.executable, "-m", "model_registry.cli", "--registry-url", mlflow_url,
+            "--registry-token-file", str(token), "--actor", "alice"]
+    runs = [subprocess.run(base + args, capture_output=True, text=True, timeout=60) for args in (
+        ["register", "fraud", "v1", "--artifact", str(token.parent), "--healthy", "--reason", "initial"],
+        ["promote", "fraud", "v1", "--reason", "first"],
+        ["--json", "show", "fraud"],
+        ["rollback", "fraud", "--reason", "INC-1"],
+    )]
+    assert [r.returncode for r in runs] == [0, 0, 0, 1], [r.stderr for r in runs]
+    assert json.loads(runs[2].stdout)["active_version"] == "v1"
+    assert "cannot roll back" in runs[3].stderr and len(runs[3].stderr.strip().splitlines()) >= 1
+    assert all("very-secret-token" not in r.stdout + r.stderr for r in runs)
+    both = subprocess.run([*base, "--db", str(tmp_path / "x.db"), "list"], capture_output=True, text=True,
+                          timeout=60)
+    assert both.returncode == 2 and "not both" in both.stderr

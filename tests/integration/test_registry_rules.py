@@ -1,4 +1,6 @@
-"""Registry behaviour on a real SQLite file: promotion, rollback, refusals that change nothing, audit."""
+"""The registry contract, on both backends: a real SQLite file and a real MLflow server (the session's
+``mlflow server``): promotion, rollback, refusals that change nothing, audit. Backend-specific checks
+(tampering with the SQLite file, opening missing files) run on SQLite only."""
 
 from __future__ import annotations
 
@@ -24,8 +26,15 @@ from model_registry import (
 WHO: dict[str, Any] = {"actor": "tester", "reason": "test"}
 
 
+@pytest.fixture(params=["sqlite", "mlflow"])
+def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Registry:
+    if request.param == "mlflow":
+        return open_registry(request.getfixturevalue("mlflow_url"))
+    return open_registry(tmp_path / "registry.db")
+
+
 @pytest.fixture
-def reg(tmp_path: Path) -> Registry:
+def sqlite_reg(tmp_path: Path) -> Registry:
     return open_registry(tmp_path / "registry.db")
 
 
@@ -275,7 +284,8 @@ def test_history_records_every_change_newest_first_and_per_model(reg: Registry) 
         reg.history(limit=0)
 
 
-def test_check_reports_a_tampered_registry(reg: Registry, tmp_path: Path) -> None:
+def test_check_reports_a_tampered_registry(sqlite_reg: Registry, tmp_path: Path) -> None:
+    reg = sqlite_reg
     released(reg, "v1", "v2")
     assert reg.check() == []
     with sqlite3.connect(tmp_path / "registry.db") as conn:
