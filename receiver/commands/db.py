@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -173,14 +174,18 @@ _ACTIONS = {"upgrade": _upgrade, "check": _check, "prune": _prune}
 
 
 def _run(args: argparse.Namespace) -> int:
+    # the driver's pool logs each failed connection attempt; this command says it once, in one line
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
     settings: Settings | None = None
     try:
         settings = _settings(args)
         return _ACTIONS[args.action](args, settings, _secrets(args, settings))
     except (StoreUnavailable, StoreError, ReceiverError) as exc:
         secrets = _secrets(args, settings)
-        problems = "; ".join(exc.problems) if exc.problems else ""
-        return _fail(exc.message + (f": {problems}" if problems else ""), secrets)
+        extra = [p for p in exc.problems if p not in exc.message]
+        return _fail(exc.message + (": " + "; ".join(extra) if extra else ""), secrets)
     except OSError as exc:
         return _fail(f"{type(exc).__name__}: {exc}", _secrets(args, settings))
 
