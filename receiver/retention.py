@@ -76,12 +76,14 @@ class Retention:
         self.store, self.clock, self.render = store, clock, render
         self.max_age = check_age(max_age_seconds)
         self.body_batch, self.incident_batch = body_batch, incident_batch
+        self._after_id = 0  # where an unfinished pass goes on
 
     def prune(
         self, *, budget_seconds: float | None = None, between: Callable[[], None] | None = None
     ) -> PruneReport:
-        """Prune everything older than the age, or as much as fits in ``budget_seconds``; ``between``
-        runs after every batch (the worker renews its lease there)."""
+        """Prune everything older than the age, or as much as fits in ``budget_seconds`` (at least one
+        batch; the next call goes on from there); ``between`` runs after every batch (the worker renews its
+        lease there)."""
         rows = self.store.retention
         cutoff = self.clock() - self.max_age
         deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
@@ -102,19 +104,20 @@ class Retention:
             while True:
                 done = step(cutoff, limit=self.body_batch)
                 setattr(report, name, getattr(report, name) + done)
+                if done < self.body_batch:
+                    break  # nothing of this kind left: on to the next, whatever the budget
                 if out_of_time():
                     return report
-                if done < self.body_batch:
-                    break
 
-        after_id = 0
+        # incidents that must wait (work in flight) are passed over by id, also across slices of one pass
         while True:
-            ids = rows.incidents_to_archive(cutoff, after_id=after_id, limit=self.incident_batch)
+            ids = rows.incidents_to_archive(cutoff, after_id=self._after_id, limit=self.incident_batch)
             if not ids:
+                self._after_id = 0
                 return report
             reviews = [r for r in (self._render(i) for i in ids) if r is not None]
             report.incidents += len(rows.archive_incidents(reviews, cutoff))
-            after_id = ids[-1]
+            self._after_id = ids[-1]
             if out_of_time():
                 return report
 

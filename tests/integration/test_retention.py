@@ -13,11 +13,16 @@ from typing import Any
 import pytest
 
 from receiver.errors import ConfigError
+from receiver.response_runtime import build_response_runtime
 from receiver.retention import Retention, RetentionWorker
 from receiver.review import render_review
+from receiver.runbooks import load_runbooks
 from receiver.store import SqlStore, open_database_store, open_store
 from receiver.store.base import ReviewToArchive
 from tests.support.incident_history import DAY, FakeClock, make_incident, notification_body
+from tests.support.payloads import write_runbooks
+from tests.support.realparts import wait_until
+from tests.support.receiver_server import make_settings
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -229,5 +234,45 @@ def test_ages_under_a_day_are_refused(tmp_path: Path) -> None:
     try:
         with pytest.raises(ConfigError, match="at least 1 day"):
             Retention(store, 3600.0)
+    finally:
+        store.close()
+
+
+def test_the_worker_thread_prunes_on_its_own(opener: Callable[..., SqlStore]) -> None:
+    clock = FakeClock(PAST)
+    store = opener(clock)
+    ids = [make_incident(store, clock, f"m{n}") for n in range(3)]
+    clock.now = NOW
+    seen: list[Any] = []
+    worker = RetentionWorker(
+        Retention(store, 90 * DAY, clock=clock, incident_batch=1),
+        owner="r1",
+        first_after=0.01,
+        interval=0.05,
+        slice_seconds=0.0,  # one batch per slice: the pass goes on in later slices
+        pause=0.01,
+        on_pruned=seen.append,
+    )
+    worker.start()
+    try:
+        wait_until(lambda: store.retention.archived_count() == len(ids), timeout=20, message="all archived")
+    finally:
+        worker.stop()
+    assert len(seen) >= len(ids) and any(not r.complete for r in seen)
+
+
+def test_the_response_side_runs_retention_as_configured(tmp_path: Path) -> None:
+    runbooks = load_runbooks(write_runbooks(tmp_path / "runbooks"))
+    store = open_store(tmp_path / "data")
+    try:
+        for days, expected in ((90.0, True), (0.0, False)):
+            settings = make_settings(tmp_path / "data", tmp_path / "runbooks", retention_days=days)
+            runtime = build_response_runtime(settings, store, runbooks)
+            assert (runtime.retention is not None) is expected
+            if runtime.retention is not None:
+                assert runtime.retention.retention.max_age == days * DAY
+        settings = make_settings(tmp_path / "data", tmp_path / "runbooks", retention_days=0.5)
+        with pytest.raises(ConfigError, match=r"retention_days.*at least 1 day"):
+            build_response_runtime(settings, store, runbooks)
     finally:
         store.close()
