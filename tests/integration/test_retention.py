@@ -276,3 +276,28 @@ def test_the_response_side_runs_retention_as_configured(tmp_path: Path) -> None:
             build_response_runtime(settings, store, runbooks)
     finally:
         store.close()
+
+
+def test_on_sqlite_pruned_bodies_give_their_pages_back(tmp_path: Path) -> None:
+    """SQLite never merges pages when an update shrinks rows; the store re-inserts them so it does."""
+    clock = FakeClock(PAST)
+    store = open_store(tmp_path / "data", clock=clock)
+    try:
+        ids = [store.record_notification(notification_body(f"m{n}") * 2, f"g{n}") for n in range(300)]
+        for nid in ids:
+            store.apply(nid, lambda writer: [])  # no events: done at once
+        with store.db.read() as tx:
+            tx.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = "SELECT SUM(pgsize) FROM dbstat WHERE name = 'notifications'"
+            before = int(tx.execute(size).fetchone()[0])
+        clock.now = NOW
+        assert Retention(store, 90 * DAY, clock=clock).prune().notifications == 300
+        with store.db.read() as tx:
+            tx.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            after = int(tx.execute(size).fetchone()[0])
+            assert tx.execute("PRAGMA foreign_key_check").fetchall() == []
+            states = tx.execute("SELECT state, COUNT(*) FROM notifications GROUP BY state").fetchall()
+        assert after < before / 5, (before, after)
+        assert [tuple(r) for r in states] == [("done", 300)]  # every row is still there
+    finally:
+        store.close()
