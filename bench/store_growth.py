@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -192,6 +193,7 @@ def main() -> int:
     conn.close()
     vacuumed = (data / "receiver.db").stat().st_size
 
+    shutil.rmtree(work, ignore_errors=True)
     print(f"incidents closed: {incidents} ({args.rounds} rounds x {args.models} models, {elapsed:.0f}s)")
     print(f"pruned: {report.summary()}")
     print(f"empty schema: {empty} bytes")

@@ -144,11 +144,13 @@ class RetentionWorker:
         slice_seconds: float = 2.0,
         pause: float = 1.0,
         lease_seconds: float = 60.0,
+        retry_after: float = 60.0,
         on_pruned: Callable[[PruneReport], None] | None = None,
     ) -> None:
         self.retention, self.owner = retention, owner
         self.interval, self.first_after = interval, first_after
         self.slice_seconds, self.pause, self.lease_seconds = slice_seconds, pause, lease_seconds
+        self.retry_after = retry_after
         self.on_pruned = on_pruned
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -189,7 +191,7 @@ class RetentionWorker:
             try:
                 report = self.run_once()
             except Exception:
-                log.exception("retention pass failed; retrying in %.0fs", self.pause * 60)
-                wait = self.pause * 60
+                log.exception("retention pass failed; retrying in %.0fs", self.retry_after)
+                wait = self.retry_after
                 continue
             wait = self.pause if report is not None and not report.complete else self.interval
