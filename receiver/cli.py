@@ -17,6 +17,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 #: Subcommand modules under ``receiver.commands``, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "serve",
+    "db",
     "lint",
     "replay",
     "incident",

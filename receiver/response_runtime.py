@@ -1,8 +1,9 @@
 """Assemble the response side from settings: ledger + executor, channels + outbox, Prometheus, timers.
 
 :func:`build_response_runtime` returns a :class:`ResponseRuntime` holding the :class:`~receiver.responder.
-Responder` (plugged into the pipeline) and the two background threads it needs: the scheduler (timers)
-and the outbox worker (delivery). ``start()``/``stop()`` manage both; nothing starts at import.
+Responder` (plugged into the pipeline) and the background threads it needs: the scheduler (timers), the
+outbox worker (delivery) and the retention job (pruning past ``retention_days``, see
+:mod:`receiver.retention`). ``start()``/``stop()`` manage them; nothing starts at import.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from receiver.actions.registry import default_registry
 from receiver.comms.channels import ChannelSet
 from receiver.comms.outbox import Outbox, OutboxWorker
 from receiver.config import Settings
+from receiver.errors import ConfigError
 from receiver.prom import PrometheusClient
 from receiver.responder import Responder, ResponseSettings
+from receiver.retention import PruneReport, Retention, RetentionWorker
 from receiver.runbooks import RunbookSet
 from receiver.scheduler import Scheduler
 from receiver.store.base import Store
@@ -39,15 +42,20 @@ class ResponseRuntime:
     outbox: Outbox
     outbox_worker: OutboxWorker
     executor: ActionExecutor
+    retention: RetentionWorker | None = None  # None when retention_days is 0 (keep everything)
 
     def start(self) -> None:
         self.resume_interrupted()  # at once, then every sweep interval in the scheduler thread
         self.scheduler.start()
         self.outbox_worker.start()
+        if self.retention is not None:
+            self.retention.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
         self.outbox_worker.stop()
+        if self.retention is not None:
+            self.retention.stop()
 
     def resume_interrupted(self) -> None:
         """Apply the ledger's restart rule to steps whose owner (this process before a restart, or another
@@ -141,4 +149,35 @@ def build_response_runtime(
         sweep_interval=max(0.5, settings.lease_seconds / 5),
     )
     outbox_worker = OutboxWorker(outbox, interval=min(1.0, settings.worker_poll_interval))
-    return ResponseRuntime(responder, scheduler, outbox, outbox_worker, executor)
+    return ResponseRuntime(
+        responder,
+        scheduler,
+        outbox,
+        outbox_worker,
+        executor,
+        _retention_worker(settings, store, metrics_registry),
+    )
+
+
+def _retention_worker(
+    settings: Settings, store: Store, metrics_registry: CollectorRegistry | None
+) -> RetentionWorker | None:
+    if not settings.retention_days:
+        return None
+    try:
+        retention = Retention(store, settings.retention_days * 86400.0)
+    except ConfigError as exc:
+        raise ConfigError(f"setting 'retention_days': {exc.message}") from None
+    pruned = Counter(
+        "receiver_retention_pruned",
+        "Rows pruned past retention_days: notification and rejected bodies, archived incidents",
+        ["kind"],
+        registry=metrics_registry if metrics_registry is not None else CollectorRegistry(),
+    )
+
+    def count(report: PruneReport) -> None:
+        pruned.labels("notification_body").inc(report.notifications)
+        pruned.labels("rejected_body").inc(report.rejected)
+        pruned.labels("incident").inc(report.incidents)
+
+    return RetentionWorker(retention, owner=f"{settings.replica}-{os.getpid()}", on_pruned=count)

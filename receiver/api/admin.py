@@ -1,7 +1,8 @@
 """Human control (admin token): acknowledge, resolve, close, recover an incident; its review as Markdown.
 
 ``POST /api/v1/incidents/<id>/ack|resolve|close|recover`` take an optional JSON body ``{"actor", "note"}``
-(``recover`` also ``{"dry_run": true}``); ``GET /api/v1/incidents/<id>/review`` returns Markdown.
+(``recover`` also ``{"dry_run": true}``); ``GET /api/v1/incidents/<id>/review`` returns Markdown
+(for an incident pruned by retention, the review stored when its timeline was deleted).
 """
 
 from __future__ import annotations
@@ -96,5 +97,8 @@ def recover(incident_id: int) -> Any:
 @bp.get("/api/v1/incidents/<int:incident_id>/review")
 @admin_required
 def review(incident_id: int) -> Any:
-    detail = get_context().store.get_incident(incident_id)
-    return Response(render_review(detail), mimetype="text/markdown")
+    store = get_context().store
+    archived = store.retention.archived_review(incident_id)  # pruned: its timeline is gone, the review kept
+    if archived is not None:
+        return Response(archived.markdown, mimetype="text/markdown")
+    return Response(render_review(store.get_incident(incident_id)), mimetype="text/markdown")

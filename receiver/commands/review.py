@@ -30,13 +30,14 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     store = open_store(data_dir)
     try:
-        detail = store.get_incident(args.id)
+        archived = store.retention.archived_review(args.id)  # pruned by retention: the stored review
+        text = archived.markdown if archived is not None else render_review(store.get_incident(args.id))
     except NotFound as exc:
         print(f"receiver: {exc.message}", file=sys.stderr)
         return 1
     finally:
         store.close()
-    sys.stdout.write(render_review(detail))
+    sys.stdout.write(text)
     return 0
 
 

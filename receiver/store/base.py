@@ -9,12 +9,13 @@ implement them with the same SQL (:mod:`receiver.store.sql`) and pass one contra
 * :class:`TimerQueue`: durable timers (verify, escalate, update) claimed with leases.
 * :class:`ActionLedger`: exactly-once claims of action steps.
 * :class:`OutboxRows`: queued messages, handed out head-first per channel.
+* :class:`RetentionRows`: pruning old bodies and closed incidents (keeping summaries and reviews).
 * :class:`Store`: the whole, as the app, the worker and the CLI hold it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from receiver.store.records import (
@@ -33,12 +34,14 @@ from receiver.store.records import (
     TimelineEntry,
     Timer,
 )
+from receiver.store.retention import ArchivedReview, ReviewToArchive
 
 __all__ = [
     "FINAL_STATES",
     "TIMER_KINDS",
     "ActionLedger",
     "AlertRecord",
+    "ArchivedReview",
     "Claim",
     "GuardPolicy",
     "IncidentDetail",
@@ -52,6 +55,8 @@ __all__ = [
     "OutboxMessage",
     "OutboxRows",
     "RejectedRecord",
+    "RetentionRows",
+    "ReviewToArchive",
     "Store",
     "TimelineEntry",
     "Timer",
@@ -318,6 +323,31 @@ class OutboxRows(Protocol):
     def requeue(self, message_id: int, now: float) -> tuple[OutboxMessage, int]: ...
 
 
+class RetentionRows(Protocol):
+    """Pruning past a cut-off (unix seconds); every call is one short, idempotent batch (see
+    :mod:`receiver.store.retention`)."""
+
+    def prune_notification_bodies(self, before_ts: float, *, limit: int = 500) -> int: ...
+
+    def prune_rejected_bodies(self, before_ts: float, *, limit: int = 500) -> int: ...
+
+    def incidents_to_archive(
+        self, closed_before_ts: float, *, after_id: int = 0, limit: int = 50
+    ) -> list[int]: ...
+
+    def archive_incidents(
+        self, reviews: Sequence[ReviewToArchive], closed_before_ts: float
+    ) -> list[int]: ...
+
+    def archived_review(self, incident_id: int) -> ArchivedReview | None: ...
+
+    def archived_count(self) -> int: ...
+
+    def try_lease(self, name: str, owner: str, lease_seconds: float) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+
 class Store(IngestQueue, IncidentStore, Protocol):
     """The whole store: ingest and incidents directly (the web layer's view), the other aggregates as
     attributes (each a narrow protocol), plus health and schema."""
@@ -336,6 +366,9 @@ class Store(IngestQueue, IncidentStore, Protocol):
 
     @property
     def outbox(self) -> OutboxRows: ...
+
+    @property
+    def retention(self) -> RetentionRows: ...
 
     @property
     def description(self) -> str:

@@ -1,8 +1,8 @@
 """One store object over one :class:`~receiver.store.sql.Database`: the aggregates, health and schema.
 
 :class:`SqlStore` is the :class:`~receiver.store.base.Store` for both backends; its aggregates are
-attributes (``ingest``, ``incidents``, ``timers``, ``ledger``, ``outbox``), and the web layer's calls
-(ingest and incident reads) are forwarded so that handlers keep one object to talk to.
+attributes (``ingest``, ``incidents``, ``timers``, ``ledger``, ``outbox``, ``retention``), and the web
+layer's calls (ingest and incident reads) are forwarded so that handlers keep one object to talk to.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from receiver.store.incidents import SqlIncidents
 from receiver.store.ingest import SqlIngest
 from receiver.store.ledger import SqlLedger
 from receiver.store.outbox import SqlOutbox
+from receiver.store.retention import SqlRetention
 from receiver.store.sql import Clock, Database
 from receiver.store.timers import SqlTimers
 
@@ -38,6 +39,7 @@ class SqlStore:
         self.timers = SqlTimers(db, clock)
         self.ledger = SqlLedger(db)
         self.outbox = SqlOutbox(db)
+        self.retention = SqlRetention(db, clock)
 
     # -- schema and health -------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
