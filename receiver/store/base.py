@@ -9,6 +9,7 @@ implement them with the same SQL (:mod:`receiver.store.sql`) and pass one contra
 * :class:`TimerQueue`: durable timers (verify, escalate, update) claimed with leases.
 * :class:`ActionLedger`: exactly-once claims of action steps.
 * :class:`OutboxRows`: queued messages, handed out head-first per channel.
+* :class:`SessionStore`: the console's sign-in sessions.
 * :class:`Store`: the whole, as the app, the worker and the CLI hold it.
 """
 
@@ -33,6 +34,7 @@ from receiver.store.records import (
     TimelineEntry,
     Timer,
 )
+from receiver.store.sessions import ConsoleSession
 
 __all__ = [
     "FINAL_STATES",
@@ -40,6 +42,7 @@ __all__ = [
     "ActionLedger",
     "AlertRecord",
     "Claim",
+    "ConsoleSession",
     "GuardPolicy",
     "IncidentDetail",
     "IncidentRecord",
@@ -52,6 +55,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxRows",
     "RejectedRecord",
+    "SessionStore",
     "Store",
     "TimelineEntry",
     "Timer",
@@ -318,6 +322,20 @@ class OutboxRows(Protocol):
     def requeue(self, message_id: int, now: float) -> tuple[OutboxMessage, int]: ...
 
 
+class SessionStore(Protocol):
+    """The console's sign-in sessions (:mod:`receiver.store.sessions`), keyed by a hash of the token."""
+
+    def create(
+        self, token: str, *, username: str, role: str, method: str, csrf_token: str, lifetime: float
+    ) -> ConsoleSession: ...
+
+    def get(self, token: str) -> ConsoleSession | None: ...
+
+    def delete(self, token: str) -> bool: ...
+
+    def prune(self) -> int: ...
+
+
 class Store(IngestQueue, IncidentStore, Protocol):
     """The whole store: ingest and incidents directly (the web layer's view), the other aggregates as
     attributes (each a narrow protocol), plus health and schema."""
@@ -336,6 +354,9 @@ class Store(IngestQueue, IncidentStore, Protocol):
 
     @property
     def outbox(self) -> OutboxRows: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...
 
     @property
     def description(self) -> str:

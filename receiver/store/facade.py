@@ -23,6 +23,7 @@ from receiver.store.incidents import SqlIncidents
 from receiver.store.ingest import SqlIngest
 from receiver.store.ledger import SqlLedger
 from receiver.store.outbox import SqlOutbox
+from receiver.store.sessions import SqlSessions
 from receiver.store.sql import Clock, Database
 from receiver.store.timers import SqlTimers
 
@@ -38,6 +39,7 @@ class SqlStore:
         self.timers = SqlTimers(db, clock)
         self.ledger = SqlLedger(db)
         self.outbox = SqlOutbox(db)
+        self.sessions = SqlSessions(db, clock)
 
     # -- schema and health -------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
