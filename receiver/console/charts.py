@@ -71,8 +71,8 @@ def _tick(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1e5 else f"{value:.2e}"
 
 
-def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M")
+def _clock(ts: float, span: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S" if span < 600 else "%H:%M")
 
 
 def render_chart(chart: Chart) -> Markup:
@@ -84,8 +84,9 @@ def render_chart(chart: Chart) -> Markup:
     if chart.threshold is not None:
         values.append(chart.threshold)
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    if high - low < 1e-12:
-        low, high = low - 0.5 if low else -0.5, high + 0.5 if high else 0.5
+    if high - low < 1e-12:  # a flat line: show it mid-height with a 20 % margin (or ±0.5 around zero)
+        half = abs(high) * 0.2 or 0.5
+        low, high = low - half, high + half
     pad = (high - low) * 0.08
     low, high = low - pad, high + pad
 
@@ -115,7 +116,7 @@ def render_chart(chart: Chart) -> Markup:
         ts = chart.start + span * i / 4
         out.append(
             f'<text x="{x(ts):.1f}" y="{HEIGHT - _BOTTOM + 14}" text-anchor="middle" '
-            f'fill="#4b5563">{_clock(ts)}</text>'
+            f'fill="#4b5563">{_clock(ts, span)}</text>'
         )
     if chart.threshold is not None:
         yy = y(chart.threshold)
@@ -137,10 +138,12 @@ def render_chart(chart: Chart) -> Markup:
             continue
         xx = x(marker.ts)
         colour = MARKER_COLOURS.get(marker.kind, "#374151")
+        right = xx > WIDTH - _RIGHT - 70  # near the right edge: the label goes to the left of the line
+        anchor, tx = ("end", xx - 2) if right else ("start", xx + 2)
         out.append(
             f'<g><title>{escape(marker.label)}</title><line x1="{xx:.1f}" x2="{xx:.1f}" y1="{_TOP}" '
             f'y2="{HEIGHT - _BOTTOM}" stroke="{colour}" stroke-width="1.2" stroke-dasharray="3 2"/>'
-            f'<text x="{xx + 2:.1f}" y="{_TOP + 10 + (n % 3) * 11}" fill="{colour}">'
+            f'<text x="{tx:.1f}" y="{_TOP + 10 + (n % 3) * 11}" text-anchor="{anchor}" fill="{colour}">'
             f"{escape(marker.kind)}</text></g>"
         )
     legend_y = HEIGHT - 6

@@ -169,10 +169,14 @@ def build_charts(
         except (PrometheusError, ValueError) as exc:
             return Chart(spec.title, spec.query, start, end, (), chart_markers, spec.threshold, str(exc))
         series = [Series(_series_label(s.labels), s.values) for s in found]
+        firsts = [s.points[0][0] for s in series if s.points]
+        # data that begins inside the window (a new series, a young Prometheus): start the axis there
+        shown_start = max(start, min(firsts) - 4 * step) if firsts else start
+        shown_start = min(shown_start, min((m.ts for m in chart_markers), default=shown_start) - 2 * step)
         return Chart(
             spec.title,
             spec.query,
-            start,
+            max(start, shown_start),
             end,
             series[:MAX_SERIES],
             chart_markers,
