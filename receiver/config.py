@@ -269,11 +269,11 @@ def _validate(settings: Settings) -> None:
     ):
         problems.append("webhook_basic_user: set webhook_basic_password_file too")
     if settings.console_trusted_role not in ("viewer", "responder", "admin"):
-        problems.append(
-            f"console_trusted_role: expected viewer, responder or admin, got {settings.console_trusted_role!r}"
-        )
+        role = settings.console_trusted_role
+        problems.append(f"console_trusted_role: expected viewer, responder or admin, got {role!r}")
     if not 0 < settings.console_session_hours <= 24 * 30:
-        problems.append(f"console_session_hours: expected 0 < hours <= 720, got {settings.console_session_hours}")
+        hours = settings.console_session_hours
+        problems.append(f"console_session_hours: expected 0 < hours <= 720, got {hours}")
     if problems:
         raise ConfigError(f"invalid settings: {'; '.join(problems)}", problems)
 

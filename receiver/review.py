@@ -61,7 +61,7 @@ def _seconds(value: float | None) -> str:
     if value is None:
         return "n/a"
     sign = "-" if value < 0 else ""
-    seconds = abs(int(round(value)))
+    seconds = abs(round(value))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return sign + (f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s")
@@ -92,11 +92,12 @@ def review_facts(
             rule = "the rule's for: is unknown (Prometheus did not list the rule)"
         else:
             total = None if delay is None else delay + held
-            rule = f"the rule waits for: {_seconds(held)} first, so about {_seconds(total)} from the " \
+            rule = (
+                f"the rule waits for: {_seconds(held)} first, so about {_seconds(total)} from the "
                 "condition becoming true"
-        facts.append(
-            (f"detection delay of {alert.alertname}", f"{_seconds(delay)} from firing to the incident; {rule}")
-        )
+            )
+        answer = f"{_seconds(delay)} from firing to the incident; {rule}"
+        facts.append((f"detection delay of {alert.alertname}", answer))
     contained = _parse(incident.contained_at)
     target_text = (doc.get("verify") or {}).get("timeout")
     target = parse_duration(str(target_text)) if target_text else None
@@ -116,7 +117,7 @@ def review_facts(
         after = (doc.get("escalate") or {}).get("after")
         facts.append(("escalation", "did not fire" + (f" (escalate.after {after})" if after else "")))
     firing = Counter(
-        str(e.data.get("fingerprint")) for e in timeline if e.kind == "alert_firing" and e.data.get("fingerprint")
+        str(e.data["fingerprint"]) for e in timeline if e.kind == "alert_firing" and e.data.get("fingerprint")
     )
     names = {a.fingerprint: a.alertname for a in detail.alerts}
     flapping = [f"{names.get(fp, fp)} fired {n} times" for fp, n in sorted(firing.items()) if n > 1]

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from receiver.console.charts import MAX_SERIES, Chart, Marker, Series, render_chart
-from receiver.evidence import render_query
 from receiver.errors import PrometheusError
+from receiver.evidence import render_query
 from receiver.prom import PrometheusClient
 from receiver.runbooks import Runbook, RunbookSet, parse_value
 from receiver.status import primary_alert
@@ -29,7 +29,9 @@ __all__ = ["ChartSpec", "IncidentData", "gather", "incident_window", "markers", 
 
 log = logging.getLogger("receiver.console")
 
-_COMPARISON = re.compile(r"^(?P<expr>.+?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>-?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
+_COMPARISON = re.compile(
+    r"^(?P<expr>.+?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>-?[0-9.]+(?:[eE][-+]?\d+)?)\s*$"
+)
 _FINAL_ACTION_EVENTS = ("succeeded", "failed", "refused", "skipped", "dry_run", "interrupted", "unknown")
 
 
@@ -136,9 +138,7 @@ def chart_specs(detail: IncidentDetail, runbook: Runbook | None) -> list[ChartSp
         query = shown(verify["query"])
         match = _COMPARISON.match(query)
         if match:
-            specs.append(
-                ChartSpec(f"verify: {query}", match["expr"], float(match["value"]), kind="verify")
-            )
+            specs.append(ChartSpec(f"verify: {query}", match["expr"], float(match["value"]), kind="verify"))
         else:
             specs.append(ChartSpec(f"verify: {query}", query, kind="verify"))
     return specs
@@ -163,7 +163,9 @@ def build_charts(
 
     def one(spec: ChartSpec) -> Chart:
         if prometheus is None:
-            return Chart(spec.title, spec.query, start, end, (), chart_markers, spec.threshold, "no Prometheus")
+            return Chart(
+                spec.title, spec.query, start, end, (), chart_markers, spec.threshold, "no Prometheus"
+            )
         try:
             found = prometheus.query_range(spec.query, start, end, step)
         except (PrometheusError, ValueError) as exc:
@@ -192,8 +194,16 @@ def build_charts(
             chart = future.result()
         else:
             future.cancel()
-            chart = Chart(spec.title, spec.query, start, end, (), chart_markers, spec.threshold,
-                          f"Prometheus did not answer within {budget:g}s")
+            chart = Chart(
+                spec.title,
+                spec.query,
+                start,
+                end,
+                (),
+                chart_markers,
+                spec.threshold,
+                f"Prometheus did not answer within {budget:g}s",
+            )
         charts.append(Chart(**{**chart.__dict__, "svg": str(render_chart(chart))}))
     return charts
 

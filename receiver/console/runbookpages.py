@@ -16,11 +16,17 @@ def runbook_context(runbooks: RunbookSet, directory: Path, runbook_id: str) -> d
     source = runbook.source
     text = source.read_text() if source is not None and source.exists() else None
     try:
-        problems = [p for p in lint_runbooks(directory) if source is not None and Path(p.file).name == source.name]
+        problems = [
+            p for p in lint_runbooks(directory) if source is not None and Path(p.file).name == source.name
+        ]
         lint_error = None
     except ConfigError as exc:
         problems, lint_error = [], exc.message
     if text is None and runbook.id != "unmatched":
         raise NotFound(f"runbook {runbook_id!r} has no source file")
-    return {"runbook": runbook, "text": text or "", "problems": [str(p) for p in problems],
-            "lint_error": lint_error}
+    return {
+        "runbook": runbook,
+        "text": text or "",
+        "problems": [str(p) for p in problems],
+        "lint_error": lint_error,
+    }

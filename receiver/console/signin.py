@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
-from flask import Response, current_app, g, redirect, request
+from flask import current_app, g, redirect, request
 from jinja2 import PackageLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
+from werkzeug.wrappers import Response
 
 from receiver.console import filters
 from receiver.console.users import UsersFile, role_allows
@@ -62,8 +63,12 @@ class Console:
             lstrip_blocks=True,
         )
         self.env.filters.update(
-            age=filters.age, stamp=filters.stamp, labelset=filters.labelset, compact=filters.compact,
-            message_text=filters.message_text, hide_data_uris=filters.hide_data_uris,
+            age=filters.age,
+            stamp=filters.stamp,
+            labelset=filters.labelset,
+            compact=filters.compact,
+            message_text=filters.message_text,
+            hide_data_uris=filters.hide_data_uris,
         )
         self.users = UsersFile(settings.console_users_file)
         self.session = requests.Session()

@@ -12,7 +12,8 @@ import secrets
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, redirect, request
+from flask import Blueprint, Flask, g, redirect, request
+from werkzeug.wrappers import Response
 
 from receiver.console import signin
 from receiver.console.incident_data import gather

@@ -114,8 +114,16 @@ class ConsoleStack:
 def _registry(path: Path) -> None:
     reg = open_registry(str(path))
     for version in ("v1", "v2"):
-        reg.register("churn", version, artifact_path=f"/models/{version}", baseline=None, metadata={},
-                     actor="test", reason="setup", healthy=version == "v1")
+        reg.register(
+            "churn",
+            version,
+            artifact_path=f"/models/{version}",
+            baseline=None,
+            metadata={},
+            actor="test",
+            reason="setup",
+            healthy=version == "v1",
+        )
     reg.promote("churn", "v1", actor="test", reason="setup")
     reg.promote("churn", "v2", actor="test", reason="release")
 
@@ -159,12 +167,27 @@ def start_console_stack(workdir: Path) -> ConsoleStack:
     alertmanager = start_alertmanager(
         workdir / "am",
         {
-            "route": {"receiver": "rx", "group_by": ["model"], "group_wait": "1s", "group_interval": "2s",
-                      "repeat_interval": "1h"},
-            "receivers": [{"name": "rx", "webhook_configs": [{
-                "url": receiver.url + "/api/v1/alerts", "send_resolved": True,
-                "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}},
-            }]}],
+            "route": {
+                "receiver": "rx",
+                "group_by": ["model"],
+                "group_wait": "1s",
+                "group_interval": "2s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "rx",
+                    "webhook_configs": [
+                        {
+                            "url": receiver.url + "/api/v1/alerts",
+                            "send_resolved": True,
+                            "http_config": {
+                                "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
+                            },
+                        }
+                    ],
+                }
+            ],
         },
         port=am_port,
     )
@@ -174,8 +197,9 @@ def start_console_stack(workdir: Path) -> ConsoleStack:
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": ["rules.yml"],
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-            "scrape_configs": [{"job_name": "model",
-                                "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
+            "scrape_configs": [
+                {"job_name": "model", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}
+            ],
         },
         rule_files={"rules.yml": RULES},
         port=prom_port,
@@ -203,9 +227,18 @@ def chromium_driver(download_dir: Path | None = None) -> Any:
     profile = tempfile.mkdtemp(prefix="console-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-dev-shm-usage", "--window-size=1400,1800", f"--user-data-dir={profile}"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1800",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(arg)
     service = Service(executable_path=driver_path, log_output=subprocess.DEVNULL)
     driver = webdriver.Chrome(service=service, options=options)

@@ -113,9 +113,10 @@ def test_sign_in_find_open_acknowledge_recover(stack: ConsoleStack, browser: Any
     assert browser.find_elements(By.CSS_SELECTOR, "#charts svg polyline")  # real data was drawn
     assert "traffic" in browser.find_element(By.ID, "registry").text
     assert XSS in browser.find_element(By.ID, "alerts").text  # shown as text, never run
-    assert "queued" in browser.find_element(By.ID, "messages").text or "delivered" in browser.find_element(
-        By.ID, "messages"
-    ).text
+    assert (
+        "queued" in browser.find_element(By.ID, "messages").text
+        or "delivered" in browser.find_element(By.ID, "messages").text
+    )
 
     _confirm_click(browser, "btn-acknowledge")
     wait_until(lambda: "/incidents/1" in browser.current_url and "did=" in browser.current_url, timeout=10)
@@ -151,12 +152,18 @@ def test_no_session_is_sent_to_sign_in(stack: ConsoleStack) -> None:
 def test_post_without_or_with_a_wrong_csrf_token_is_refused(stack: ConsoleStack) -> None:
     session = stack.signed_in("alice")
     for data in ({}, {"csrf": "wrong"}, {"csrf": ""}):
-        response = session.post(stack.url + "/incidents/1/resolve", data=data, allow_redirects=False, timeout=10)
+        response = session.post(
+            stack.url + "/incidents/1/resolve", data=data, allow_redirects=False, timeout=10
+        )
         assert response.status_code == 403
         assert "CSRF" in response.text
     assert stack.receiver.context.store.get_incident(1).incident.state != "resolved"
-    login = requests.post(stack.url + "/login", data={"username": "alice", "password": PASSWORDS["alice"]},
-                          allow_redirects=False, timeout=10)
+    login = requests.post(
+        stack.url + "/login",
+        data={"username": "alice", "password": PASSWORDS["alice"]},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert login.status_code == 403  # the sign-in form's own CSRF (double-submit cookie) is required too
 
 
@@ -166,12 +173,14 @@ def test_a_viewer_can_look_but_cannot_act(stack: ConsoleStack) -> None:
     assert page.status_code == 200 and 'id="read-only"' in page.text and "btn-resolve" not in page.text
     csrf = _csrf(page.text)  # a valid token: the role is what refuses
     for action in ("acknowledge", "resolve", "close", "recover"):
-        response = session.post(stack.url + f"/incidents/1/{action}", data={"csrf": csrf},
-                                allow_redirects=False, timeout=10)
+        response = session.post(
+            stack.url + f"/incidents/1/{action}", data={"csrf": csrf}, allow_redirects=False, timeout=10
+        )
         assert response.status_code == 403, action
         assert "responder role" in response.text
-    refused = session.post(stack.url + "/incidents/1/approvals/1/approve", data={"csrf": csrf},
-                           allow_redirects=False, timeout=10)
+    refused = session.post(
+        stack.url + "/incidents/1/approvals/1/approve", data={"csrf": csrf}, allow_redirects=False, timeout=10
+    )
     assert refused.status_code in (403, 404)  # 404 while the store has no such approval
     assert stack.receiver.context.store.get_incident(1).incident.state != "resolved"
 
