@@ -11,8 +11,8 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,18 @@ from receiver.evidence import render_query
 from receiver.prom import PrometheusClient
 from receiver.runbooks import Runbook, RunbookSet, parse_value
 from receiver.status import primary_alert
-from receiver.store.base import IncidentDetail, LedgerRow, OutboxMessage, Store
+from receiver.store.base import IncidentDetail, LedgerRow, OutboxMessage, Store, TimelineEntry
 
-__all__ = ["ChartSpec", "IncidentData", "gather", "incident_window", "markers", "parse_stamp"]
+__all__ = [
+    "ChartSpec",
+    "IncidentData",
+    "finish_charts",
+    "gather",
+    "incident_window",
+    "markers",
+    "parse_stamp",
+    "start_charts",
+]
 
 log = logging.getLogger("receiver.console")
 
@@ -63,6 +72,7 @@ class IncidentData:
     registry_error: str | None
     verification: dict[str, Any]
     owners: dict[str, str] = field(default_factory=dict)
+    evidence: list[TimelineEntry] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     window: tuple[float, float] = (0.0, 0.0)
 
@@ -149,15 +159,14 @@ def _series_label(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) or labels.get("__name__", "value")
 
 
-def build_charts(
+def start_charts(
     prometheus: PrometheusClient | None,
     pool: ThreadPoolExecutor,
     specs: Sequence[ChartSpec],
     window: tuple[float, float],
     chart_markers: Sequence[Marker],
-    *,
-    budget: float = 5.0,
-) -> list[Chart]:
+) -> list[Future[Chart]]:
+    """Submit one range query (and its SVG) per spec to ``pool``; :func:`finish_charts` collects them."""
     start, end = window
     step = max(1.0, round((end - start) / 180))
 
@@ -170,12 +179,15 @@ def build_charts(
             found = prometheus.query_range(spec.query, start, end, step)
         except (PrometheusError, ValueError) as exc:
             return Chart(spec.title, spec.query, start, end, (), chart_markers, spec.threshold, str(exc))
+        return _drawn(spec, found)
+
+    def _drawn(spec: ChartSpec, found: list[Any]) -> Chart:
         series = [Series(_series_label(s.labels), s.values) for s in found]
         firsts = [s.points[0][0] for s in series if s.points]
         # data that begins inside the window (a new series, a young Prometheus): start the axis there
         shown_start = max(start, min(firsts) - 4 * step) if firsts else start
         shown_start = min(shown_start, min((m.ts for m in chart_markers), default=shown_start) - 2 * step)
-        return Chart(
+        chart = Chart(
             spec.title,
             spec.query,
             max(start, shown_start),
@@ -185,8 +197,28 @@ def build_charts(
             spec.threshold,
             more_series=max(0, len(series) - MAX_SERIES),
         )
+        return _with_svg(chart)
 
-    futures = [pool.submit(one, spec) for spec in specs]
+    def drawn_one(spec: ChartSpec) -> Chart:
+        chart = one(spec)
+        return chart if chart.svg else _with_svg(chart)
+
+    return [pool.submit(drawn_one, spec) for spec in specs]
+
+
+def _with_svg(chart: Chart) -> Chart:
+    return replace(chart, svg=str(render_chart(chart)))
+
+
+def finish_charts(
+    specs: Sequence[ChartSpec],
+    futures: Sequence[Future[Chart]],
+    window: tuple[float, float],
+    chart_markers: Sequence[Marker],
+    *,
+    budget: float = 5.0,
+) -> list[Chart]:
+    start, end = window
     wait(futures, timeout=budget)
     charts = []
     for spec, future in zip(specs, futures, strict=True):
@@ -254,6 +286,10 @@ def gather(
         runbook = None
     approvals_store = getattr(store, "approvals", None)
     approvals = list(approvals_store.for_incident(incident_id)) if approvals_store is not None else []
+    window = incident_window(detail, now if now is not None else time.time())
+    chart_markers = markers(detail, approvals)
+    specs = chart_specs(detail, runbook) if with_charts else []
+    pending = start_charts(prometheus, pool, specs, window, chart_markers)  # queries run meanwhile
     registry, registry_error = _registry(registry_db, detail.incident.model)
     data = IncidentData(
         detail=detail,
@@ -270,9 +306,7 @@ def gather(
             data.owners, _problems = runbook.render_owners(_context(detail)["labels"])
         except Exception as exc:  # an owner template error shows, the page still renders
             data.owners = {"owners": f"cannot render: {exc}"}
-    data.window = incident_window(detail, now if now is not None else time.time())
-    if with_charts:
-        data.charts = build_charts(
-            prometheus, pool, chart_specs(detail, runbook), data.window, markers(detail, approvals)
-        )
+    data.window = window
+    data.evidence = [e for e in detail.timeline if e.kind == "evidence"]
+    data.charts = finish_charts(specs, pending, window, chart_markers)
     return data

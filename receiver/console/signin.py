@@ -20,8 +20,7 @@ from urllib.parse import quote
 
 import requests
 from flask import current_app, g, redirect, request
-from jinja2 import PackageLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from werkzeug.wrappers import Response
 
 from receiver.console import filters
@@ -55,7 +54,10 @@ class Console:
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
-        self.env = SandboxedEnvironment(
+        # the console's own package templates (trusted source; never a template from a runbook or an alert):
+        # autoescape and StrictUndefined, without the sandbox's per-attribute checks (a third of the page
+        # time with 500 timeline rows). Labels and annotations only ever arrive as *values*, escaped.
+        self.env = Environment(
             loader=PackageLoader("receiver.console", "templates"),
             autoescape=True,
             undefined=StrictUndefined,
