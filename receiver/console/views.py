@@ -240,7 +240,10 @@ def decide(incident_id: int, approval_id: int, decision: str) -> Any:
         return forbidden(f"deciding this needs the {needed} role; you are signed in as {viewer.role}")
     reason = request.form.get("reason", "").strip()[:500]
     try:
-        won = _responder().decide(incident_id, approval_id, decision, _actor(), reason)
+        decide_fn = getattr(_responder(), "decide", None)
+        if decide_fn is None:
+            raise ConfigError("this receiver's responder cannot decide approvals")
+        won = decide_fn(incident_id, approval_id, decision, _actor(), reason)
     except ReceiverError as exc:
         return console().render("error.html", title="Not done", message=exc.message), 409
     return _landed(incident_id, ("approved" if decision == "approve" else "denied") if won else "unchanged")

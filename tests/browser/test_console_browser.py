@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 import requests
 
+from model_registry import open_registry
 from tests.browser.console_stack import (
+    APPROVAL_RUNBOOK,
     PASSWORDS,
     XSS,
     ConsoleStack,
@@ -209,18 +211,28 @@ def test_a_script_label_is_inert_on_every_page(stack: ConsoleStack, browser: Any
 
 
 @pytest.mark.xfail(strict=False, reason="needs the approvals branch")
-def test_approve_a_pending_rollback(stack: ConsoleStack, browser: Any) -> None:
-    """A runbook step gated by ``approve:`` waits; the console's Approve applies it (interface of issue 11
-    item 2: store.approvals and Responder.decide)."""
+def test_approve_a_pending_rollback(tmp_path: Path, browser: Any) -> None:
+    """A rollback gated by ``approve:`` waits; Approve in the console applies it, once, with who approved
+    it on the timeline (issue 11 item 2's interface: store.approvals, Responder.decide)."""
     from selenium.webdriver.common.by import By
 
-    approvals = getattr(stack.receiver.context.store, "approvals", None)
-    assert approvals is not None, "the store has no approvals aggregate yet"
-    wait_until(lambda: approvals.pending(1), timeout=30, message="a pending approval")
-    (pending,) = approvals.pending(1)
-    _sign_in(browser, stack, "alice")
-    browser.get(stack.url + "/incidents/1")
-    browser.find_element(By.ID, f"approve-{pending.id}").click()
-    browser.switch_to.alert.accept()
-    wait_until(lambda: "did=approved" in browser.current_url, timeout=10)
-    assert "approved" in browser.find_element(By.ID, "timeline-table").text
+    gated = start_console_stack(tmp_path, APPROVAL_RUNBOOK, contained=False)  # fails here before item 2
+    try:
+        approvals = gated.receiver.context.store.approvals  # type: ignore[attr-defined]
+        wait_until(lambda: approvals.pending(1), timeout=30, message="a pending approval")
+        (pending,) = approvals.pending(1)
+        assert pending.kind == "rollback" and gated.traffic() == {"v2": 100.0}  # nothing applied yet
+        _sign_in(browser, gated, "alice")
+        browser.get(gated.url + "/incidents/1")
+        browser.find_element(By.ID, f"approve-{pending.id}").click()
+        browser.switch_to.alert.accept()
+        wait_until(lambda: "did=approved" in browser.current_url, timeout=10, message="approved")
+        assert "alice (console)" in browser.find_element(By.ID, "timeline-table").text
+        wait_until(
+            lambda: open_registry(str(gated.registry_db)).state("churn").active_version == "v1",
+            timeout=30,
+            message="rollback applied",
+        )
+        assert not approvals.pending(1)
+    finally:
+        gated.stop()
