@@ -40,6 +40,7 @@ class ReceiverContext:
     worker: Worker | None
     owns_store: bool = False
     response: ResponseRuntime | None = None
+    console: Any = None
 
     def close(self) -> None:
         """Stop the worker and the response threads, and close the store if the app opened it."""
@@ -47,6 +48,8 @@ class ReceiverContext:
             self.worker.stop()
         if self.response is not None:
             self.response.stop()
+        if self.console is not None:
+            self.console.close()
         if self.owns_store:
             self.store.close()
 
@@ -137,6 +140,10 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(runbook_pages.bp)
+    from receiver.console.views import init_console
+
+    init_console(app, settings)  # the console under / (sessions live in the store: no signing secret)
+    context.console = app.extensions["console"]
 
     @app.errorhandler(ReceiverError)
     def _receiver_error(exc: ReceiverError) -> Any:

@@ -111,6 +111,11 @@ class Settings:
     flap_max: int = 3
     verify_interval: float = 15.0
     time_scale: float = 1.0  # multiplies every runbook duration; drills compress time with e.g. 0.02
+    # the console (receiver/console): users file (hashed passwords, roles), opt-in SSO header, sessions
+    console_users_file: Path | None = None
+    console_trusted_header: str | None = None  # e.g. X-Forwarded-User; only behind a proxy that sets it
+    console_trusted_role: str = "viewer"  # role of a proxy-signed-in user not listed in the users file
+    console_session_hours: float = 12.0
 
     @property
     def db_path(self) -> Path:
@@ -281,6 +286,12 @@ def _validate(settings: Settings) -> None:
         settings.webhook_basic_password or settings.webhook_basic_password_file
     ):
         problems.append("webhook_basic_user: set webhook_basic_password_file too")
+    if settings.console_trusted_role not in ("viewer", "responder", "admin"):
+        role = settings.console_trusted_role
+        problems.append(f"console_trusted_role: expected viewer, responder or admin, got {role!r}")
+    if not 0 < settings.console_session_hours <= 24 * 30:
+        hours = settings.console_session_hours
+        problems.append(f"console_session_hours: expected 0 < hours <= 720, got {hours}")
     if problems:
         raise ConfigError(f"invalid settings: {'; '.join(problems)}", problems)
 

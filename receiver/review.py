@@ -2,16 +2,32 @@
 
 Nothing here is invented: every time, action and message comes from the store. The sections a human must
 write (root cause, what went well, action items) are left blank on purpose.
+
+With pictures (the console passes them): a chart of each key query over the incident window, embedded as
+an SVG ``data:`` image, and the facts the data already answers (:func:`review_facts`): detection delay
+against the rule's ``for:``, time to contain against the runbook's verify timeout, whether escalation
+fired, flapping alerts, approvals and how long they waited. A fact the data cannot answer says so.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from receiver.runbooks import parse_duration
 from receiver.store.base import IncidentDetail, TimelineEntry
 
-__all__ = ["render_review"]
+__all__ = ["ReviewChart", "render_review", "review_facts"]
+
+
+@dataclass(frozen=True)
+class ReviewChart:
+    title: str
+    query: str
+    svg: str  # a stand-alone <svg> (presentation attributes only)
 
 
 def _parse(stamp: str | None) -> datetime | None:
@@ -41,7 +57,89 @@ def _first(timeline: list[TimelineEntry], *kinds: str) -> TimelineEntry | None:
     return next((e for e in timeline if e.kind in kinds), None)
 
 
-def render_review(detail: IncidentDetail) -> str:
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    seconds = abs(round(value))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return sign + (f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s")
+
+
+def _delta(start: datetime | None, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() if start is not None and end is not None else None
+
+
+def review_facts(
+    detail: IncidentDetail,
+    runbook_document: Mapping[str, Any] | None = None,
+    *,
+    rule_for: Mapping[str, float] | None = None,
+    approvals: Sequence[Any] = (),
+) -> list[tuple[str, str]]:
+    """(question, answer) pairs the recorded data answers. ``rule_for``: alert name → the rule's ``for:``
+    in seconds (from Prometheus's rules API); ``approvals``: the incident's approval gates."""
+    incident, timeline = detail.incident, detail.timeline
+    doc = runbook_document or {}
+    opened = _parse(incident.opened_at)
+    facts: list[tuple[str, str]] = []
+    for alert in detail.alerts:
+        started = _parse(alert.starts_at)
+        delay = _delta(started, opened)
+        held = (rule_for or {}).get(alert.alertname)
+        if held is None:
+            rule = "the rule's for: is unknown (Prometheus did not list the rule)"
+        else:
+            total = None if delay is None else delay + held
+            rule = (
+                f"the rule waits for: {_seconds(held)} first, so about {_seconds(total)} from the "
+                "condition becoming true"
+            )
+        answer = f"{_seconds(delay)} from firing to the incident; {rule}"
+        facts.append((f"detection delay of {alert.alertname}", answer))
+    contained = _parse(incident.contained_at)
+    target_text = (doc.get("verify") or {}).get("timeout")
+    target = parse_duration(str(target_text)) if target_text else None
+    took = _delta(opened, contained)
+    if took is None:
+        answer = "not verified as contained"
+    elif target is None:
+        answer = f"{_seconds(took)} (the runbook sets no verify timeout)"
+    else:
+        verdict = "within" if took <= target else "over"
+        answer = f"{_seconds(took)}, {verdict} the runbook's target of {_seconds(target)} (verify.timeout)"
+    facts.append(("time to contain", answer))
+    escalations = [e for e in timeline if e.kind == "escalated"]
+    if escalations:
+        facts.append(("escalation", f"fired at {escalations[0].at}: {escalations[0].message}"))
+    else:
+        after = (doc.get("escalate") or {}).get("after")
+        facts.append(("escalation", "did not fire" + (f" (escalate.after {after})" if after else "")))
+    firing = Counter(
+        str(e.data["fingerprint"]) for e in timeline if e.kind == "alert_firing" and e.data.get("fingerprint")
+    )
+    names = {a.fingerprint: a.alertname for a in detail.alerts}
+    flapping = [f"{names.get(fp, fp)} fired {n} times" for fp, n in sorted(firing.items()) if n > 1]
+    facts.append(("flapping alerts", "; ".join(flapping) if flapping else "none (each alert fired once)"))
+    if not approvals:
+        facts.append(("approvals", "no approval gates"))
+    for approval in approvals:
+        asked, decided = _parse(approval.requested_at), _parse(approval.decided_at)
+        waited = _seconds(_delta(asked, decided)) if decided else "still waiting"
+        who = f" by {approval.decided_by}" if approval.decided_by else ""
+        facts.append(
+            (f"approval of {approval.kind} [{approval.step_id}]", f"{approval.state}{who}, waited {waited}")
+        )
+    return facts
+
+
+def render_review(
+    detail: IncidentDetail,
+    *,
+    facts: Sequence[tuple[str, str]] | None = None,
+    charts: Sequence[ReviewChart] = (),
+) -> str:
     incident, timeline = detail.incident, detail.timeline
     opened = _parse(incident.opened_at)
     alert_starts = [_parse(a.starts_at) for a in detail.alerts if a.starts_at]
@@ -80,9 +178,19 @@ def render_review(detail: IncidentDetail) -> str:
         f"| time to contain (opened → verified) | {_span(opened, contained)} |",
         f"| time to resolve (opened → resolved) | {_span(opened, resolved)} |",
         "",
-        "## Severity history",
-        "",
     ]
+    if facts is not None:
+        lines += ["## What the data answers", "", "| question | answer |", "|---|---|"]
+        lines += [f"| {_cell(q)} | {_cell(a)} |" for q, a in facts]
+        lines.append("")
+    if charts:
+        from receiver.console.charts import svg_data_uri
+
+        lines += ["## Charts", ""]
+        for chart in charts:
+            alt = _cell(chart.title).replace("[", "(").replace("]", ")")
+            lines += [f"![{alt}]({svg_data_uri(chart.svg)})", "", f"`{_cell(chart.query)}`", ""]
+    lines += ["## Severity history", ""]
     severity = [e for e in timeline if e.kind == "severity"]
     lines += [f"- {e.at} — {e.message}" for e in severity] or ["- no severity changes recorded"]
 

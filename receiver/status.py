@@ -155,7 +155,8 @@ class StatusBuilder:
         runbook_url = annotations.get("runbook_url") or self._render_text(
             links.get("runbook_url"), labels, annotations
         )
-        incident_url = f"{self.public_url}/api/v1/incidents/{incident_id}" if self.public_url else None
+        # the console's page of the incident
+        incident_url = f"{self.public_url}/incidents/{incident_id}" if self.public_url else None
         return Links(
             dashboard=dashboard or None,
             generator=(alert.generator_url if alert else None) or None,

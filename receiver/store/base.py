@@ -10,6 +10,7 @@ implement them with the same SQL (:mod:`receiver.store.sql`) and pass one contra
 * :class:`ActionLedger`: exactly-once claims of action steps.
 * :class:`OutboxRows`: queued messages, handed out head-first per channel.
 * :class:`RetentionRows`: pruning old bodies and closed incidents (keeping summaries and reviews).
+* :class:`SessionStore`: the console's sign-in sessions.
 * :class:`Store`: the whole, as the app, the worker and the CLI hold it.
 """
 
@@ -35,6 +36,7 @@ from receiver.store.records import (
     Timer,
 )
 from receiver.store.retention import ArchivedReview, ReviewToArchive
+from receiver.store.sessions import ConsoleSession
 
 __all__ = [
     "FINAL_STATES",
@@ -43,6 +45,7 @@ __all__ = [
     "AlertRecord",
     "ArchivedReview",
     "Claim",
+    "ConsoleSession",
     "GuardPolicy",
     "IncidentDetail",
     "IncidentRecord",
@@ -57,6 +60,7 @@ __all__ = [
     "RejectedRecord",
     "RetentionRows",
     "ReviewToArchive",
+    "SessionStore",
     "Store",
     "TimelineEntry",
     "Timer",
@@ -348,6 +352,20 @@ class RetentionRows(Protocol):
     def release_lease(self, name: str, owner: str) -> None: ...
 
 
+class SessionStore(Protocol):
+    """The console's sign-in sessions (:mod:`receiver.store.sessions`), keyed by a hash of the token."""
+
+    def create(
+        self, token: str, *, username: str, role: str, method: str, csrf_token: str, lifetime: float
+    ) -> ConsoleSession: ...
+
+    def get(self, token: str) -> ConsoleSession | None: ...
+
+    def delete(self, token: str) -> bool: ...
+
+    def prune(self) -> int: ...
+
+
 class Store(IngestQueue, IncidentStore, Protocol):
     """The whole store: ingest and incidents directly (the web layer's view), the other aggregates as
     attributes (each a narrow protocol), plus health and schema."""
@@ -369,6 +387,9 @@ class Store(IngestQueue, IncidentStore, Protocol):
 
     @property
     def retention(self) -> RetentionRows: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...
 
     @property
     def description(self) -> str:

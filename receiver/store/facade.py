@@ -24,6 +24,7 @@ from receiver.store.ingest import SqlIngest
 from receiver.store.ledger import SqlLedger
 from receiver.store.outbox import SqlOutbox
 from receiver.store.retention import SqlRetention
+from receiver.store.sessions import SqlSessions
 from receiver.store.sql import Clock, Database
 from receiver.store.timers import SqlTimers
 
@@ -40,6 +41,7 @@ class SqlStore:
         self.ledger = SqlLedger(db)
         self.outbox = SqlOutbox(db)
         self.retention = SqlRetention(db, clock)
+        self.sessions = SqlSessions(db, clock)
 
     # -- schema and health -------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
