@@ -74,6 +74,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     rejected_body_cap: int = 64 * 1024
     threads: int = 8
+    connection_limit: int = 1000  # open connections waitress keeps (see receiver/front.py)
+    request_deadline: float = 10.0  # seconds from a request's first byte to its last, else dropped
     log_level: str = "INFO"
     log_format: str = "json"
     worker_poll_interval: float = 1.0
@@ -204,6 +206,10 @@ def _validate(settings: Settings) -> None:
         problems.append(f"rejected_body_cap: expected >= 0, got {settings.rejected_body_cap}")
     if not 1 <= settings.threads <= 256:
         problems.append(f"threads: expected 1..256, got {settings.threads}")
+    if not 10 <= settings.connection_limit <= 10000:
+        problems.append(f"connection_limit: expected 10..10000, got {settings.connection_limit}")
+    if settings.request_deadline <= 0:
+        problems.append(f"request_deadline: expected > 0 seconds, got {settings.request_deadline}")
     if settings.log_level.upper() not in _LOG_LEVELS:
         problems.append(f"log_level: expected one of {', '.join(_LOG_LEVELS)}, got {settings.log_level!r}")
     if settings.log_format not in ("json", "text"):
