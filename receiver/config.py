@@ -279,6 +279,14 @@ def load_settings(
 
 def _read_secret(path: Path, setting: str) -> Secret:
     try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            log.warning(
+                "setting %r: %s is readable or writable by others (mode %o); chmod 600 it",
+                setting,
+                path,
+                mode & 0o777,
+            )
         text = path.read_text().strip()
     except OSError as exc:
         raise ConfigError(f"setting {setting!r}: cannot read {path}: {exc.strerror}") from None
@@ -315,4 +323,13 @@ def resolve_credentials(settings: Settings, *, generate: bool = True) -> Setting
         changes["webhook_basic_password"] = _read_secret(
             settings.webhook_basic_password_file, "webhook_basic_password_file"
         )
-    return dataclasses.replace(settings, **changes)
+    resolved = dataclasses.replace(settings, **changes)
+    admin = resolved.admin_token
+    webhook = (resolved.webhook_token, resolved.webhook_basic_password)
+    if admin is not None and any(other is not None and admin.matches(other.reveal()) for other in webhook):
+        # whoever can post alerts (Alertmanager's config) could then also read and act on incidents
+        raise ConfigError(
+            "admin_token: the same value as the webhook credential; give the admin API its own token",
+            ["admin_token: equals webhook_token or webhook_basic_password"],
+        )
+    return resolved

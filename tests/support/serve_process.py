@@ -60,13 +60,16 @@ class ServeProcess:
         return output.decode(errors="replace")
 
 
-def start_serve(tmp_path: Path, runbooks_dir: Path | None = None, **settings: Any) -> ServeProcess:
+def start_serve(
+    tmp_path: Path, runbooks_dir: Path | None = None, *, token_mode: int = 0o600, **settings: Any
+) -> ServeProcess:
     """Start ``receiver serve`` with tokens in files and ``settings`` in its YAML config file."""
     port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "hook-token").write_text(HOOK_TOKEN + "\n")
     (tmp_path / "admin-token").write_text(ADMIN_TOKEN + "\n")
     for name in ("hook-token", "admin-token"):
-        (tmp_path / name).chmod(0o600)
+        (tmp_path / name).chmod(token_mode)
     config = {
         "host": "127.0.0.1",
         "port": port,
