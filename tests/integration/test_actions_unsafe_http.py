@@ -5,6 +5,7 @@ re-sent, and escalated; redirects are not followed; dot segments cannot leave th
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -203,3 +204,52 @@ def test_a_label_with_a_slash_is_one_encoded_segment(tmp_path: Path, servers) ->
     outcome = executor.run_step(step, make_context(settings, labels={"model": "team/churn v2"}))
     assert outcome.state == "succeeded", outcome
     assert target.seen == [("POST", "/hooks/team%2Fchurn%20v2?v=1")]
+
+
+HTTP_RUNBOOK = """\
+id: deploy-hook
+title: Deploy hook
+match: ['incident_type="drift"']
+group_by: [model]
+severity:
+  - {level: SEV2}
+contain:
+  - {action: http, url: '%s/deploy/{{ labels.model }}', timeout: 2s, retries: 2}
+escalate: {after: 30m, to: ml-senior}
+"""
+
+
+@pytest.mark.slow
+def test_through_the_server_an_unknown_http_step_is_on_the_timeline_and_escalated(
+    tmp_path: Path, servers
+) -> None:
+    from tests.support.payloads import alert, notification
+    from tests.support.realparts import wait_until
+    from tests.support.serve_process import start_serve
+
+    slow = servers(_slow(5))
+    runbooks = tmp_path / "runbooks"
+    runbooks.mkdir()
+    (runbooks / "deploy.yml").write_text(HTTP_RUNBOOK % slow.url)
+    serve = start_serve(tmp_path, runbooks_dir=runbooks, http_allow_list=[slow.url + "/deploy"])
+    try:
+        assert serve.post(notification(alert(model="fraud"))).status_code == 200
+
+        def timeline() -> list[dict[str, Any]]:
+            listed = serve.get("/api/v1/incidents").json()["incidents"]
+            if not listed:
+                return []
+            entries: list[dict[str, Any]] = serve.get(f"/api/v1/incidents/{listed[0]['id']}").json()[
+                "timeline"
+            ]
+            return entries if any(e["kind"] == "escalated" for e in entries) else []
+
+        entries = wait_until(timeline, timeout=30, message="escalated")
+        time.sleep(1)
+        assert slow.seen == [("POST", "/deploy/fraud")]  # once, never re-sent
+        events = [e["data"].get("event") for e in entries if e["kind"] == "action"]
+        assert "unknown" in events and "failed" not in events, entries
+        escalated = next(e for e in entries if e["kind"] == "escalated")
+        assert "unknown" in json.dumps(escalated)
+    finally:
+        serve.stop()
