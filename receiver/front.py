@@ -18,6 +18,7 @@ A reverse proxy in front should still add per-client connection and rate limits 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from waitress.task import ThreadedTaskDispatcher
 from waitress.utilities import Error, RequestEntityTooLarge
 
 from receiver.config import Settings
+from receiver.errors import error_body
 
 __all__ = ["FrontLimits", "Gate", "Refusal", "create_front", "webhook_gate"]
 
@@ -50,13 +52,9 @@ class Refusal(Error):
         self.extra_headers = dict(headers or {})
 
     def to_response(self, ident: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
-        import json
-
-        body = json.dumps(
-            {"error": {"status": self.code, "type": self.reason.replace(" ", ""), "message": self.body}}
-        ).encode()
+        body = error_body(self.code, self.reason.replace(" ", ""), self.body)
         headers = [("Content-Type", "application/json"), *self.extra_headers.items()]
-        return f"{self.code} {self.reason}", headers, body + b"\n"
+        return f"{self.code} {self.reason}", headers, json.dumps(body).encode() + b"\n"
 
 
 # (method, path, headers as waitress keeps them: upper case, '_' for '-', content length) -> refusal
@@ -120,6 +118,9 @@ class _GatedParser(HTTPRequestParser):
                 if refusal is not None:
                     self.error = refusal
                     self.completed = True
+            if getattr(self, "error", None) is not None:
+                # no "100 Continue" for a refused request: waitress would then un-complete it and read on
+                self.expect_continue = False
         return consumed
 
 

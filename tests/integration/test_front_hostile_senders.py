@@ -90,14 +90,17 @@ def test_a_request_trickling_past_the_deadline_is_dropped(serve: ServeProcess) -
     assert closed_after < 3 + 2.5  # the 3 s deadline plus the 1 s cleanup interval and slack
 
 
-def test_unauthenticated_large_body_refused_from_the_headers(serve: ServeProcess) -> None:
+@pytest.mark.parametrize("expect", [b"", b"Expect: 100-continue\r\n"])
+def test_unauthenticated_large_body_refused_from_the_headers(serve: ServeProcess, expect: bytes) -> None:
     head = (
         b"POST /api/v1/alerts HTTP/1.1\r\nHost: receiver\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 314572800\r\n\r\n"
+        + expect
+        + b"Content-Length: 314572800\r\n\r\n"
     )
     answer = _raw_exchange(serve.port, head, b"x" * 65536)
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert b"www-authenticate: bearer" in answer.lower()
+    assert b'"code": 401' in answer  # the receiver's one JSON error shape
 
 
 def test_authenticated_content_length_over_the_limit_is_413_before_the_body(serve: ServeProcess) -> None:
