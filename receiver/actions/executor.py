@@ -445,12 +445,14 @@ class ActionExecutor:
                     )
                     self.sleep(delay)
                     continue
-                return self._unknown(key, row_id, _describe(exc), attempt, shown, timeline)
+                why = "retries exhausted" if action.idempotent else f"{key.kind} is not idempotent"
+                return self._unknown(key, row_id, _describe(exc), why, attempt, shown, timeline)
             except ActionTransient as exc:
                 error = _describe(exc)
                 hard = isinstance(exc, _HardTimeout)
                 if hard and not action.idempotent:  # the attempt may still complete: same as unknown
-                    return self._unknown(key, row_id, error, attempt, shown, timeline)
+                    why = f"{key.kind} is not idempotent"
+                    return self._unknown(key, row_id, error, why, attempt, shown, timeline)
                 if attempt <= retries:
                     delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
                     timeline.append(
@@ -499,6 +501,7 @@ class ActionExecutor:
         key: LedgerKey,
         row_id: int,
         error: str,
+        why: str,
         attempts: int,
         shown: dict[str, Any],
         timeline: list[dict[str, Any]],
@@ -507,7 +510,7 @@ class ActionExecutor:
 
         The ledger keeps it as ``interrupted`` (its existing state for "may or may not have happened",
         counted as acted by the cooldown and flap guards) with the reason ``unknown: ...``."""
-        reason = f"unknown: {error}; not re-sent ({key.kind} is not idempotent): check the far side"
+        reason = f"unknown: {error}; not re-sent ({why}): check the far side"
         self.ledger.finish(
             row_id, "interrupted", now=self.clock(), reason=reason, error=error, attempts=attempts
         )
