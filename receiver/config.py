@@ -75,6 +75,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     rejected_body_cap: int = 64 * 1024
     threads: int = 8
+    connection_limit: int = 1000  # open connections waitress keeps (see receiver/front.py)
+    request_deadline: float = 10.0  # seconds from a request's first byte to its last, else dropped
     log_level: str = "INFO"
     log_format: str = "json"
     worker_poll_interval: float = 1.0
@@ -230,6 +232,10 @@ def _validate(settings: Settings) -> None:
         problems.append(f"rejected_body_cap: expected >= 0, got {settings.rejected_body_cap}")
     if not 1 <= settings.threads <= 256:
         problems.append(f"threads: expected 1..256, got {settings.threads}")
+    if not 10 <= settings.connection_limit <= 10000:
+        problems.append(f"connection_limit: expected 10..10000, got {settings.connection_limit}")
+    if settings.request_deadline <= 0:
+        problems.append(f"request_deadline: expected > 0 seconds, got {settings.request_deadline}")
     if settings.log_level.upper() not in _LOG_LEVELS:
         problems.append(f"log_level: expected one of {', '.join(_LOG_LEVELS)}, got {settings.log_level!r}")
     if settings.log_format not in ("json", "text"):
@@ -330,6 +336,14 @@ def load_settings(
 
 def _read_secret(path: Path, setting: str) -> Secret:
     try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            log.warning(
+                "setting %r: %s is readable or writable by others (mode %o); chmod 600 it",
+                setting,
+                path,
+                mode & 0o777,
+            )
         text = path.read_text().strip()
     except OSError as exc:
         raise ConfigError(f"setting {setting!r}: cannot read {path}: {exc.strerror}") from None
@@ -366,4 +380,13 @@ def resolve_credentials(settings: Settings, *, generate: bool = True) -> Setting
         changes["webhook_basic_password"] = _read_secret(
             settings.webhook_basic_password_file, "webhook_basic_password_file"
         )
-    return dataclasses.replace(settings, **changes)
+    resolved = dataclasses.replace(settings, **changes)
+    admin = resolved.admin_token
+    webhook = (resolved.webhook_token, resolved.webhook_basic_password)
+    if admin is not None and any(other is not None and admin.matches(other.reveal()) for other in webhook):
+        # whoever can post alerts (Alertmanager's config) could then also read and act on incidents
+        raise ConfigError(
+            "admin_token: the same value as the webhook credential; give the admin API its own token",
+            ["admin_token: equals webhook_token or webhook_basic_password"],
+        )
+    return resolved

@@ -35,6 +35,7 @@ from typing import Any
 
 __all__ = [
     "ActionError",
+    "ActionOutcomeUnknown",
     "ActionParamError",
     "ActionTimeout",
     "ActionTransient",
@@ -116,6 +117,13 @@ class ActionTransient(ActionError):
 
 class ActionTimeout(ActionTransient):
     pass
+
+
+class ActionOutcomeUnknown(ActionError):
+    """The request was sent but no answer came (read timeout, connection dropped): it may have happened.
+
+    Not transient: a kind that is not idempotent is never re-sent after this; the step is recorded as
+    unknown and escalated (:mod:`receiver.actions.executor`)."""
 
 
 class DeliveryError(ActionError):

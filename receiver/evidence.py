@@ -14,6 +14,7 @@ Capturing never raises: an unreachable Prometheus gives a snapshot whose ``error
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ from receiver.prom import PrometheusClient, Sample
 from receiver.templating import render
 
 __all__ = [
+    "CONTRACT_UNITS",
     "EvidenceSnapshot",
     "capture_evidence",
+    "contract_unit",
     "format_value",
     "promql_escape",
     "query_context",
@@ -72,7 +75,52 @@ def format_value(value: float | None, unit: str | None = None) -> str:
         return text
     if unit == "%":
         return f"{text}%"
+    if unit == "ratio":  # 0..1 as data, and as a percentage for people: a full weight reads "1 (100%)"
+        return f"{text} ({value * 100:.4g}%)"
     return f"{text} {unit}"
+
+
+#: The display unit of each gauge of the metric contract (README), ``None`` for a plain number.
+CONTRACT_UNITS: Mapping[str, str | None] = {
+    "model_traffic_weight": "ratio",
+    "model_slo_error_ratio": "ratio",
+    "model_slo_latency_seconds": "s",
+    "model_feature_psi": None,
+    "model_auc": None,
+    "model_auc_baseline": None,
+    "model_prediction_baseline": None,
+    "model_guardrail_level": None,
+    "model_serving_info": None,
+    "up": None,
+}
+_METRIC = re.compile(r"\b([a-z_:][a-z0-9_:]*)\s*\{")
+_COUNTER_RATE = re.compile(r"\brate\(\s*([a-z_:][a-z0-9_:]*_total)\b")
+
+
+def contract_unit(query: str) -> str | None:
+    """The unit the metric contract implies for ``query``'s answer (a lint for runbook evidence).
+
+    ``histogram_quantile`` of a ``*_seconds`` histogram -> ``s``; a rate of a counter over a rate of
+    another counter -> ``ratio``; ``_sum`` over ``_count`` -> the histogram's own unit; a lone counter
+    rate -> ``<thing>/s``; ``increase``, ``count`` -> a plain number; a contract gauge -> its unit.
+    Raises ValueError for a query it cannot classify.
+    """
+    if "histogram_quantile" in query:
+        return "s" if "_seconds_bucket" in query else None
+    rates = _COUNTER_RATE.findall(query)
+    if "/" in query:
+        if len(rates) >= 2 and not any(m.endswith(("_sum", "_count")) for m in _METRIC.findall(query)):
+            return "ratio"
+        if "_sum{" in query and "_count{" in query:
+            return "s" if "_seconds_sum" in query else None
+    if rates and "/" not in query:
+        return "req/s" if rates[0] == "model_requests_total" else f"{rates[0][6:-6]}/s"
+    if re.match(r"^\s*(count|sum\(increase)\b", query):
+        return None
+    for metric in _METRIC.findall(query):
+        if metric in CONTRACT_UNITS:
+            return CONTRACT_UNITS[metric]
+    raise ValueError(f"no contract unit known for {query!r}")
 
 
 @dataclass(frozen=True)
@@ -99,7 +147,12 @@ class EvidenceSnapshot:
             return "no data"
         if len(self.samples) == 1:
             return _display_sample(self.samples[0], self.unit, with_labels=False)
-        shown = ", ".join(_display_sample(s, self.unit, with_labels=True) for s in self.samples[:5])
+        # one figure per series, named by the labels that tell them apart (version, feature...), not by
+        # the job/instance/model every series shares
+        varying = _varying_labels(self.samples)
+        shown = ", ".join(
+            _display_sample(s, self.unit, with_labels=True, only=varying) for s in self.samples[:5]
+        )
         more = len(self.samples) - 5
         return shown + (f" (+{more} more)" if more > 0 else "")
 
@@ -121,7 +174,15 @@ _NON_NUMBERS = {"NaN": "n/a (nothing in the window)", "+Inf": "+Inf (divided by 
                 "-Inf": "-Inf (divided by 0)"}
 
 
-def _display_sample(sample: Mapping[str, Any], unit: str | None, *, with_labels: bool) -> str:
+def _varying_labels(samples: list[dict[str, Any]]) -> frozenset[str]:
+    names = {name for s in samples for name in (s.get("labels") or {})}
+    return frozenset(
+        name for name in names if len({(s.get("labels") or {}).get(name) for s in samples}) > 1
+    )
+
+
+def _display_sample(sample: Mapping[str, Any], unit: str | None, *, with_labels: bool,
+                    only: frozenset[str] | None = None) -> str:
     raw = sample.get("value")
     if isinstance(raw, float) and not math.isfinite(raw):
         raw = "NaN" if math.isnan(raw) else ("+Inf" if raw > 0 else "-Inf")
@@ -130,7 +191,7 @@ def _display_sample(sample: Mapping[str, Any], unit: str | None, *, with_labels:
     if not with_labels:
         return text
     labels = sample.get("labels") or {}
-    shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if only is None or k in only)
     return f"{{{shown}}} {text}" if shown else text
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "parse_notification",
     "parse_rfc3339",
     "quick_accept",
+    "safe_text",
 ]
 
 #: Deepest nesting accepted in a body. A v4 payload needs 4 levels; anything far deeper is hostile.
@@ -133,8 +134,48 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+# a JSON escape of a UTF-16 surrogate: the only way a lone surrogate gets into a decoded str (raw bytes
+# of one are invalid UTF-8); valid pairs match too, and decode to one code point, so only lone ones remain
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with any lone surrogate shown as ``\\udXXX``, so it can be encoded, stored and logged."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _might_hold_surrogates(body: bytes) -> bool:
+    return (b"\\ud" in body or b"\\uD" in body) and _SURROGATE_ESCAPE.search(body) is not None
+
+
+def _surrogate_problems(document: Any) -> list[str]:
+    """Every string (key or value) holding a lone surrogate, by JSON path (iterative, depth-checked)."""
+    problems: list[str] = []
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found is not None:
+                problems.append(
+                    f"{path or '$'}: lone surrogate {safe_text(found.group())} at character {found.start()} "
+                    "(not valid Unicode; Alertmanager never sends one)"
+                )
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                name = safe_text(key)
+                if name != key:
+                    problems.append(f"{path or '$'}: name {name!r} holds a lone surrogate (not Unicode)")
+                stack.append((child, f"{path}.{name}" if path else name))
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(value))
+    return sorted(problems)
+
+
 def decode_json(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Decode a UTF-8 JSON body, refusing non-UTF-8, malformed/truncated and too deeply nested input."""
+    """Decode a UTF-8 JSON body, refusing non-UTF-8, malformed/truncated, too deeply nested input,
+    integers beyond Python's digit limit and strings with lone surrogates (they cannot be stored)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -152,8 +193,16 @@ def decode_json(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
             "body is not valid JSON",
             [f"$: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"],
         ) from None
+    except ValueError:  # int() of a literal over sys.get_int_max_str_digits() (4300 by default)
+        raise PayloadError(
+            "body holds a number too long to read", ["$: an integer literal longer than 4300 digits"]
+        ) from None
     if _depth(document) > max_depth:
         raise PayloadError("body is nested too deeply", [f"$: nesting deeper than {max_depth} levels"])
+    if _might_hold_surrogates(body):
+        problems = _surrogate_problems(document)
+        if problems:
+            raise PayloadError("body holds text that is not valid Unicode", problems)
     return document
 
 
@@ -226,6 +275,8 @@ def quick_accept(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, 
     for the 400, or accept the rarer valid forms, such as times with offsets). It costs about a third of
     the full parse because it builds no objects and parses no times into datetimes.
     """
+    if _might_hold_surrogates(body):
+        return None  # the full path names every lone surrogate for the 400
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

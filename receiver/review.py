@@ -11,6 +11,7 @@ fired, flapping alerts, approvals and how long they waited. A fact the data cann
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,9 +49,28 @@ def _span(start: datetime | None, end: datetime | None) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
+_INLINE_MARKUP = re.compile(r"([\\`*_\[\]<>|~&#!])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def _md(text: Any) -> str:
+    """Inline Markdown text shown literally: one line, every character with inline meaning escaped
+    (backticks, emphasis, links, HTML, table pipes), since titles and labels are data."""
+    line = " ".join(str(text if text is not None else "").split())
+    return _INLINE_MARKUP.sub(r"\\\1", line)
+
+
+def _code(text: Any) -> str:
+    """An inline code span holding ``text`` literally: the fence is longer than any backtick run in it."""
+    line = " ".join(str(text if text is not None else "").split())
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(line)), default=0) + 1)
+    pad = " " if line.startswith("`") or line.endswith("`") or fence != "`" else ""
+    return f"{fence}{pad}{line}{pad}{fence}"
+
+
 def _cell(text: Any) -> str:
-    """Markdown table cell: one line, pipes escaped (label values are data, shown literally)."""
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ").strip()
+    """Markdown table cell: one line, markup escaped (label values are data, shown literally)."""
+    return _md(text).strip()
 
 
 def _first(timeline: list[TimelineEntry], *kinds: str) -> TimelineEntry | None:
@@ -153,17 +173,17 @@ def render_review(
     acted = _parse(first_action.at) if first_action else None
 
     lines: list[str] = [
-        f"# Post-incident review: incident {incident.id} — {incident.title}",
+        f"# Post-incident review: incident {incident.id} — {_md(incident.title)}",
         "",
         "_Blameless review drafted from the incident timeline. Facts below are recorded; the sections at "
         "the end are for the team to write._",
         "",
         "## Summary",
         "",
-        f"- **Runbook:** `{incident.runbook_id}`",
-        f"- **Model:** `{incident.model or 'n/a'}`",
-        f"- **Final severity:** {incident.severity}",
-        f"- **State:** {incident.state}",
+        f"- **Runbook:** {_code(incident.runbook_id)}",
+        f"- **Model:** {_code(incident.model or 'n/a')}",
+        f"- **Final severity:** {_md(incident.severity)}",
+        f"- **State:** {_md(incident.state)}",
         f"- **Alert started:** {first_alert.isoformat() if first_alert else 'n/a'}",
         f"- **Opened:** {incident.opened_at}",
         f"- **Contained:** {contained_entry.at if contained_entry else 'not verified as contained'}",
@@ -192,13 +212,13 @@ def render_review(
             lines += [f"![{alt}]({svg_data_uri(chart.svg)})", "", f"`{_cell(chart.query)}`", ""]
     lines += ["## Severity history", ""]
     severity = [e for e in timeline if e.kind == "severity"]
-    lines += [f"- {e.at} — {e.message}" for e in severity] or ["- no severity changes recorded"]
+    lines += [f"- {e.at} — {_md(e.message)}" for e in severity] or ["- no severity changes recorded"]
 
     lines += ["", "## Alerts", "", "| alert | status | started | ended | labels |", "|---|---|---|---|---|"]
     for alert in detail.alerts:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
         lines.append(
-            f"| {_cell(alert.alertname)} | {alert.status} | {_cell(alert.starts_at)} | "
+            f"| {_cell(alert.alertname)} | {_cell(alert.status)} | {_cell(alert.starts_at)} | "
             f"{_cell(alert.ends_at)} | {_cell(labels)} |"
         )
 
@@ -218,13 +238,13 @@ def render_review(
     lines += ["", "## Evidence snapshots", ""]
     evidence = [e for e in timeline if e.kind == "evidence"]
     for entry in evidence:
-        lines.append(f"At {entry.at} ({entry.data.get('moment', '')}):")
+        lines.append(f"At {entry.at} ({_md(entry.data.get('moment', ''))}):")
         lines.append("")
         for snap in entry.data.get("snapshots", []):
             shown = snap.get("error") or snap.get("value")
             if shown is None and snap.get("samples"):
                 shown = "; ".join(str(s.get("value")) for s in snap["samples"])
-            lines.append(f"- {_cell(snap.get('name'))}: {_cell(shown)} — `{_cell(snap.get('query'))}`")
+            lines.append(f"- {_cell(snap.get('name'))}: {_cell(shown)} — {_code(snap.get('query'))}")
         lines.append("")
     if not evidence:
         lines += ["- no evidence captured", ""]
@@ -251,7 +271,7 @@ def render_review(
     lines += [f"- {e.at} — {_cell(e.message)}" for e in messages] or ["- no messages"]
 
     lines += ["", "## Timeline", ""]
-    lines += [f"- {e.at} `{e.kind}` {_cell(e.message)}" for e in timeline]
+    lines += [f"- {e.at} {_code(e.kind)} {_cell(e.message)}" for e in timeline]
 
     lines += [
         "",

@@ -34,7 +34,7 @@ def primary_alert(detail: IncidentDetail, fingerprint: str | None = None) -> Ale
     return candidates[0] if candidates else None
 
 
-_FINAL_EVENTS = ("succeeded", "failed", "refused", "skipped", "dry_run", "interrupted")
+_FINAL_EVENTS = ("succeeded", "failed", "refused", "skipped", "dry_run", "interrupted", "unknown")
 
 
 class StatusBuilder:

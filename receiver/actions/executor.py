@@ -12,6 +12,11 @@ past their lease by a crashed owner:
 * ``running`` + any other kind (rollback, silence, http, page, notify) - recorded as ``interrupted`` and
   escalated: it may or may not have happened, and running it again blindly could do it twice.
 
+Unknown rule: a call sent without an answer (read timeout, connection lost after sending, an attempt hung
+past its timeout) may have happened. An idempotent kind retries it; any other kind is never re-sent: the
+step's outcome is ``unknown`` (timeline event ``unknown``, ledger state ``interrupted`` with reason
+``unknown: ...``) and it is escalated.
+
 A ``when`` that is false is *not* claimed (``skipped: condition`` on the timeline only), so the step can
 still run if the incident's severity rises later.
 """
@@ -30,7 +35,14 @@ from typing import Any
 from receiver.actions.base import Action, ActionContext, ActionResult, ActionSettings, parse_duration
 from receiver.actions.ledger import GuardPolicy, Ledger, LedgerKey, LedgerRow
 from receiver.actions.registry import ActionRegistry
-from receiver.errors import ActionError, ActionParamError, ActionTimeout, ActionTransient, TemplateError
+from receiver.errors import (
+    ActionError,
+    ActionOutcomeUnknown,
+    ActionParamError,
+    ActionTimeout,
+    ActionTransient,
+    TemplateError,
+)
 from receiver.leases import Heartbeat
 from receiver.templating import evaluate
 
@@ -430,18 +442,31 @@ class ActionExecutor:
             timeline.append(self._entry(key, "attempt", attempt=attempt, timeout=timeout))
             try:
                 result = self._call(invoke, timeout)
+            except ActionOutcomeUnknown as exc:
+                # sent, no answer: it may have happened. Only an idempotent kind may send it again.
+                if attempt <= retries and action.idempotent:
+                    delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
+                    error = _describe(exc)
+                    timeline.append(
+                        self._entry(key, "attempt_failed", attempt=attempt, error=error, retry_in=delay)
+                    )
+                    self.sleep(delay)
+                    continue
+                why = "retries exhausted" if action.idempotent else f"{key.kind} is not idempotent"
+                return self._unknown(key, row_id, _describe(exc), why, attempt, shown, timeline)
             except ActionTransient as exc:
                 error = _describe(exc)
                 hard = isinstance(exc, _HardTimeout)
-                if attempt <= retries and (action.idempotent or not hard):
+                if hard and not action.idempotent:  # the attempt may still complete: same as unknown
+                    why = f"{key.kind} is not idempotent"
+                    return self._unknown(key, row_id, error, why, attempt, shown, timeline)
+                if attempt <= retries:
                     delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
                     timeline.append(
                         self._entry(key, "attempt_failed", attempt=attempt, error=error, retry_in=delay)
                     )
                     self.sleep(delay)
                     continue
-                if hard and attempt <= retries:
-                    error += "; not retried: the attempt may still complete and this kind is not idempotent"
                 return self._fail(key, row_id, error, attempt, shown, timeline, action.containment)
             except Exception as exc:
                 return self._fail(key, row_id, _describe(exc), attempt, shown, timeline, action.containment)
@@ -479,6 +504,34 @@ class ActionExecutor:
         return StepOutcome(
             key, "failed", error, error=error, attempts=attempts, params=shown, timeline=timeline,
             escalate=f"failed after {attempts} attempt(s): {error}" if escalate else None,
+        )
+
+    def _unknown(
+        self,
+        key: LedgerKey,
+        row_id: int,
+        error: str,
+        why: str,
+        attempts: int,
+        shown: dict[str, Any],
+        timeline: list[dict[str, Any]],
+    ) -> StepOutcome:
+        """Outcome ``unknown``: the request went out and no answer came; never re-sent, escalated.
+
+        The ledger's ``unknown`` state is final (the step is never claimed again) and counts as acted for
+        the cooldown and flap guards, like ``interrupted``."""
+        reason = f"unknown: {error}; not re-sent ({why}): check the far side"
+        self.ledger.finish(row_id, "unknown", now=self.clock(), reason=reason, error=error, attempts=attempts)
+        timeline.append(self._entry(key, "unknown", attempt=attempts, error=error, escalate=reason))
+        return StepOutcome(
+            key,
+            "unknown",
+            reason,
+            error=error,
+            escalate=reason,
+            attempts=attempts,
+            params=shown,
+            timeline=timeline,
         )
 
     def _done(

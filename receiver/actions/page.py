@@ -12,6 +12,7 @@ from typing import Any
 
 from receiver.actions.base import ActionContext, ActionResult, ActionSettings, BaseAction
 from receiver.actions.transport import send
+from receiver.comms.limits import PAGERDUTY_EVENT_BYTES, PAGERDUTY_SUMMARY_CHARS, cut, cut_values, fit
 from receiver.errors import ActionParamError
 
 __all__ = ["SEVERITY_BY_LEVEL", "PageAction"]
@@ -79,7 +80,7 @@ class PageAction(BaseAction):
                 or f"[{ctx.severity or 'incident'}] {ctx.model}: incident {ctx.incident_id}"
             )
             body["payload"] = {
-                "summary": summary[:1024],
+                "summary": cut(summary, PAGERDUTY_SUMMARY_CHARS, None),
                 "source": params.get("service") or ctx.model or "ml-incident-receiver",
                 "severity": severity,
                 "component": ctx.model,
@@ -91,6 +92,14 @@ class PageAction(BaseAction):
                     **params.get("custom_details", {}),
                 },
             }
+            # PagerDuty refuses events over 512 KB: long details (a templated annotation) are cut, noted
+            whole, pd_event = dict(body), dict(body["payload"])
+
+            def _within(chars: int) -> dict[str, Any]:
+                details = cut_values(pd_event["custom_details"], chars, None)
+                return {**whole, "payload": {**pd_event, "custom_details": details}}
+
+            body = fit(_within, PAGERDUTY_EVENT_BYTES, 64 * 1024)
         response = send(
             ctx.http(), "POST", ctx.settings.pager_url, what="page", timeout=ctx.timeout, json_body=body
         )

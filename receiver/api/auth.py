@@ -1,4 +1,8 @@
-"""Request authentication: bearer token or basic auth, compared in constant time."""
+"""Request authentication: bearer token or basic auth, compared in constant time.
+
+The ``*_header_ok`` forms take the raw ``Authorization`` value, so the HTTP front can check credentials
+from the headers alone, before any body is read (:mod:`receiver.front`).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,17 @@ from flask import Request
 
 from receiver.config import Secret
 
-__all__ = ["check_basic", "check_bearer"]
+__all__ = ["basic_header_ok", "bearer_header_ok", "check_basic", "check_bearer"]
 
 
-def check_bearer(request: Request, token: Secret | None) -> bool:
-    header = request.headers.get("Authorization", "")
+def bearer_header_ok(header: str, token: Secret | None) -> bool:
     scheme, _, value = header.partition(" ")
     if token is None or scheme.lower() != "bearer":
         return False
     return token.matches(value.strip())
 
 
-def check_basic(request: Request, user: str | None, password: Secret | None) -> bool:
-    header = request.headers.get("Authorization", "")
+def basic_header_ok(header: str, user: str | None, password: Secret | None) -> bool:
     scheme, _, value = header.partition(" ")
     if not user or password is None or scheme.lower() != "basic":
         return False
@@ -33,3 +35,11 @@ def check_basic(request: Request, user: str | None, password: Secret | None) -> 
     user_ok = Secret(user).matches(given_user)
     password_ok = password.matches(given_password)
     return bool(sep) and user_ok and password_ok
+
+
+def check_bearer(request: Request, token: Secret | None) -> bool:
+    return bearer_header_ok(request.headers.get("Authorization", ""), token)
+
+
+def check_basic(request: Request, user: str | None, password: Secret | None) -> bool:
+    return basic_header_ok(request.headers.get("Authorization", ""), user, password)

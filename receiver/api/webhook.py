@@ -15,14 +15,14 @@ from flask import Blueprint, Response, jsonify, request
 from receiver.api.auth import check_basic, check_bearer
 from receiver.app import ReceiverContext, get_context
 from receiver.errors import PayloadError, StoreUnavailable, error_body
-from receiver.payload import decode_json, parse_notification, quick_accept
+from receiver.payload import decode_json, parse_notification, quick_accept, safe_text
 
-__all__ = ["bp"]
+__all__ = ["CHALLENGE", "bp"]
 
 bp = Blueprint("webhook", __name__)
 log = logging.getLogger("receiver.webhook")
 
-_CHALLENGE = 'Bearer realm="receiver", Basic realm="receiver"'
+CHALLENGE = 'Bearer realm="receiver", Basic realm="receiver"'
 
 
 def _error(
@@ -46,6 +46,8 @@ def _reject(
     body_size: int | None = None,
 ) -> Any:
     ctx.metrics.count(outcome)
+    # problems quote the sender's text; a lone surrogate there could be neither stored nor logged
+    message, problems = safe_text(message), [safe_text(p) for p in problems]
     try:
         rejected_id = ctx.store.record_rejected(
             status=status,
@@ -95,7 +97,7 @@ def _receive(ctx: ReceiverContext) -> Any:
         ctx.metrics.count("unauthorized")
         log.warning("webhook request refused: missing or wrong credentials from %s", request.remote_addr)
         return _error(
-            401, "Unauthorized", "missing or wrong credentials", headers={"WWW-Authenticate": _CHALLENGE}
+            401, "Unauthorized", "missing or wrong credentials", headers={"WWW-Authenticate": CHALLENGE}
         )
 
     limit = settings.max_body_bytes

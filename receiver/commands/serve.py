@@ -14,10 +14,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from waitress import create_server
-
 from receiver.config import Settings, load_settings, resolve_credentials
 from receiver.errors import ReceiverError
+from receiver.front import FrontLimits, create_front, webhook_gate
 from receiver.logging import configure_logging
 
 __all__ = ["handle", "register", "settings_from_args"]
@@ -99,13 +98,18 @@ def handle(args: argparse.Namespace) -> int:
             print(f"  {problem}")
         return 2
     context = app.extensions["receiver"]
-    server = create_server(
+    limits = FrontLimits(
+        connection_limit=settings.connection_limit,
+        request_deadline=settings.request_deadline,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    server = create_front(
         app,
         host=settings.host,
         port=settings.port,
         threads=settings.threads,
-        ident="receiver",
-        channel_timeout=30,
+        limits=limits,
+        gate=webhook_gate(settings),
     )
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -12,6 +12,9 @@ Markup: Slack's top-level ``text`` is mrkdwn, so ``&``, ``<`` and ``>`` are esca
 (this also stops ``<!channel>`` pings smuggled in through alert labels); the message body travels as a
 ``plain_text`` section and links as buttons, so nothing from an alert is parsed as markup. Teams gets an
 Adaptive Card whose TextBlocks do not render HTML.
+
+Size: every payload stays inside its platform's documented limits (:mod:`receiver.comms.limits`); long
+text is cut with a visible note and a link to the full text on the incident's page.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 
 import requests
 
+from receiver.comms import limits
+from receiver.comms.limits import cut, cut_values, fit
 from receiver.comms.message import AUDIENCES, RenderedMessage
 from receiver.errors import ConfigError, DeliveryError
 
@@ -37,9 +42,13 @@ __all__ = [
     "slack_escape",
 ]
 
-_SLACK_SECTION_LIMIT = 3000
-_SLACK_HEADER_LIMIT = 150
-_SLACK_TEXT_LIMIT = 39000
+#: body characters shown in Slack blocks / the notification text: a status update, not an archive
+_SLACK_BODY_CHARS = 4 * limits.SLACK_SECTION_CHARS
+_SLACK_NOTIFICATION_CHARS = limits.SLACK_SECTION_CHARS
+_TEAMS_BODY_CHARS = 12000
+_TEAMS_TITLE_CHARS = 200
+_WEBHOOK_TEXT_CHARS = 16000
+_WEBHOOK_VALUE_CHARS = 4000
 
 
 def slack_escape(text: str) -> str:
@@ -111,22 +120,31 @@ class SlackChannel(Channel):
     kind = "slack"
 
     def build_payload(self, message: RenderedMessage) -> dict[str, Any]:
+        full_at = message.update.links.incident
+        title = cut(message.title, limits.SLACK_HEADER_CHARS, None)
         blocks: list[dict[str, Any]] = [
-            {
-                "type": "header",
-                "text": {"type": "plain_text", "text": message.title[:_SLACK_HEADER_LIMIT], "emoji": False},
-            },
+            {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": False}},
         ]
-        for chunk in _chunks(message.text, _SLACK_SECTION_LIMIT):
-            blocks.append({"type": "section", "text": {"type": "plain_text", "text": chunk, "emoji": False}})
         buttons = [
-            {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": label[: limits.SLACK_BUTTON_TEXT_CHARS]},
+                "url": url,
+            }
             for label, url in message.update.links.items()
-            if _http_url(url)
-        ]
+            if _http_url(url) and len(url) <= limits.SLACK_BUTTON_URL_CHARS
+        ][:25]
+        sections = min(
+            _SLACK_BODY_CHARS // limits.SLACK_SECTION_CHARS, limits.SLACK_BLOCKS - 1 - (1 if buttons else 0)
+        )
+        body = cut(message.text, sections * limits.SLACK_SECTION_CHARS, full_at)
+        for chunk in _chunks(body, limits.SLACK_SECTION_CHARS):
+            blocks.append({"type": "section", "text": {"type": "plain_text", "text": chunk, "emoji": False}})
         if buttons:
             blocks.append({"type": "actions", "elements": buttons})
-        text = slack_escape(f"{message.title}\n{message.text}")[:_SLACK_TEXT_LIMIT]
+        # escaping at most quintuples a character (& -> &amp;): 3,150 characters stay far under 40,000
+        notification = f"{title}\n{cut(message.text, _SLACK_NOTIFICATION_CHARS, full_at)}"
+        text = slack_escape(notification)[: limits.SLACK_TEXT_CHARS]
         return {"text": text, "blocks": blocks}
 
 
@@ -136,12 +154,20 @@ class TeamsChannel(Channel):
     kind = "teams"
 
     def build_payload(self, message: RenderedMessage) -> dict[str, Any]:
+        payload: dict[str, Any] = fit(
+            lambda budget: self._card(message, budget), limits.TEAMS_MESSAGE_BYTES, _TEAMS_BODY_CHARS
+        )
+        return payload
+
+    def _card(self, message: RenderedMessage, budget: int) -> dict[str, Any]:
+        full_at = message.update.links.incident
+        title = cut(message.title, min(_TEAMS_TITLE_CHARS, budget), None)
         body: list[dict[str, Any]] = [
-            {"type": "TextBlock", "text": message.title, "weight": "Bolder", "size": "Medium", "wrap": True},
+            {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True},
         ]
         body.extend(
             {"type": "TextBlock", "text": line, "wrap": True, "spacing": "None"}
-            for line in message.text.split("\n")
+            for line in cut(message.text, budget, full_at).split("\n")
         )
         actions = [
             {"type": "Action.OpenUrl", "title": label, "url": url}
@@ -174,17 +200,25 @@ class WebhookChannel(Channel):
     kind = "webhook"
 
     def build_payload(self, message: RenderedMessage) -> dict[str, Any]:
+        payload: dict[str, Any] = fit(
+            lambda budget: self._payload(message, budget), limits.WEBHOOK_PAYLOAD_BYTES, _WEBHOOK_TEXT_CHARS
+        )
+        return payload
+
+    def _payload(self, message: RenderedMessage, budget: int) -> dict[str, Any]:
         update = message.update
+        full_at = update.links.incident
+        value_chars = min(_WEBHOOK_VALUE_CHARS, budget)
         return {
             "version": 1,
             "incident_id": update.incident_id,
             "event": update.event,
             "audience": message.audience,
-            "title": message.title,
-            "text": message.text,
+            "title": cut(message.title, value_chars, full_at),
+            "text": cut(message.text, budget, full_at),
             "fallback": message.fallback,
-            "template_error": message.error,
-            "update": update.to_json(),
+            "template_error": None if message.error is None else cut(message.error, value_chars, full_at),
+            "update": cut_values(update.to_json(), value_chars, full_at),
         }
 
     def headers(self, idempotency_key: str | None) -> dict[str, str]:

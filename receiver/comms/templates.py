@@ -189,6 +189,8 @@ def _plain_actions(update: StatusUpdate) -> list[str]:
             phrase += " and blocked its risky tools (web browsing, code execution, email, file writes)"
         if action.status in ("failed", "refused", "interrupted"):
             phrase = f"attempted: {phrase} (this did not work yet)"
+        elif action.status == "unknown":
+            phrase = f"attempted: {phrase} (no answer came: it may or may not have happened; being checked)"
         phrases.append(phrase)
     return phrases
 

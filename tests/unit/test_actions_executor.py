@@ -15,7 +15,7 @@ from receiver.actions.base import ActionContext, ActionResult, ActionSettings, B
 from receiver.actions.executor import ActionExecutor, StepSpec
 from receiver.actions.ledger import LedgerKey
 from receiver.actions.registry import ActionRegistry
-from receiver.errors import ActionParamError, ActionTransient
+from receiver.errors import ActionOutcomeUnknown, ActionParamError, ActionTransient
 from tests.support.action_fixtures import Clock, Sleeper, make_context, make_ledger
 
 
@@ -47,6 +47,8 @@ class Probe(BaseAction):
             raise ActionTransient("probe: upstream answered 503")
         if what == "error":
             raise RuntimeError("probe exploded")
+        if what == "unknown":
+            raise ActionOutcomeUnknown("probe: sent, no answer within 2s (outcome unknown)")
         if what == "hang":
             time.sleep(0.8)
         if what == "slow":
@@ -167,10 +169,26 @@ def test_a_hung_attempt_times_out_and_is_not_retried_for_non_idempotent_kinds(tm
     probe = Probe(script=["hang", "ok"])
     executor, _, _ = build(tmp_path, probe, grace_seconds=0.1)
     outcome = executor.run_step(step(timeout="200ms", retries=2), make_context(SETTINGS))
-    assert outcome.state == "failed"
+    assert outcome.state == "unknown"  # it may still complete: the same as a call sent without an answer
     assert "did not finish within its timeout of 0.2s" in (outcome.error or "")
-    assert "not retried" in (outcome.error or "")
+    assert "not re-sent" in outcome.summary and outcome.escalate
     assert len(probe.calls) == 1
+
+
+def test_an_unknown_outcome_is_never_re_sent_for_non_idempotent_kinds(tmp_path):
+    probe = Probe(script=["unknown", "ok"])
+    executor, _, _ = build(tmp_path, probe)
+    outcome = executor.run_step(step(retries=2), make_context(SETTINGS))
+    assert outcome.state == "unknown" and outcome.attempts == 1 and len(probe.calls) == 1
+    assert outcome.escalate and "outcome unknown" in outcome.escalate
+    assert outcome.timeline[-1]["event"] == "unknown"
+
+
+def test_an_unknown_outcome_is_retried_for_idempotent_kinds(tmp_path):
+    probe = Probe(idempotent=True, script=["unknown", "ok"])
+    executor, _, _ = build(tmp_path, probe)
+    outcome = executor.run_step(step(retries=1), make_context(SETTINGS))
+    assert outcome.state == "succeeded" and outcome.attempts == 2
 
 
 def test_a_hung_attempt_is_retried_for_idempotent_kinds(tmp_path):

@@ -13,7 +13,7 @@ def snapshot(*samples: dict[str, object], unit: str | None = "ratio") -> Evidenc
 def test_a_version_without_traffic_reads_as_nothing_in_the_window_not_nan() -> None:
     shown = snapshot({"labels": {"version": "v1"}, "value": "NaN", "timestamp": 1.0},
                      {"labels": {"version": "v2"}, "value": 0.54171, "timestamp": 1.0}).display()
-    assert shown == '{version="v1"} n/a (nothing in the window), {version="v2"} 0.5417 ratio'
+    assert shown == '{version="v1"} n/a (nothing in the window), {version="v2"} 0.5417 (54.17%)'
     assert "NaN" not in shown
 
 
