@@ -25,7 +25,8 @@ __all__ = [
 DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 #: Keys of a step that are not parameters of its action.
-STEP_RESERVED_KEYS: frozenset[str] = frozenset({"action", "when", "id", "dry_run", "timeout", "retries"})
+STEP_RESERVED_KEYS: frozenset[str] = frozenset(
+    {"action", "when", "id", "dry_run", "timeout", "retries", "approve"})
 
 
 def _duration(description: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """One store object over one :class:`~receiver.store.sql.Database`: the aggregates, health and schema.
 
 :class:`SqlStore` is the :class:`~receiver.store.base.Store` for both backends; its aggregates are
-attributes (``ingest``, ``incidents``, ``timers``, ``ledger``, ``outbox``), and the web layer's calls
+attributes (``ingest``, ``incidents``, ``timers``, ``ledger``, ``outbox``, ``approvals``, ``chat_threads``,
+``inbound``), and the web layer's calls
 (ingest and incident reads) are forwarded so that handlers keep one object to talk to.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from receiver.errors import StoreError
+from receiver.store.approvals import SqlApprovals, SqlChatThreads, SqlInbound
 from receiver.store.base import (
     IncidentDetail,
     IncidentRecord,
@@ -38,6 +40,9 @@ class SqlStore:
         self.timers = SqlTimers(db, clock)
         self.ledger = SqlLedger(db)
         self.outbox = SqlOutbox(db)
+        self.approvals = SqlApprovals(db, clock)
+        self.chat_threads = SqlChatThreads(db, clock)
+        self.inbound = SqlInbound(db, clock)
 
     # -- schema and health -------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
