@@ -137,6 +137,11 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(runbook_pages.bp)
+    from receiver.api import approvals, pagerduty, slack
+
+    app.register_blueprint(approvals.bp)
+    app.register_blueprint(slack.bp)
+    app.register_blueprint(pagerduty.bp)
 
     @app.errorhandler(ReceiverError)
     def _receiver_error(exc: ReceiverError) -> Any:

@@ -166,12 +166,13 @@ class Responder:
         self._arm_timers(detail, runbook, outcomes)
         self._escalate_if_asked(detail, runbook, outcomes)
 
-    def _on_resolved(self, event: IncidentEvent) -> None:
+    def _on_resolved(self, event: IncidentEvent, *, page: bool = True) -> None:
         detail, runbook = self._load(event.incident_id)
         # verification keeps running: alerts often resolve *because* containment worked, and the review
         # should still say whether (and when) the verify condition held
         self.timers.cancel(event.incident_id, ("escalate", "update"))
-        self._page_event(detail, runbook, "resolve")
+        if page:  # not when PagerDuty told us: it is resolved there already
+            self._page_event(detail, runbook, "resolve")
         detail = self.store.get_incident(event.incident_id)
         self._speak(detail, runbook, "resolved", sequence=0)
 
@@ -218,11 +219,11 @@ class Responder:
         outcome = self.executor.run_step(step, ctx, phase="escalate", automatic=True)
         self._record_outcomes(detail.incident.id, [outcome])
 
-    def resolve(self, incident_id: int, actor: str, note: str = "") -> bool:
+    def resolve(self, incident_id: int, actor: str, note: str = "", *, from_pager: bool = False) -> bool:
         message = f"resolved by {actor}" + (f": {note}" if note else "")
         changed = self.log.transition(incident_id, "resolved", message, {"actor": actor, "note": note})
         if changed:
-            self._on_resolved(IncidentEvent("resolved", incident_id, "", "", "", 0))
+            self._on_resolved(IncidentEvent("resolved", incident_id, "", "", "", 0), page=not from_pager)
         return changed
 
     def close(self, incident_id: int, actor: str, note: str = "") -> bool:

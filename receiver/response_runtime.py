@@ -20,7 +20,9 @@ from receiver.actions.executor import ActionExecutor
 from receiver.actions.registry import default_registry
 from receiver.comms.channels import ChannelSet
 from receiver.comms.outbox import Outbox, OutboxWorker
+from receiver.comms.slack_app import SlackAppChannel
 from receiver.config import Settings
+from receiver.inbound import InboundWorker
 from receiver.prom import PrometheusClient
 from receiver.responder import Responder, ResponseSettings
 from receiver.runbooks import RunbookSet
@@ -39,15 +41,20 @@ class ResponseRuntime:
     outbox: Outbox
     outbox_worker: OutboxWorker
     executor: ActionExecutor
+    inbound: InboundWorker | None = None  # Slack interactions and PagerDuty webhooks, acted on from the store
 
     def start(self) -> None:
         self.resume_interrupted()  # at once, then every sweep interval in the scheduler thread
         self.scheduler.start()
         self.outbox_worker.start()
+        if self.inbound is not None:
+            self.inbound.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
         self.outbox_worker.stop()
+        if self.inbound is not None:
+            self.inbound.stop()
 
     def resume_interrupted(self) -> None:
         """Apply the ledger's restart rule to steps whose owner (this process before a restart, or another
@@ -104,6 +111,9 @@ def build_response_runtime(
     channels = ChannelSet.from_config(
         settings.channels, base_dir=settings.config_dir, environ=os.environ, session=session
     )
+    for channel in channels.values():
+        if isinstance(channel, SlackAppChannel):  # its threads and buttons live in the store
+            channel.bind(store.chat_threads, store.approvals)
     outbox = Outbox(store.outbox, channels, registry=metrics_registry, lease_s=settings.lease_seconds)
     actions_total = Counter(
         "receiver_actions",
@@ -140,4 +150,5 @@ def build_response_runtime(
         sweep_interval=max(0.5, settings.lease_seconds / 5),
     )
     outbox_worker = OutboxWorker(outbox, interval=min(1.0, settings.worker_poll_interval))
-    return ResponseRuntime(responder, scheduler, outbox, outbox_worker, executor)
+    inbound = InboundWorker(store, responder, interval=min(1.0, settings.worker_poll_interval))
+    return ResponseRuntime(responder, scheduler, outbox, outbox_worker, executor, inbound)

@@ -256,7 +256,11 @@ class SqlInbound:
                 )
         return [
             InboundEvent(
-                int(r["id"]), r["source"], r["dedupe_key"], json.loads(r["payload"]), r["state"],
+                int(r["id"]),
+                r["source"],
+                r["dedupe_key"],
+                json.loads(r["payload"]),
+                r["state"],
                 int(r["attempts"]) + 1,
             )
             for r in rows
