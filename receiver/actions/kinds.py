@@ -137,7 +137,7 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
             "service": {"type": "string", "minLength": 1, "description": "Pager service name."},
             "routing_key_file": {"type": "string", "minLength": 1,
                                  "description": "File holding the pager routing key."},
-            "event": {"enum": ["trigger", "resolve"], "default": "trigger"},
+            "event": {"enum": ["trigger", "acknowledge", "resolve"], "default": "trigger"},
             "summary": {"type": "string", "description": "Template for the page summary."},
             "severity": {"enum": ["critical", "error", "warning", "info"],
                          "description": "Default from the level: SEV1 critical, SEV2 error, SEV3 warning."},
