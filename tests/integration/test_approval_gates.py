@@ -60,7 +60,10 @@ class Gate:
 
     def post_alert(self, value: str = "0.3") -> None:
         response = requests.post(
-            self.receiver.url + "/api/v1/alerts", json=notification(alert(value=value)), headers=HDR, timeout=10
+            self.receiver.url + "/api/v1/alerts",
+            json=notification(alert(value=value)),
+            headers=HDR,
+            timeout=10,
         )
         assert response.status_code == 200, response.text
 
@@ -101,7 +104,11 @@ def gate_factory(tmp_path: Path, recording_server: Any) -> Iterator[Any]:
     hook = recording_server()
 
     def factory(
-        *, timeout: str = "1h", on_timeout: str = "skip", dry_run: bool = False, restart_of: Gate | None = None
+        *,
+        timeout: str = "1h",
+        on_timeout: str = "skip",
+        dry_run: bool = False,
+        restart_of: Gate | None = None,
     ) -> Gate:
         if restart_of is not None:
             receiver = start_receiver(restart_of.settings)
@@ -135,7 +142,9 @@ def test_approve_runs_the_step_once_and_records_who_when_why(gate_factory: Any) 
     gate = gate_factory()
     gate.post_alert()
     pending = gate.wait_pending()
-    assert pending["state"] == "pending" and pending["step_id"] == "call-hook" and pending["role"] == "responder"
+    assert (
+        pending["state"] == "pending" and pending["step_id"] == "call-hook" and pending["role"] == "responder"
+    )
     assert "http of churn" in pending["summary"]
     assert gate.hook_calls() == 0 and gate.ledger_states() == []  # held: not run, not even claimed
     kinds = [e["kind"] for e in gate.timeline()]
