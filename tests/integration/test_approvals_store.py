@@ -129,7 +129,7 @@ def test_inbound_requests_are_recorded_once_and_leased(opener: Callable[[], SqlS
     assert other.inbound.record("slack", "v0=abc", {"action": "ack", "incident": 1}) is None
     assert store.inbound.record("pagerduty", "v0=abc", {}) is not None  # keys are per source
     claimed = store.inbound.claim(30.0)
-    assert [e.id for e in claimed][0] == first and claimed[0].payload == {"action": "ack", "incident": 1}
+    assert claimed[0].id == first and claimed[0].payload == {"action": "ack", "incident": 1}
     assert other.inbound.claim(30.0) == []  # leased by the first
     store.inbound.finish(first)
     assert other.inbound.state_of(first) == "done"
