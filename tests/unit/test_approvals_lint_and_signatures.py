@@ -42,8 +42,8 @@ def test_gate_problems_are_located(tmp_path: Path, capsys: pytest.CaptureFixture
     where = str(tmp_path / "a.yml")
     assert code == 1
     assert (
-        f"{where}:9: contain[0].approve.timeout: 'soon' is not a Prometheus-style duration such as 30s, 5m, 1h30m"
-        in lines
+        f"{where}:9: contain[0].approve.timeout: 'soon' is not a Prometheus-style duration"
+        " such as 30s, 5m, 1h30m" in lines
     )
     assert any(line.startswith(f"{where}:10: contain[0].approve.on_timeout:") for line in lines)
     assert any(
