@@ -87,6 +87,15 @@ class ApprovalDesk:
             spec = ApprovalSpec.from_mapping(step.approve, f"step {step.id}: approve")
         except ValueError as exc:
             return self._outcome(key, "failed", str(exc), error=str(exc))
+        incident_id = int(key.incident_id)
+        approval = self.rows.find(incident_id, key.phase, key.step_id)
+        if approval is not None:
+            # asked before: that decision rules (a denial stands even if the gate's condition no longer
+            # holds, e.g. after the severity rose); go ahead if it opened, else nothing new to say
+            held = self._held(key, approval)
+            if held is not None:
+                held.duplicate, held.timeline = True, []
+            return held
         if spec.when is not None:
             try:
                 needed = bool(evaluate(spec.when, ctx.template_context()))
@@ -95,15 +104,11 @@ class ApprovalDesk:
                 return self._outcome(key, "failed", message, error=exc.message)
             if not needed:
                 return None
-        incident_id = int(key.incident_id)
-        approval = self.rows.find(incident_id, key.phase, key.step_id)
-        if approval is None:
-            summary = _summary(key, ctx, shown)
-            if dry_run:
-                text = f"dry run: would ask for {spec.describe()} before: {summary}"
-                return self._outcome(key, "dry_run", text, params=shown, gate=spec.describe())
-            approval = self._request(key, step, spec, summary)
-        return self._held(key, approval)
+        summary = _summary(key, ctx, shown)
+        if dry_run:
+            text = f"dry run: would ask for {spec.describe()} before: {summary}"
+            return self._outcome(key, "dry_run", text, params=shown, gate=spec.describe())
+        return self._held(key, self._request(key, step, spec, summary))
 
     def _request(self, key: LedgerKey, step: StepSpec, spec: ApprovalSpec, summary: str) -> Approval:
         incident_id = int(key.incident_id)

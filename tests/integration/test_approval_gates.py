@@ -59,10 +59,10 @@ class Gate:
     hook: RecordingServer
     settings: Any
 
-    def post_alert(self, value: str = "0.3") -> None:
+    def post_alert(self, value: str = "0.3", **labels: str) -> None:
         response = requests.post(
             self.receiver.url + "/api/v1/alerts",
-            json=notification(alert(value=value)),
+            json=notification(alert(value=value, **labels)),
             headers=HDR,
             timeout=10,
         )
@@ -173,6 +173,17 @@ def test_deny_skips_the_step(gate_factory: Any) -> None:
     skipped = [e for e in gate.timeline() if e["kind"] == "action" and "denied by bob" in e["message"]]
     assert len(skipped) == 1 and "not this model" in skipped[0]["message"]
     assert gate.approvals()[0]["state"] == "denied"
+    # the severity rises (the gate's condition, level == "SEV3", no longer holds): the denial still stands
+    before = len(gate.timeline())
+    gate.post_alert(value="0.7", feature="f2")  # a second alert of the same incident
+    wait_until(
+        lambda: gate.receiver.context.store.get_incident(1).incident.severity == "SEV2",
+        timeout=20,
+        message="severity raised",
+    )
+    wait_until(lambda: gate.receiver.context.store.pending_count() == 0, timeout=10, message="drained")
+    assert gate.hook_calls() == 0 and gate.ledger_states() == []
+    assert not [e for e in gate.timeline()[before:] if e["kind"] == "action"]
 
 
 def test_timeout_with_proceed_runs_the_step_once(gate_factory: Any) -> None:
