@@ -210,7 +210,12 @@ class ApprovalDesk:
             self.store.timers.schedule(incident_id, "approval", due, replace=True)
 
     def on_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
-        for approval in self.rows.expire_due(self.clock(), timer.incident_id):
+        self._expire(timer.incident_id)
+        due = self.rows.next_timeout(timer.incident_id)
+        return None if due is None else (due, {})
+
+    def _expire(self, incident_id: int | None) -> None:
+        for approval in self.rows.expire_due(self.clock(), incident_id):
             self.store.incidents.add_timeline(
                 approval.incident_id,
                 "approval_expired",
@@ -219,11 +224,11 @@ class ApprovalDesk:
                 dedupe_key=f"approval:{approval.id}:expired",
             )
             self.apply(approval)
-        due = self.rows.next_timeout(timer.incident_id)
-        return None if due is None else (due, {})
 
     def settle(self) -> int:
-        """Apply decided approvals whose consequence is not recorded yet (after a crash, on any replica)."""
+        """The sweep's backstop: expire what is due even if its timer was lost (a gate requested while the
+        timer completed), and apply decisions whose consequence is not recorded yet (a crash in between)."""
+        self._expire(None)
         done = 0
         for approval in self.rows.unapplied():
             try:

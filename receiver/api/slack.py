@@ -29,6 +29,7 @@ __all__ = ["bp"]
 bp = Blueprint("slack", __name__)
 
 _MAX_BODY = 64 * 1024
+_ACTIONS = ("ack", "approve", "deny", "recover")
 
 
 def _unauthorized(message: str) -> Any:
@@ -49,18 +50,25 @@ def _verified_channel(channels: list[SlackAppChannel], body: bytes) -> SlackAppC
     raise error
 
 
-def _parse(body: bytes) -> tuple[dict[str, Any], str, dict[str, Any]]:
-    """(interaction, action kind, the button's value) from the form-encoded ``payload``."""
+def _parse(body: bytes) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
+    """(interaction, action kind or None for a click that is not ours, the button's value)."""
     try:
         payload = json.loads(parse_qs(body.decode("utf-8"))["payload"][0])
         action = payload["actions"][0]
-        value = json.loads(action.get("value") or "{}")
         kind = str(action["action_id"]).split("-", 1)[0]
-        int(value["incident"])
     except (KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError):
-        raise PayloadError("not a Slack block_actions interaction from one of our buttons") from None
-    if kind not in ("ack", "approve", "deny", "recover") or not isinstance(payload.get("user"), dict):
-        raise PayloadError(f"unknown Slack action {kind!r}")
+        raise PayloadError("not a Slack block_actions interaction") from None
+    if kind not in _ACTIONS:  # e.g. a link button (Incident, Dashboard): Slack only wants the 200
+        return payload, None, {}
+    try:
+        value = json.loads(action.get("value") or "{}")
+        int(value["incident"])
+        if kind in ("approve", "deny"):
+            int(value["approval"])
+    except (KeyError, TypeError, ValueError):
+        raise PayloadError(f"Slack action {kind!r} without its incident (and approval)") from None
+    if not isinstance(payload.get("user"), dict):
+        raise PayloadError("Slack interaction without a user")
     return payload, kind, value
 
 
@@ -92,6 +100,8 @@ def interactions() -> Any:
     except SignatureError as exc:
         return _unauthorized(exc.message)
     payload, kind, value = _parse(body)
+    if kind is None:
+        return jsonify({"ok": True})
     user = payload["user"]
     user_id = str(user.get("id", ""))
     role = channel.users.role_of(user_id)

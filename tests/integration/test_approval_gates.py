@@ -293,3 +293,12 @@ def test_no_gate_when_its_condition_is_false(gate_factory: Any) -> None:
     gate.post_alert(value="0.7")  # SEV2: the gate's when (level == "SEV3") is false, the step runs at once
     wait_until(lambda: gate.hook_calls() == 1, timeout=20, message="ungated step")
     assert gate.approvals() == []
+
+
+def test_the_sweep_expires_a_gate_whose_timer_was_lost(gate_factory: Any) -> None:
+    gate = gate_factory(timeout="1s", on_timeout="proceed")
+    gate.post_alert()
+    gate.wait_pending()
+    assert gate.receiver.context.store.timers.cancel(1, ("approval",)) == 1
+    wait_until(lambda: gate.hook_calls() == 1, timeout=30, message="proceed from the sweep")
+    assert gate.approvals()[0]["state"] == "expired" and gate.ledger_states() == ["succeeded"]

@@ -251,6 +251,10 @@ def test_bad_signature_stale_timestamp_and_viewer_are_refused(two_way: TwoWay) -
     assert viewer.status_code == 200 and "Not allowed" in viewer.json()["text"]
     stranger = two_way.interact(ack["action_id"], ack["value"], user="USTRANGER")
     assert "Not allowed" in stranger.json()["text"]
+    link = two_way.interact("Aq9z", "")  # a link button (Incident, Dashboard): acknowledged, nothing done
+    assert link.status_code == 200 and link.json() == {"ok": True}
+    forged = two_way.interact("approve-1", '{"incident": "1"}')  # no approval named
+    assert forged.status_code == 400
     time.sleep(1.5)  # give a (wrongly) recorded request time to be acted on
     assert two_way.incident()["incident"]["acknowledged_at"] is None
 
