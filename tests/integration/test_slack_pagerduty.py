@@ -311,3 +311,11 @@ def test_resolved_here_sends_the_pagerduty_resolve_with_links(two_way: TwoWay) -
     resolve = two_way.pager_events("resolve")[0]
     assert resolve["dedup_key"] == INCIDENT_KEY and resolve["client_url"] == f"{CONSOLE}/incidents/1"
     assert resolve["links"][0]["href"] == f"{CONSOLE}/incidents/1" and resolve["payload"]["timestamp"]
+
+
+def test_recover_from_slack_runs_recovery_as_the_slack_user(two_way: TwoWay) -> None:
+    recover = two_way.button("recover")
+    assert two_way.interact(recover["action_id"], recover["value"]).status_code == 200
+    wait_until(lambda: "recovery_requested" in two_way.kinds(), timeout=20, message="recovery requested")
+    requested = [e for e in two_way.incident()["timeline"] if e["kind"] == "recovery_requested"]
+    assert len(requested) == 1 and requested[0]["data"]["actor"] == "slack:alice"
