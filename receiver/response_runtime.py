@@ -99,7 +99,7 @@ def build_response_runtime(
         cooldown_seconds=settings.cooldown_seconds * settings.time_scale,
         flap_max=settings.flap_max,
         flap_window_seconds=3600.0 * settings.time_scale,
-        public_url=settings.base_url,
+        public_url=settings.public_url,
     )
     executor = ActionExecutor(
         store.ledger,
