@@ -140,6 +140,12 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(runbook_pages.bp)
+    from receiver.api import approvals, pagerduty, slack
+
+    app.register_blueprint(approvals.bp)
+    app.register_blueprint(slack.bp)
+    app.register_blueprint(pagerduty.bp)
+
     from receiver.console.views import init_console
 
     init_console(app, settings)  # the console under / (sessions live in the store: no signing secret)

@@ -109,6 +109,7 @@ class Settings:
     http_allow_list: tuple[str, ...] = ()
     pager_url: str | None = None
     pager_routing_key_file: Path | None = None
+    pagerduty_webhook_secret_file: Path | None = None  # enables POST /pagerduty/webhook (v3, signed)
     cooldown_seconds: float = 600.0
     flap_max: int = 3
     verify_interval: float = 15.0

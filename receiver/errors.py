@@ -39,6 +39,7 @@ __all__ = [
     "ActionParamError",
     "ActionTimeout",
     "ActionTransient",
+    "AlreadyDecided",
     "BacktestError",
     "ConfigError",
     "ConflictError",
@@ -54,6 +55,7 @@ __all__ = [
     "RegistryError",
     "RegistryUnavailableError",
     "RunbookError",
+    "SignatureError",
     "StoreError",
     "StoreUnavailable",
     "TemplateError",
@@ -183,6 +185,18 @@ class UnknownVersionError(RegistryError, NotFound):
 
 class RegistryUnavailableError(RegistryError, StoreUnavailable):
     http_status = 503
+
+
+class AlreadyDecided(ReceiverError):
+    """An approval gate was decided before this decision arrived (the first decision wins)."""
+
+    http_status = 409
+
+
+class SignatureError(ReceiverError):
+    """A Slack or PagerDuty request whose signature, timestamp or freshness does not check out."""
+
+    http_status = 401
 
 
 def error_body(

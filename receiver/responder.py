@@ -13,6 +13,9 @@
                                                         failed / timed out: escalate
     timer escalate ─► not acknowledged: page (escalate.page), raise severity (escalate.upgrade_to), message
     timer update   ─► status update on the cadence while the incident is open or contained
+    timer approval ─► approval gates past their timeout proceed or skip (:mod:`receiver.approvals`)
+    decide         ─► a person approves or denies a gated step: the first decision wins, applied once
+    acknowledge / resolve here ─► PagerDuty acknowledge / resolve (when a page was sent), once
 
 Every step is idempotent: actions go through the ledger, messages carry dedupe keys in the outbox, timeline
 entries carry dedupe keys, timers are one row per (incident, kind). So a repeated notification, an HA
@@ -36,6 +39,7 @@ import requests
 
 from receiver.actions.base import ActionContext, ActionSettings
 from receiver.actions.executor import ActionExecutor, StepOutcome, StepSpec
+from receiver.approvals import ApprovalDesk
 from receiver.comms.channels import ChannelSet
 from receiver.comms.compose import queue_status_update
 from receiver.comms.outbox import Outbox
@@ -100,6 +104,9 @@ class Responder:
         self.log = store.incidents
         self.status = StatusBuilder(registry_state=registry_state, public_url=self.settings.public_url)
         self._evidence_pool = ThreadPoolExecutor(4, thread_name_prefix="evidence")
+        self.approvals = ApprovalDesk(store, self, clock=clock, time_scale=self.settings.time_scale)
+        if executor.gate is None:
+            executor.gate = self.approvals.gate
 
     # -- durations ----------------------------------------------------------------------------------------
     def duration(self, value: Any, default: float) -> float:
@@ -159,30 +166,64 @@ class Responder:
         self._arm_timers(detail, runbook, outcomes)
         self._escalate_if_asked(detail, runbook, outcomes)
 
-    def _on_resolved(self, event: IncidentEvent) -> None:
+    def _on_resolved(self, event: IncidentEvent, *, page: bool = True) -> None:
         detail, runbook = self._load(event.incident_id)
         # verification keeps running: alerts often resolve *because* containment worked, and the review
         # should still say whether (and when) the verify condition held
         self.timers.cancel(event.incident_id, ("escalate", "update"))
-        ctx = self._action_context(detail, runbook)
-        page_resolve = StepSpec(id="auto-resolve-page", kind="page", params={"event": "resolve"})
-        if any(o.key.kind == "page" for o in self._ledger_keys(detail)):
-            outcome = self.executor.run_step(page_resolve, ctx, phase="recover", automatic=True)
-            self._record_outcomes(detail.incident.id, [outcome])
+        if page:  # not when PagerDuty told us: it is resolved there already
+            self._page_event(detail, runbook, "resolve")
         detail = self.store.get_incident(event.incident_id)
         self._speak(detail, runbook, "resolved", sequence=0)
 
     # -- human control (admin API and CLI) -------------------------------------------------------------------
-    def acknowledge(self, incident_id: int, actor: str, note: str = "") -> bool:
+    def acknowledge(self, incident_id: int, actor: str, note: str = "", *, from_pager: bool = False) -> bool:
         done = self.log.acknowledge(incident_id, actor, note)
         self.timers.cancel(incident_id, ("escalate",))
+        if done and not from_pager:  # acknowledged here: acknowledge the page too (PagerDuty both ways)
+            detail, runbook = self._load(incident_id)
+            self._page_event(detail, runbook, "acknowledge")
         return done
 
-    def resolve(self, incident_id: int, actor: str, note: str = "") -> bool:
+    def decide(self, incident_id: int, approval_id: int, decision: str, actor: str, reason: str = "") -> bool:
+        """A person's decision on an approval gate (approve|deny); True when this decision won. Who, when and
+        why land on the timeline; then the gated step runs (approve) or is skipped (deny), exactly once."""
+        return self.approvals.decide(incident_id, approval_id, decision, actor, reason)
+
+    def run_approved_step(self, incident_id: int, step: StepSpec, phase: str) -> StepOutcome | None:
+        """Run a step whose approval gate opened, then what follows containment (verify, escalation)."""
+        detail, runbook = self._load(incident_id)
+        ctx = self._action_context(detail, runbook)
+        dry_run = bool(runbook.document.get("dry_run"))
+        outcome = self.executor.run_step(step, ctx, phase=phase, dry_run=dry_run)
+        self._record_outcomes(incident_id, [outcome])
+        detail = self.store.get_incident(incident_id)
+        if detail.incident.state in _LIVE:
+            self._arm_timers(detail, runbook, [outcome])
+            self._escalate_if_asked(detail, runbook, [outcome])
+        return outcome
+
+    def say(self, incident_id: int, summary: str, sequence: int) -> None:
+        """An ``update`` on the incident's channels (deduplicated by ``sequence``)."""
+        detail, runbook = self._load(incident_id)
+        self._speak(detail, runbook, "update", sequence=sequence, summary=summary)
+
+    def _page_event(self, detail: IncidentDetail, runbook: Runbook, event: str) -> None:
+        """Acknowledge or resolve the page of this incident, once, if one was triggered."""
+        triggered = [r for r in self._ledger_keys(detail) if r.key.kind == "page" and r.state == "succeeded"]
+        if not any((r.result or {}).get("event_action") == "trigger" for r in triggered):
+            return
+        # the escalate phase: the page may come from escalation as well as from a contain step
+        step = StepSpec(id=f"auto-{event}-page", kind="page", params={"event": event})
+        ctx = self._action_context(detail, runbook)
+        outcome = self.executor.run_step(step, ctx, phase="escalate", automatic=True)
+        self._record_outcomes(detail.incident.id, [outcome])
+
+    def resolve(self, incident_id: int, actor: str, note: str = "", *, from_pager: bool = False) -> bool:
         message = f"resolved by {actor}" + (f": {note}" if note else "")
         changed = self.log.transition(incident_id, "resolved", message, {"actor": actor, "note": note})
         if changed:
-            self._on_resolved(IncidentEvent("resolved", incident_id, "", "", "", 0))
+            self._on_resolved(IncidentEvent("resolved", incident_id, "", "", "", 0), page=not from_pager)
         return changed
 
     def close(self, incident_id: int, actor: str, note: str = "") -> bool:
@@ -222,6 +263,7 @@ class Responder:
             detail, runbook = self._load(int(row.key.incident_id))
             return self._action_context(detail, runbook)
 
+        self.approvals.settle()  # decisions whose consequence a crash cut short
         outcomes = self.executor.resume_interrupted(make_context)
         for outcome in outcomes:
             incident_id = int(outcome.key.incident_id)
@@ -239,6 +281,7 @@ class Responder:
             "verify": self._on_verify_timer,
             "escalate": self._on_escalate_timer,
             "update": self._on_update_timer,
+            "approval": self.approvals.on_timer,
         }
 
     def _on_verify_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:

@@ -21,8 +21,10 @@ from receiver.actions.executor import ActionExecutor
 from receiver.actions.registry import default_registry
 from receiver.comms.channels import ChannelSet
 from receiver.comms.outbox import Outbox, OutboxWorker
+from receiver.comms.slack_app import SlackAppChannel
 from receiver.config import Settings
 from receiver.errors import ConfigError
+from receiver.inbound import InboundWorker
 from receiver.prom import PrometheusClient
 from receiver.responder import Responder, ResponseSettings
 from receiver.retention import PruneReport, Retention, RetentionWorker
@@ -43,6 +45,7 @@ class ResponseRuntime:
     outbox_worker: OutboxWorker
     executor: ActionExecutor
     retention: RetentionWorker | None = None  # None when retention_days is 0 (keep everything)
+    inbound: InboundWorker | None = None  # Slack interactions and PagerDuty webhooks, acted on from the store
 
     def start(self) -> None:
         self.resume_interrupted()  # at once, then every sweep interval in the scheduler thread
@@ -50,12 +53,16 @@ class ResponseRuntime:
         self.outbox_worker.start()
         if self.retention is not None:
             self.retention.start()
+        if self.inbound is not None:
+            self.inbound.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
         self.outbox_worker.stop()
         if self.retention is not None:
             self.retention.stop()
+        if self.inbound is not None:
+            self.inbound.stop()
 
     def resume_interrupted(self) -> None:
         """Apply the ledger's restart rule to steps whose owner (this process before a restart, or another
@@ -102,6 +109,7 @@ def build_response_runtime(
         cooldown_seconds=settings.cooldown_seconds * settings.time_scale,
         flap_max=settings.flap_max,
         flap_window_seconds=3600.0 * settings.time_scale,
+        public_url=settings.public_url,
     )
     executor = ActionExecutor(
         store.ledger,
@@ -113,6 +121,9 @@ def build_response_runtime(
     channels = ChannelSet.from_config(
         settings.channels, base_dir=settings.config_dir, environ=os.environ, session=session
     )
+    for channel in channels.values():
+        if isinstance(channel, SlackAppChannel):  # its threads and buttons live in the store
+            channel.bind(store.chat_threads, store.approvals)
     outbox = Outbox(store.outbox, channels, registry=metrics_registry, lease_s=settings.lease_seconds)
     actions_total = Counter(
         "receiver_actions",
@@ -149,6 +160,7 @@ def build_response_runtime(
         sweep_interval=max(0.5, settings.lease_seconds / 5),
     )
     outbox_worker = OutboxWorker(outbox, interval=min(1.0, settings.worker_poll_interval))
+    inbound = InboundWorker(store, responder, interval=min(1.0, settings.worker_poll_interval))
     return ResponseRuntime(
         responder,
         scheduler,
@@ -156,6 +168,7 @@ def build_response_runtime(
         outbox_worker,
         executor,
         _retention_worker(settings, store, metrics_registry),
+        inbound,
     )
 
 

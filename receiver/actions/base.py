@@ -62,6 +62,7 @@ class ActionSettings:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     silence_max_seconds: float = 24 * 3600.0
+    public_url: str | None = None  # the console's base URL: pages link to <public_url>/incidents/<id>
 
     def routing_key(self) -> str:
         """Read the pager routing key from its file at call time (so rotation needs no restart)."""

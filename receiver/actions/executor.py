@@ -18,7 +18,9 @@ step's outcome is ``unknown`` (timeline event ``unknown``, ledger state ``interr
 ``unknown: ...``) and it is escalated.
 
 A ``when`` that is false is *not* claimed (``skipped: condition`` on the timeline only), so the step can
-still run if the incident's severity rises later.
+still run if the incident's severity rises later. Likewise a step held by its approval gate (the ``gate``
+hook, :mod:`receiver.approvals`) is not claimed: its ledger claim happens only once it is approved (or its
+gate timed out with ``proceed``), so the ledger's exactly-once holds for gated steps too.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ from receiver.errors import (
 from receiver.leases import Heartbeat
 from receiver.templating import evaluate
 
-__all__ = ["PHASES", "ActionExecutor", "StepOutcome", "StepSpec", "redact"]
+__all__ = ["PHASES", "ActionExecutor", "Gate", "StepOutcome", "StepSpec", "redact"]
 
 PHASES = ("contain", "recover", "escalate")
-_RESERVED = ("action", "id", "when", "dry_run", "timeout", "retries")
+_RESERVED = ("action", "id", "when", "dry_run", "timeout", "retries", "approve")
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|api[_-]?key|routing[_-]?key", re.I)
 
 
@@ -64,6 +66,8 @@ class StepSpec:
     dry_run: bool = False
     timeout: float | None = None
     retries: int | None = None
+    approve: dict[str, Any] | None = None  # the approval gate block, read by the ``gate`` hook
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # as written, with its id
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], index: int) -> StepSpec:
@@ -81,8 +85,13 @@ class StepSpec:
                 f"step {step_id}: 'retries' must be a non-negative integer, got {retries!r}"
             )
         timeout = raw.get("timeout")
+        approve = raw.get("approve")
+        if approve is not None and not isinstance(approve, Mapping):
+            raise ActionParamError(f"step {step_id}: 'approve' must be a mapping, got {approve!r}")
         return cls(
             id=str(step_id),
+            approve=dict(approve) if approve is not None else None,
+            raw={**raw, "id": str(step_id)},
             kind=kind,
             when=when,
             dry_run=bool(raw.get("dry_run", False)),
@@ -120,6 +129,11 @@ def redact(value: Any) -> Any:
     return value
 
 
+#: ``gate(key, step, ctx, shown_params, dry_run)``: an outcome to return instead of running the step (held
+#: for approval, denied, or the dry run's account of the gate), or None to go ahead and claim it
+Gate = Callable[[LedgerKey, StepSpec, ActionContext, dict[str, Any], bool], "StepOutcome | None"]
+
+
 class _HardTimeout(ActionTimeout):
     """The attempt did not return in time; its thread may still complete, so it is not blindly retried."""
 
@@ -140,8 +154,10 @@ class ActionExecutor:
         grace_seconds: float = 2.0,
         max_workers: int = 8,
         lease_seconds: float = 15.0,
+        gate: Gate | None = None,
     ) -> None:
         self.ledger = ledger
+        self.gate = gate
         self.kinds = kinds
         self.settings = settings
         self.clock = clock
@@ -221,6 +237,10 @@ class ActionExecutor:
             params = action.validate({**defaults, **action.render(raw, ctx.template_context())})
         except (TemplateError, ActionParamError) as exc:
             return self._unclaimed(key, "failed", f"invalid parameters: {exc.message}", error=exc.message)
+        if step.approve is not None and self.gate is not None:
+            held = self.gate(key, step, ctx, redact(params), self._dry(step, dry_run))
+            if held is not None:
+                return held
         return self._claim_and_run(
             key, action, params, ctx, step, automatic=automatic, dry_run=self._dry(step, dry_run), prior=prior
         )

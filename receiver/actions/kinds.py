@@ -25,7 +25,8 @@ __all__ = [
 DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 #: Keys of a step that are not parameters of its action.
-STEP_RESERVED_KEYS: frozenset[str] = frozenset({"action", "when", "id", "dry_run", "timeout", "retries"})
+STEP_RESERVED_KEYS: frozenset[str] = frozenset(
+    {"action", "when", "id", "dry_run", "timeout", "retries", "approve"})
 
 
 def _duration(description: str) -> dict[str, Any]:
@@ -136,7 +137,7 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
             "service": {"type": "string", "minLength": 1, "description": "Pager service name."},
             "routing_key_file": {"type": "string", "minLength": 1,
                                  "description": "File holding the pager routing key."},
-            "event": {"enum": ["trigger", "resolve"], "default": "trigger"},
+            "event": {"enum": ["trigger", "acknowledge", "resolve"], "default": "trigger"},
             "summary": {"type": "string", "description": "Template for the page summary."},
             "severity": {"enum": ["critical", "error", "warning", "info"],
                          "description": "Default from the level: SEV1 critical, SEV2 error, SEV3 warning."},

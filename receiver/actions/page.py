@@ -1,4 +1,8 @@
-"""``page``: a PagerDuty Events v2 shaped trigger (and resolve, in recovery) to ``settings.pager_url``.
+"""``page``: PagerDuty Events v2 trigger, acknowledge and resolve events to ``settings.pager_url``.
+
+The responder acknowledges and resolves the page when the incident is acknowledged or resolved here. Every
+event carries ``links`` to the incident's console page, ``client``/``client_url`` (the console) and a
+``payload.timestamp`` when ``settings.public_url`` is known.
 
 ``dedup_key`` is the incident key, so a repeat or a retry updates the same page instead of opening another.
 The routing key is read from a file (``routing_key_file`` or ``settings.pager_routing_key_file``) at call time
@@ -8,6 +12,7 @@ and appears in no result, ledger row or log.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from receiver.actions.base import ActionContext, ActionResult, ActionSettings, BaseAction
@@ -15,7 +20,9 @@ from receiver.actions.transport import send
 from receiver.comms.limits import PAGERDUTY_EVENT_BYTES, PAGERDUTY_SUMMARY_CHARS, cut, cut_values, fit
 from receiver.errors import ActionParamError
 
-__all__ = ["SEVERITY_BY_LEVEL", "PageAction"]
+__all__ = ["PAGE_CLIENT", "SEVERITY_BY_LEVEL", "PageAction"]
+
+PAGE_CLIENT = "ML incident receiver"
 
 SEVERITY_BY_LEVEL = {"SEV1": "critical", "SEV2": "error", "SEV3": "warning"}
 _SEVERITIES = ("critical", "error", "warning", "info")
@@ -39,8 +46,8 @@ class PageAction(BaseAction):
         if unknown:
             raise ActionParamError(f"page: unknown parameter(s) {', '.join(sorted(unknown))}")
         event = params.get("event", "trigger")
-        if event not in ("trigger", "resolve"):
-            raise ActionParamError(f"page: 'event' must be trigger or resolve, got {event!r}")
+        if event not in ("trigger", "acknowledge", "resolve"):
+            raise ActionParamError(f"page: 'event' must be trigger, acknowledge or resolve, got {event!r}")
         severity = params.get("severity")
         if severity is not None and severity not in _SEVERITIES:
             raise ActionParamError(
@@ -74,6 +81,19 @@ class PageAction(BaseAction):
             "dedup_key": dedup_key,
         }
         severity = params.get("severity") or SEVERITY_BY_LEVEL.get(ctx.severity, "info")
+        stamp = (ctx.now or datetime.now(UTC)).isoformat()
+        public = ctx.settings.public_url
+        if public:
+            console = f"{str(public).rstrip('/')}/incidents/{ctx.incident_id}"
+            body["client"], body["client_url"] = PAGE_CLIENT, console
+            body["links"] = [{"href": console, "text": f"Incident {ctx.incident_id} in the console"}]
+        if event != "trigger":
+            body["payload"] = {
+                "summary": f"incident {ctx.incident_id} {event}d in the receiver"[:1024],
+                "source": params.get("service") or ctx.model or "ml-incident-receiver",
+                "severity": severity,
+                "timestamp": stamp,
+            }
         if event == "trigger":
             summary = (
                 params.get("summary")
@@ -83,6 +103,7 @@ class PageAction(BaseAction):
                 "summary": cut(summary, PAGERDUTY_SUMMARY_CHARS, None),
                 "source": params.get("service") or ctx.model or "ml-incident-receiver",
                 "severity": severity,
+                "timestamp": stamp,
                 "component": ctx.model,
                 "group": ctx.runbook_id,
                 "custom_details": {

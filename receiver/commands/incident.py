@@ -1,4 +1,8 @@
-"""``receiver incident ack|resolve|close|recover|show ID``: human control through the admin API.
+"""``receiver incident ack|resolve|close|recover|show ID`` and ``approve|deny ID STEP``: human control
+through the admin API.
+
+``approve``/``deny`` decide the approval gate on step ``STEP`` (its step id, or the approval's number);
+the first decision wins, a later one fails naming who decided first. ``--note`` is the reason.
 
 The running receiver owns timers, actions and the outbox, so these commands call its admin API
 (``--url``, default ``$RECEIVER_URL`` or http://127.0.0.1:9099) with the admin token from
@@ -14,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -70,6 +75,12 @@ def _run(args: argparse.Namespace) -> int:
         body["note"] = args.note
     if args.verb == "show":
         result = admin_request(args, "GET", f"/api/v1/incidents/{args.id}")
+    elif args.verb in ("approve", "deny"):
+        if not args.step:
+            raise SystemExit(f"receiver: incident {args.verb} needs the gated step: {args.verb} ID STEP")
+        decision = {"decision": args.verb, "actor": args.actor, "reason": args.note}
+        where = f"{args.step}" if args.step.isdigit() else f"step/{quote(args.step, safe='')}"
+        result = admin_request(args, "POST", f"/api/v1/incidents/{args.id}/approvals/{where}", decision)
     else:
         if args.verb == "recover" and args.dry_run:
             body["dry_run"] = True
@@ -81,18 +92,19 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "incident",
-        help="acknowledge, resolve, close or recover an incident (admin API)",
+        help="acknowledge, resolve, close or recover an incident, or decide an approval (admin API)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("verb", choices=["ack", "resolve", "close", "recover", "show"])
+    parser.add_argument("verb", choices=["ack", "resolve", "close", "recover", "show", "approve", "deny"])
     parser.add_argument("id", type=int, help="incident id")
+    parser.add_argument("step", nargs="?", help="approve/deny: the gated step's id (or the approval number)")
     parser.add_argument(
         "--actor",
         default=getpass.getuser() if sys.platform != "win32" else "operator",
         help="who is acting (recorded on the timeline; default: your user name)",
     )
-    parser.add_argument("--note", default="", help="a note for the timeline")
+    parser.add_argument("--note", default="", help="a note for the timeline (approve/deny: the reason)")
     parser.add_argument("--dry-run", action="store_true", help="recover: show what would run, change nothing")
     add_connection_options(parser)
     parser.set_defaults(func=_run)

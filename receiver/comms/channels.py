@@ -309,7 +309,8 @@ class ChannelSet(Mapping[str, Channel]):
         environ: Mapping[str, str] | None = None,
         session: requests.Session | None = None,
     ) -> ChannelSet:
-        """``{name: {type: slack|teams|webhook, url_file|url_env, audience?, timeout?}}``.
+        """``{name: {type: slack|teams|webhook, url_file|url_env, audience?, timeout?}}``; ``slack_app``
+        channels take a bot token instead (:mod:`receiver.comms.slack_app`).
 
         Raises :class:`ConfigError` listing every problem (the message names channels and fields, never
         URLs). ``environ`` defaults to ``os.environ``; ``session`` is shared by all channels.
@@ -326,6 +327,15 @@ class ChannelSet(Mapping[str, Channel]):
             where = f"channels.{name}"
             if not isinstance(spec, Mapping):
                 problems.append(f"{where}: expected a mapping with type and url_file/url_env")
+                continue
+            if spec.get("type") == "slack_app":  # Slack app mode: a bot token, not a webhook URL
+                from receiver.comms.slack_app import build_slack_app
+
+                app_channel = build_slack_app(
+                    str(name), spec, base_dir=base_dir, session=shared, problems=problems
+                )
+                if app_channel is not None:
+                    channels[str(name)] = app_channel
                 continue
             unknown = sorted(set(spec) - {"type", "url_file", "url_env", "url", "audience", "timeout"})
             if unknown:

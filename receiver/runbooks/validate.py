@@ -178,6 +178,7 @@ class DocumentChecker:
                 continue
             path: Path_ = (key, index)
             out += self._expression((*path, "when"), step.get("when"), STEP_NAMES, "step conditions")
+            out += self._approve((*path, "approve"), step.get("approve"))
             step_id = step.get("id")
             if isinstance(step_id, str):
                 if step_id in seen_ids:
@@ -200,6 +201,12 @@ class DocumentChecker:
             if kind == "silence":
                 out += self._silence_matchers(path, params.get("matchers"))
         return out
+
+    def _approve(self, path: Path_, block: Any) -> list[Problem]:
+        """The approval gate: its condition's names and syntax (the schema checks the shape)."""
+        if not isinstance(block, Mapping):
+            return []
+        return self._expression((*path, "when"), block.get("when"), STEP_NAMES, "approval conditions")
 
     def _param_templates(self, path: Path_, value: Any) -> list[Problem]:
         if isinstance(value, str):

@@ -11,6 +11,8 @@ implement them with the same SQL (:mod:`receiver.store.sql`) and pass one contra
 * :class:`OutboxRows`: queued messages, handed out head-first per channel.
 * :class:`RetentionRows`: pruning old bodies and closed incidents (keeping summaries and reviews).
 * :class:`SessionStore`: the console's sign-in sessions.
+* :class:`ApprovalRows`: approval gates; the first decision wins once. :class:`ChatThreads`: Slack threads.
+  :class:`InboundRows`: signed Slack/PagerDuty requests, recorded before the answer, acted on once.
 * :class:`Store`: the whole, as the app, the worker and the CLI hold it.
 """
 
@@ -23,8 +25,11 @@ from receiver.store.records import (
     FINAL_STATES,
     TIMER_KINDS,
     AlertRecord,
+    Approval,
+    ChatThread,
     Claim,
     GuardPolicy,
+    InboundEvent,
     IncidentDetail,
     IncidentRecord,
     LedgerKey,
@@ -43,10 +48,16 @@ __all__ = [
     "TIMER_KINDS",
     "ActionLedger",
     "AlertRecord",
+    "Approval",
+    "ApprovalRows",
     "ArchivedReview",
+    "ChatThread",
+    "ChatThreads",
     "Claim",
     "ConsoleSession",
     "GuardPolicy",
+    "InboundEvent",
+    "InboundRows",
     "IncidentDetail",
     "IncidentRecord",
     "IncidentStore",
@@ -366,6 +377,66 @@ class SessionStore(Protocol):
     def prune(self) -> int: ...
 
 
+class ApprovalRows(Protocol):
+    def request(
+        self,
+        *,
+        incident_id: int,
+        phase: str,
+        step_id: str,
+        kind: str,
+        summary: str,
+        role: str,
+        timeout_ts: float,
+        on_timeout: str,
+        step: Mapping[str, Any] | None = None,
+    ) -> tuple[Approval, bool]:
+        """Idempotent per (incident, phase, step); True when this call created the approval."""
+
+    def get(self, approval_id: int) -> Approval:
+        """Raises :class:`receiver.errors.NotFound`."""
+
+    def find(self, incident_id: int, phase: str, step_id: str) -> Approval | None: ...
+
+    def step_of(self, approval_id: int) -> dict[str, Any]: ...
+
+    def for_incident(self, incident_id: int) -> list[Approval]: ...
+
+    def pending(self, incident_id: int | None = None) -> list[Approval]: ...
+
+    def decide(self, approval_id: int, decision: str, actor: str, reason: str = "") -> tuple[Approval, bool]:
+        """The first decision wins exactly once (a conditional UPDATE on ``state = 'pending'``)."""
+
+    def expire_due(self, now: float | None = None, incident_id: int | None = None) -> list[Approval]: ...
+
+    def next_timeout(self, incident_id: int) -> float | None: ...
+
+    def unapplied(self, limit: int = 50) -> list[Approval]: ...
+
+    def mark_applied(self, approval_id: int) -> bool: ...
+
+
+class ChatThreads(Protocol):
+    def get(self, channel: str, incident_id: int) -> ChatThread | None: ...
+
+    def remember(self, channel: str, incident_id: int, conversation: str, thread_ts: str) -> ChatThread: ...
+
+
+class InboundRows(Protocol):
+    def record(self, source: str, dedupe_key: str, payload: Mapping[str, Any]) -> int | None:
+        """The new row's id, or None for a (source, key) seen before."""
+
+    def claim(self, lease_seconds: float = 30.0, limit: int = 20) -> list[InboundEvent]: ...
+
+    def finish(self, event_id: int, state: str = "done", error: str | None = None) -> None: ...
+
+    def retry(self, event_id: int, error: str, delay: float) -> None: ...
+
+    def state_of(self, event_id: int) -> str: ...
+
+    def incident_for_key(self, incident_key: str) -> int | None: ...
+
+
 class Store(IngestQueue, IncidentStore, Protocol):
     """The whole store: ingest and incidents directly (the web layer's view), the other aggregates as
     attributes (each a narrow protocol), plus health and schema."""
@@ -390,6 +461,15 @@ class Store(IngestQueue, IncidentStore, Protocol):
 
     @property
     def sessions(self) -> SessionStore: ...
+
+    @property
+    def approvals(self) -> ApprovalRows: ...
+
+    @property
+    def chat_threads(self) -> ChatThreads: ...
+
+    @property
+    def inbound(self) -> InboundRows: ...
 
     @property
     def description(self) -> str:

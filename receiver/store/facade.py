@@ -1,8 +1,9 @@
 """One store object over one :class:`~receiver.store.sql.Database`: the aggregates, health and schema.
 
 :class:`SqlStore` is the :class:`~receiver.store.base.Store` for both backends; its aggregates are
-attributes (``ingest``, ``incidents``, ``timers``, ``ledger``, ``outbox``, ``retention``), and the web
-layer's calls (ingest and incident reads) are forwarded so that handlers keep one object to talk to.
+attributes (``ingest``, ``incidents``, ``timers``, ``ledger``, ``outbox``, ``retention``, ``sessions``,
+``approvals``, ``chat_threads``, ``inbound``), and the web layer's calls (ingest and incident reads) are
+forwarded so that handlers keep one object to talk to.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from receiver.errors import StoreError
+from receiver.store.approvals import SqlApprovals, SqlChatThreads, SqlInbound
 from receiver.store.base import (
     IncidentDetail,
     IncidentRecord,
@@ -42,6 +44,9 @@ class SqlStore:
         self.outbox = SqlOutbox(db)
         self.retention = SqlRetention(db, clock)
         self.sessions = SqlSessions(db, clock)
+        self.approvals = SqlApprovals(db, clock)
+        self.chat_threads = SqlChatThreads(db, clock)
+        self.inbound = SqlInbound(db, clock)
 
     # -- schema and health -------------------------------------------------------------------------------
     def migrate(self) -> list[int]:

@@ -6,11 +6,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "APPROVAL_STATES",
     "FINAL_STATES",
     "TIMER_KINDS",
     "AlertRecord",
+    "Approval",
+    "ChatThread",
     "Claim",
     "GuardPolicy",
+    "InboundEvent",
     "IncidentDetail",
     "IncidentRecord",
     "LedgerKey",
@@ -99,7 +103,7 @@ class IncidentDetail:
     timeline: list[TimelineEntry]
 
 
-TIMER_KINDS = ("verify", "escalate", "update", "upgrade")
+TIMER_KINDS = ("verify", "escalate", "update", "upgrade", "approval")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +218,72 @@ class OutboxMessage:
             "delivered_at": self.delivered_at,
             "failed_at": self.failed_at,
         }
+
+
+#: ``pending`` until the first decision (a person's, or the timeout's: ``expired``)
+APPROVAL_STATES = ("pending", "approved", "denied", "expired")
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A gated runbook step waiting for (or past) a human decision; one per (incident, phase, step)."""
+
+    id: int
+    incident_id: int
+    phase: str
+    step_id: str
+    kind: str
+    summary: str
+    role: str
+    state: str  # pending|approved|denied|expired
+    requested_at: str
+    timeout_at: str
+    on_timeout: str  # proceed|skip
+    decided_by: str | None
+    decided_at: str | None
+    reason: str | None
+
+    @property
+    def runs_step(self) -> bool:
+        """Whether the decision lets the gated step run (approved, or timed out with ``proceed``)."""
+        return self.state == "approved" or (self.state == "expired" and self.on_timeout == "proceed")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "incident_id": self.incident_id,
+            "phase": self.phase,
+            "step_id": self.step_id,
+            "kind": self.kind,
+            "summary": self.summary,
+            "role": self.role,
+            "state": self.state,
+            "requested_at": self.requested_at,
+            "timeout_at": self.timeout_at,
+            "on_timeout": self.on_timeout,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class ChatThread:
+    """Where an incident's first chat message went (Slack app mode): later updates reply in its thread."""
+
+    channel: str
+    incident_id: int
+    conversation: str
+    thread_ts: str
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """A signed request from Slack or PagerDuty, recorded before the answer and acted on by a worker."""
+
+    id: int
+    source: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int

@@ -210,7 +210,6 @@ def test_a_script_label_is_inert_on_every_page(stack: ConsoleStack, browser: Any
         _no_alert(browser)
 
 
-@pytest.mark.xfail(strict=False, reason="needs the approvals branch")
 def test_approve_a_pending_rollback(tmp_path: Path, browser: Any) -> None:
     """A rollback gated by ``approve:`` waits; Approve in the console applies it, once, with who approved
     it on the timeline (issue 11 item 2's interface: store.approvals, Responder.decide)."""
