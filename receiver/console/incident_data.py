@@ -102,7 +102,7 @@ def markers(detail: IncidentDetail, approvals: Sequence[Any] = ()) -> list[Marke
                 label = f"{entry.data.get('action', 'action')} {entry.data.get('event')} at {entry.at}"
                 found.append(Marker(ts, "action", label))
     for approval in approvals:
-        ts = parse_stamp(getattr(approval, "decided_at", None))
+        ts = parse_stamp(approval.decided_at)
         if ts is not None:
             found.append(Marker(ts, "approval", f"{approval.kind} {approval.state} by {approval.decided_by}"))
     for kind, stamp in (("contained", incident.contained_at), ("resolved", incident.resolved_at)):
@@ -284,8 +284,7 @@ def gather(
         runbook: Runbook | None = runbooks.get(detail.incident.runbook_id)
     except Exception:
         runbook = None
-    approvals_store = getattr(store, "approvals", None)
-    approvals = list(approvals_store.for_incident(incident_id)) if approvals_store is not None else []
+    approvals = list(store.approvals.for_incident(incident_id))
     window = incident_window(detail, now if now is not None else time.time())
     chart_markers = markers(detail, approvals)
     specs = chart_specs(detail, runbook) if with_charts else []

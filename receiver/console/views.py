@@ -228,10 +228,7 @@ def act(incident_id: int, action: str) -> Any:
 def decide(incident_id: int, approval_id: int, decision: str) -> Any:
     if decision not in ("approve", "deny"):
         return console().render("error.html", title="Not found", message=f"no decision {decision!r}"), 404
-    approvals = getattr(_ctx().store, "approvals", None)
-    found = None
-    if approvals is not None:
-        found = next((a for a in approvals.for_incident(incident_id) if a.id == approval_id), None)
+    found = next((a for a in _ctx().store.approvals.for_incident(incident_id) if a.id == approval_id), None)
     if found is None:
         return console().render("error.html", title="Not found", message="no such approval"), 404
     viewer = g.console_viewer
@@ -240,10 +237,7 @@ def decide(incident_id: int, approval_id: int, decision: str) -> Any:
         return forbidden(f"deciding this needs the {needed} role; you are signed in as {viewer.role}")
     reason = request.form.get("reason", "").strip()[:500]
     try:
-        decide_fn = getattr(_responder(), "decide", None)
-        if decide_fn is None:
-            raise ConfigError("this receiver's responder cannot decide approvals")
-        won = decide_fn(incident_id, approval_id, decision, _actor(), reason)
+        won = _responder().decide(incident_id, approval_id, decision, _actor(), reason)
     except ReceiverError as exc:
         return console().render("error.html", title="Not done", message=exc.message), 409
     return _landed(incident_id, ("approved" if decision == "approve" else "denied") if won else "unchanged")

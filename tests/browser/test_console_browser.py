@@ -215,9 +215,9 @@ def test_approve_a_pending_rollback(tmp_path: Path, browser: Any) -> None:
     it on the timeline (issue 11 item 2's interface: store.approvals, Responder.decide)."""
     from selenium.webdriver.common.by import By
 
-    gated = start_console_stack(tmp_path, APPROVAL_RUNBOOK, contained=False)  # fails here before item 2
+    gated = start_console_stack(tmp_path, APPROVAL_RUNBOOK, contained=False)
     try:
-        approvals = gated.receiver.context.store.approvals  # type: ignore[attr-defined]
+        approvals = gated.receiver.context.store.approvals
         wait_until(lambda: approvals.pending(1), timeout=30, message="a pending approval")
         (pending,) = approvals.pending(1)
         assert pending.kind == "rollback" and gated.traffic() == {"v2": 100.0}  # nothing applied yet
