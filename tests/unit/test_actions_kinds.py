@@ -51,14 +51,16 @@ def test_parse_matcher_operators_and_quoting():
         "isEqual": True,
     }
     assert parse_matcher('team!="a,b"')["isEqual"] is False
-    assert parse_matcher("type=~'drift|auc'") == {
+    assert parse_matcher('type=~"drift|auc"') == {
         "name": "type",
         "value": "drift|auc",
         "isRegex": True,
         "isEqual": True,
     }
     assert parse_matcher("x!~y") == {"name": "x", "value": "y", "isRegex": True, "isEqual": False}
-    for bad in ["model", "=x", '1bad="x"', 'model=a,b="c"']:
+    # the runbooks' grammar: escapes are unescaped, single quotes are refused, no ':' in names
+    assert parse_matcher('model="a\\"b"')["value"] == 'a"b'
+    for bad in ["model", "=x", '1bad="x"', 'model=a,b="c"', "type=~'drift|auc'", 'a:b="x"']:
         with pytest.raises(ActionParamError, match="matcher"):
             parse_matcher(bad)
 
