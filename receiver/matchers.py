@@ -77,8 +77,12 @@ class Matcher:
 
     def to_api(self) -> dict[str, Any]:
         """This matcher as Alertmanager's v2 API spells it (``POST /api/v2/silences``)."""
-        return {"name": self.name, "value": self.value, "isRegex": self.is_regex,
-                "isEqual": not self.is_negative}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "isRegex": self.is_regex,
+            "isEqual": not self.is_negative,
+        }
 
     def __str__(self) -> str:
         return format_matcher(self)
@@ -108,32 +112,37 @@ def make_matcher(name: str, op: str, value: str, text: str | None = None) -> Mat
 def parse_matcher(text: str) -> Matcher:
     """Parse one matcher; raises :class:`MatcherError` naming what is wrong."""
     if not isinstance(text, str):
-        raise MatcherError(f"a matcher must be a string like name=\"value\", got {type(text).__name__}")
+        raise MatcherError(f'a matcher must be a string like name="value", got {type(text).__name__}')
     head = _NAME_TOKEN_RE.match(text)
     assert head is not None  # every part of the pattern is optional
     name, op = head.group(1), head.group(2)
     if not name or op is None:
-        raise MatcherError(f"{text!r} is not a matcher: expected name=\"value\", name!=\"value\", "
-                           f"name=~\"regex\" or name!~\"regex\"")
+        raise MatcherError(
+            f'{text!r} is not a matcher: expected name="value", name!="value", name=~"regex" or name!~"regex"'
+        )
     _check_name(name, text)
-    value = _value(text[head.end():].rstrip(), text)
+    value = _value(text[head.end() :].rstrip(), text)
     return make_matcher(name, op, value, text)
 
 
 def _check_name(name: str, text: str) -> None:
     if _LABEL_NAME_RE.fullmatch(name) is None:
-        raise MatcherError(f"{text!r}: {name!r} is not a label name: expected letters, digits and _ "
-                           f"(not starting with a digit; no ':'), as Alertmanager requires")
+        raise MatcherError(
+            f"{text!r}: {name!r} is not a label name: expected letters, digits and _ "
+            f"(not starting with a digit; no ':'), as Alertmanager requires"
+        )
 
 
 def _value(raw: str, text: str) -> str:
     if not raw:
-        raise MatcherError(f"{text!r}: the value is missing (write \"\" for the empty value)")
+        raise MatcherError(f'{text!r}: the value is missing (write "" for the empty value)')
     if raw[0] == '"':
         return _unquote(raw, text)
     if raw[0] in "'`":
-        raise MatcherError(f"{text!r}: quote the value with double quotes (single quotes and backticks "
-                           f"are not quotes in Alertmanager matchers)")
+        raise MatcherError(
+            f"{text!r}: quote the value with double quotes (single quotes and backticks "
+            f"are not quotes in Alertmanager matchers)"
+        )
     bad = sorted({c for c in raw if c in _RESERVED})
     if '"' in bad:
         raise MatcherError(f"{text!r}: unbalanced double quote in the value {raw!r}")
@@ -156,7 +165,7 @@ def _unquote(raw: str, text: str) -> str:
             nxt = raw[index + 1]
             if nxt not in _ESCAPES:
                 raise MatcherError(
-                    f"{text!r}: unknown escape \\{nxt} in the quoted value; only \\\", \\\\ and \\n are "
+                    f'{text!r}: unknown escape \\{nxt} in the quoted value; only \\", \\\\ and \\n are '
                     f"escapes (write \\\\{nxt} for a backslash followed by {nxt!r})"
                 )
             out.append(_ESCAPES[nxt])
@@ -164,8 +173,10 @@ def _unquote(raw: str, text: str) -> str:
             continue
         if char == '"':
             if index != len(raw) - 1:
-                raise MatcherError(f"{text!r}: unescaped double quote inside the quoted value "
-                                   f"(write \\\" for a literal quote)")
+                raise MatcherError(
+                    f"{text!r}: unescaped double quote inside the quoted value "
+                    f'(write \\" for a literal quote)'
+                )
             return "".join(out)
         if char == "\n":
             raise MatcherError(f"{text!r}: a newline inside the quoted value; write it as \\n")

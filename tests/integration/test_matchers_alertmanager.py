@@ -94,8 +94,11 @@ def test_silencing_agrees_with_matcher_semantics(alertmanager: RunningProcess) -
 
     def settled() -> list[dict[str, Any]] | None:
         got: list[dict[str, Any]] = requests.get(alertmanager.url + "/api/v2/alerts", timeout=5).json()
-        return got if len(got) == len(alerts) and all(a["status"]["state"] != "unprocessed" for a in got) \
+        return (
+            got
+            if len(got) == len(alerts) and all(a["status"]["state"] != "unprocessed" for a in got)
             else None
+        )
 
     got = wait_until(settled, timeout=15, message="Alertmanager to process the alerts")
     disagreements = []
@@ -117,7 +120,9 @@ def test_names_alertmanager_refuses_are_refused_by_the_grammar(
 ) -> None:
     with pytest.raises(MatcherError, match="not a label name"):
         parse_matcher(text)
-    answer = _post_silence(alertmanager, [{"name": api_name, "value": "x", "isRegex": False, "isEqual": True}])
+    answer = _post_silence(
+        alertmanager, [{"name": api_name, "value": "x", "isRegex": False, "isEqual": True}]
+    )
     # 0.25 refuses them; 0.28 takes any UTF-8 name: the grammar keeps to the names both versions take
     assert answer.status_code == (400 if real_parts.name == "bookworm" else 200), answer.text
 
