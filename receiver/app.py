@@ -104,7 +104,7 @@ def create_app(
     context = ReceiverContext(settings, store, runbooks, metrics, pipeline, worker, owns_store, response)
     app.extensions["receiver"] = context
 
-    from receiver.api import admin, health, incidents, webhook
+    from receiver.api import admin, health, incidents, openapi, webhook
     from receiver.api import runbooks as runbook_pages
 
     app.register_blueprint(webhook.bp)
@@ -112,6 +112,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(runbook_pages.bp)
+    app.register_blueprint(openapi.bp)  # describes every route above: tests/unit/test_openapi.py
 
     @app.errorhandler(ReceiverError)
     def _receiver_error(exc: ReceiverError) -> Any:

@@ -23,8 +23,10 @@ __all__ = ["bp"]
 bp = Blueprint("incidents", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
-_STATES = ("open", "contained", "resolved", "closed")
+#: the query parameters' limits (also published in the OpenAPI document)
+STATES = ("open", "contained", "resolved", "closed")
 MAX_LIMIT = 500
+MAX_CURSOR = 2**62
 
 
 def admin_required(view: F) -> F:
@@ -66,10 +68,10 @@ def _next_link(items: list[Any], limit: int) -> str | None:
 @admin_required
 def list_incidents() -> Any:
     state = request.args.get("state") or None
-    if state is not None and state not in _STATES:
-        raise PayloadError(f"query parameter 'state': expected one of {', '.join(_STATES)}, got {state!r}")
+    if state is not None and state not in STATES:
+        raise PayloadError(f"query parameter 'state': expected one of {', '.join(STATES)}, got {state!r}")
     limit = _int_arg("limit", 50, 1, MAX_LIMIT) or 50
-    cursor = _int_arg("cursor", None, 1, 2**62)
+    cursor = _int_arg("cursor", None, 1, MAX_CURSOR)
     items = get_context().store.list_incidents(
         state=state,
         model=request.args.get("model") or None,
@@ -97,7 +99,7 @@ def get_incident(incident_id: int) -> Any:
 @admin_required
 def list_rejected() -> Any:
     limit = _int_arg("limit", 50, 1, MAX_LIMIT) or 50
-    cursor = _int_arg("cursor", None, 1, 2**62)
+    cursor = _int_arg("cursor", None, 1, MAX_CURSOR)
     items = get_context().store.list_rejected(limit=limit, before_id=cursor)
     rows = []
     for item in items:
