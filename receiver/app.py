@@ -123,7 +123,8 @@ def create_app(
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
-        return jsonify(error_body(status, type(exc).__name__, exc.description or exc.name)), status
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # e.g. Allow
+        return jsonify(error_body(status, type(exc).__name__, exc.description or exc.name)), status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

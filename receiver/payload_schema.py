@@ -14,8 +14,9 @@ __all__ = ["ALERT_SCHEMA", "NOTIFICATION_SCHEMA"]
 
 _TIME = {
     "type": "string",
-    "pattern": r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$",
-    "description": "RFC 3339; 0001-01-01T00:00:00Z (Go's zero time) means unset",
+    "format": "date-time",
+    "description": "RFC 3339 (a space for the T is accepted too); 0001-01-01T00:00:00Z (Go's zero time) "
+    "means unset, and startsAt must be set",
 }
 _STRING_MAP = {
     "type": "object",

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from receiver.api.incidents import admin_required
+from receiver.api.incidents import MAX_ID, admin_required
 from receiver.api.schemas import ACK_BODY, RECOVER_BODY, validate_body
 from receiver.app import get_context
 from receiver.errors import FeatureDisabled, PayloadError
@@ -43,7 +43,7 @@ def _actor(body: dict[str, Any]) -> str:
     return str(body.get("actor") or "admin-api")[:200]
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/ack")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/ack")
 @admin_required
 def acknowledge(incident_id: int) -> Any:
     body = _body()
@@ -51,7 +51,7 @@ def acknowledge(incident_id: int) -> Any:
     return jsonify({"incident": incident_id, "acknowledged": True, "changed": changed})
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/resolve")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/resolve")
 @admin_required
 def resolve(incident_id: int) -> Any:
     body = _body()
@@ -59,7 +59,7 @@ def resolve(incident_id: int) -> Any:
     return jsonify({"incident": incident_id, "state": "resolved", "changed": changed})
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/close")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/close")
 @admin_required
 def close(incident_id: int) -> Any:
     body = _body()
@@ -67,7 +67,7 @@ def close(incident_id: int) -> Any:
     return jsonify({"incident": incident_id, "state": "closed", "changed": changed})
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/recover")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/recover")
 @admin_required
 def recover(incident_id: int) -> Any:
     body = _body(RECOVER_BODY)
@@ -90,7 +90,7 @@ def recover(incident_id: int) -> Any:
     )
 
 
-@bp.get("/api/v1/incidents/<int:incident_id>/review")
+@bp.get(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/review")
 @admin_required
 def review(incident_id: int) -> Any:
     detail = get_context().store.get_incident(incident_id)

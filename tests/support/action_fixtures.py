@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def make_executor(
     settings: ActionSettings,
     *,
     kinds: ActionRegistry | None = None,
-    clock: Clock | None = None,
+    clock: Callable[[], float] | None = None,
     sleeper: Sleeper | None = None,
     **kwargs: Any,
 ) -> ActionExecutor:

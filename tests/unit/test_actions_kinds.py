@@ -101,7 +101,8 @@ def test_every_schema_kind_has_an_executor_and_back():
 
 
 def test_executor_reserved_step_keys_match_the_schema_module():
-    raw = {key: None for key in STEP_RESERVED_KEYS} | {"action": "http", "id": "s", "url": "http://x"}
+    raw: dict[str, object] = {key: None for key in STEP_RESERVED_KEYS}
+    raw |= {"action": "http", "id": "s", "url": "http://x"}
     raw.update(when="true", dry_run=False, timeout="5s", retries=1)
     assert StepSpec.from_mapping(raw, 0).params == {"url": "http://x"}
 

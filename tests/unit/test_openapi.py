@@ -32,7 +32,7 @@ def _flask_routes(app: Flask) -> set[tuple[str, str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = re.sub(r"<(?:[a-z]+:)?([a-zA-Z_]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:[^:>]+:)?([a-zA-Z_]+)>", r"{\1}", rule.rule)
         for method in rule.methods or ():
             if method not in ("HEAD", "OPTIONS"):
                 out.add((method.lower(), path, rule.endpoint))
