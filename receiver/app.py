@@ -132,7 +132,7 @@ def create_app(
     context = ReceiverContext(settings, store, runbooks, metrics, pipeline, worker, owns_store, response)
     app.extensions["receiver"] = context
 
-    from receiver.api import admin, health, incidents, webhook
+    from receiver.api import admin, health, incidents, openapi, webhook
     from receiver.api import runbooks as runbook_pages
 
     app.register_blueprint(webhook.bp)
@@ -151,6 +151,8 @@ def create_app(
     init_console(app, settings)  # the console under / (sessions live in the store: no signing secret)
     context.console = app.extensions["console"]
 
+    app.register_blueprint(openapi.bp)  # describes every route above: tests/unit/test_openapi.py
+
     @app.errorhandler(ReceiverError)
     def _receiver_error(exc: ReceiverError) -> Any:
         return jsonify(
@@ -160,7 +162,8 @@ def create_app(
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
-        return jsonify(error_body(status, type(exc).__name__, exc.description or exc.name)), status
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # e.g. Allow
+        return jsonify(error_body(status, type(exc).__name__, exc.description or exc.name)), status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -45,6 +45,7 @@ __all__ = [
     "ConflictError",
     "DeliveryError",
     "DrillError",
+    "FeatureDisabled",
     "NoHealthyFallbackError",
     "NotFound",
     "PayloadError",
@@ -103,6 +104,12 @@ class StoreUnavailable(StoreError):
 
 class NotFound(ReceiverError):
     http_status = 404
+
+
+class FeatureDisabled(ReceiverError):
+    """The request needs a part this receiver runs without (e.g. responses): 503, not an internal error."""
+
+    http_status = 503
 
 
 class ActionError(ReceiverError):

@@ -22,3 +22,23 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
+# The versions most users run now (Debian trixie: Alertmanager 0.28, Prometheus 2.53), next to bookworm's
+# 0.25/2.42 and without replacing them: apt with its own sources list, lists and cache under .cache/trixie
+# (the machine's own apt state is not touched), `apt-get download`, then `dpkg-deb -x` into
+# .cache/trixie/root. Tests select them with RECEIVER_TEST_VERSIONS=trixie (see tests/support/realparts.py).
+trixie=.cache/trixie
+if [ ! -x "$trixie/root/usr/bin/prometheus" ] || [ ! -x "$trixie/root/usr/bin/prometheus-alertmanager" ]; then
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+  mkdir -p "$trixie/lists/partial" "$trixie/parts" "$trixie/cache/archives/partial" "$trixie/debs" "$trixie/root"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" \
+    >"$trixie/sources.list"
+  : >"$trixie/status"
+  apt_trixie=(-o "Dir::Etc::sourcelist=$PWD/$trixie/sources.list" -o "Dir::Etc::sourceparts=$PWD/$trixie/parts"
+    -o "Dir::State::Lists=$PWD/$trixie/lists" -o "Dir::State::status=$PWD/$trixie/status"
+    -o "Dir::Cache=$PWD/$trixie/cache" -o "Dir::Etc::preferencesparts=$PWD/$trixie/parts" -o "APT::Get::List-Cleanup=0"
+    -o "APT::Sandbox::User=root")
+  apt-get "${apt_trixie[@]}" -qq update
+  (cd "$trixie/debs" && apt-get "${apt_trixie[@]}" -qq download prometheus prometheus-alertmanager)
+  for deb in "$trixie"/debs/*.deb; do dpkg-deb -x "$deb" "$trixie/root"; done
+fi

@@ -1,7 +1,14 @@
-"""Shared fixtures: real Prometheus/Alertmanager launchers and HTTP sinks that are always stopped."""
+"""Shared fixtures: real Prometheus/Alertmanager launchers and HTTP sinks that are always stopped.
+
+Tests that start Prometheus or Alertmanager (through ``prometheus_factory``/``alertmanager_factory`` or by
+asking for ``real_parts``) run once per selected version pair: ``--real-parts=bookworm,trixie`` (the
+default; also ``RECEIVER_TEST_PARTS``). A selected pair that is not installed fails the test, it is not
+skipped: ``scripts/setup.sh`` installs both.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,8 +16,11 @@ from typing import Any
 import pytest
 
 from tests.support.realparts import (
+    PARTS,
+    PartsVersions,
     RecordingServer,
     RunningProcess,
+    parts_path,
     start_alertmanager,
     start_prometheus,
 )
@@ -21,13 +31,46 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.support.mlflow"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--real-parts",
+        default=os.environ.get("RECEIVER_TEST_PARTS", "bookworm,trixie"),
+        help=f"comma-separated Alertmanager/Prometheus version pairs to run against: {', '.join(PARTS)} "
+        "(default bookworm,trixie; env RECEIVER_TEST_PARTS)",
+    )
+
+
+def _selected(config: pytest.Config) -> list[str]:
+    names = [n.strip() for n in str(config.getoption("--real-parts")).split(",") if n.strip()]
+    unknown = [n for n in names if n not in PARTS]
+    if unknown or not names:
+        raise pytest.UsageError(f"--real-parts: unknown {unknown or names}; choose from {', '.join(PARTS)}")
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "real_parts" in metafunc.fixturenames:
+        metafunc.parametrize("real_parts", _selected(metafunc.config), indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def real_parts(request: pytest.FixtureRequest) -> Iterator[PartsVersions]:
+    """The Alertmanager/Prometheus pair of this run; its binaries come first on PATH meanwhile."""
+    parts = PARTS[request.param]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", parts_path(parts, os.environ.get("PATH", "")))
+        yield parts
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
 
 
 @pytest.fixture
-def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., RunningProcess]]:
+def prometheus_factory(
+    tmp_path: Path, real_parts: PartsVersions
+) -> Iterator[Callable[..., RunningProcess]]:
     """``prometheus_factory(config, rule_files=...)`` starts a real Prometheus; stopped after the test."""
     started: list[RunningProcess] = []
 
@@ -42,8 +85,10 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., RunningProcess]
 
 
 @pytest.fixture
-def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[..., RunningProcess]]:
-    """``alertmanager_factory(config)`` starts a real Alertmanager 0.25; stopped after the test."""
+def alertmanager_factory(
+    tmp_path: Path, real_parts: PartsVersions
+) -> Iterator[Callable[..., RunningProcess]]:
+    """``alertmanager_factory(config)`` starts a real Alertmanager; stopped after the test."""
     started: list[RunningProcess] = []
 
     def factory(config: str | dict[str, Any], **kwargs: Any) -> RunningProcess:

@@ -1,13 +1,14 @@
 """``silence``: a time-boxed Alertmanager silence through its v2 API; recovery expires it.
 
-Matchers use Alertmanager syntax, ``'model="{{ labels.model }}"'``. The matcher is parsed *before* rendering
-and only its value is rendered, so a label value with quotes or commas stays one literal value (data) and
-cannot add matchers. The comment always names the incident. Not idempotent: running twice makes two silences.
+Matchers use the one grammar of :mod:`receiver.matchers` (as runbook ``match:`` lists do),
+``'model="{{ labels.model }}"'``. The matcher is parsed *before* rendering and only its value is rendered,
+so a label value with quotes or commas stays one literal value (data) and cannot add matchers. As Alertmanager
+requires, at least one matcher must not match the empty value (else the silence would cover every alert
+without that label). The comment always names the incident. Not idempotent: running twice makes two silences.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -15,24 +16,47 @@ from typing import Any
 from receiver.actions.base import ActionContext, ActionResult, BaseAction, parse_duration
 from receiver.actions.transport import send
 from receiver.errors import ActionError, ActionParamError
+from receiver.matchers import Matcher, MatcherError, make_matcher
+from receiver.matchers import parse_matcher as parse_text
 from receiver.templating import render
 
 __all__ = ["SilenceAction", "parse_matcher"]
 
-_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.S)
-
 
 def parse_matcher(text: str) -> dict[str, Any]:
     """``name="value"`` / ``name=~"re"`` / ``name!="v"`` / ``name!~"re"`` -> an Alertmanager v2 matcher."""
-    found = _MATCHER.match(text) if isinstance(text, str) else None
-    if found is None:
-        raise ActionParamError(f'silence: matcher {text!r} is not of the form name="value" (or =~, !=, !~)')
-    name, op, value = found.groups()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1]
-    elif any(c in value for c in "\"',{}") and "{{" not in value:
-        raise ActionParamError(f"silence: matcher {text!r}: quote the value")
-    return {"name": name, "value": value, "isRegex": op in ("=~", "!~"), "isEqual": op in ("=", "=~")}
+    return _parse(text).to_api()
+
+
+def _parse(text: Any) -> Matcher:
+    try:
+        return parse_text(text)
+    except MatcherError as exc:
+        raise ActionParamError(f"silence: matcher {exc}") from None
+
+
+def _from_api(item: Mapping[str, Any]) -> Matcher:
+    """A matcher already in API form (a recovery step's defaults), checked with the same rules."""
+    try:
+        op = ("=~" if item.get("isEqual", True) else "!~") if item.get("isRegex") else (
+            "=" if item.get("isEqual", True) else "!=")
+        return make_matcher(str(item.get("name", "")), op, str(item.get("value", "")))
+    except MatcherError as exc:
+        raise ActionParamError(f"silence: matcher {exc}") from None
+
+
+def _check_not_all_empty(matchers: list[Matcher]) -> None:
+    for m in matchers:
+        if m.op == "=" and not m.value:
+            raise ActionParamError(
+                f"silence: matcher on {m.name!r} has an empty value; it would match alerts without that label"
+            )
+    if all(m.matches({}) for m in matchers):
+        shown = ", ".join(str(m) for m in matchers)
+        raise ActionParamError(
+            f"silence: every matcher ({shown}) matches an empty value, so the silence would cover alerts "
+            "without those labels; Alertmanager requires one that does not"
+        )
 
 
 class SilenceAction(BaseAction):
@@ -46,16 +70,18 @@ class SilenceAction(BaseAction):
         matchers = params.get("matchers")
         if not isinstance(matchers, list) or not matchers:
             raise ActionParamError(f"silence: 'matchers' must be a non-empty list, got {matchers!r}")
-        rendered = []
+        rendered: list[dict[str, Any]] = []
         for text in matchers:
             if isinstance(text, Mapping):  # already parsed and rendered (a recovery step's defaults)
                 rendered.append(dict(text))
                 continue
-            matcher = parse_matcher(text)
-            matcher["value"] = (
-                render(matcher["value"], context) if "{" in matcher["value"] else matcher["value"]
-            )
-            rendered.append(matcher)
+            matcher = _parse(text)
+            if "{" in matcher.value:
+                try:
+                    matcher = matcher.with_value(render(matcher.value, context))
+                except MatcherError as exc:
+                    raise ActionParamError(f"silence: matcher {text!r} once rendered: {exc}") from None
+            rendered.append(matcher.to_api())
         out["matchers"] = rendered
         return out
 
@@ -66,20 +92,15 @@ class SilenceAction(BaseAction):
         matchers = params.get("matchers")
         if not isinstance(matchers, list) or not matchers:
             raise ActionParamError("silence: 'matchers' must be a non-empty list")
-        matchers = [parse_matcher(m) if isinstance(m, str) else dict(m) for m in matchers]
-        for m in matchers:
-            if not m.get("value") and m.get("isEqual", True) and not m.get("isRegex"):
-                raise ActionParamError(
-                    f"silence: matcher on {m.get('name')!r} has an empty value; it would "
-                    "match alerts without that label"
-                )
+        parsed = [_parse(m) if not isinstance(m, Mapping) else _from_api(m) for m in matchers]
+        _check_not_all_empty(parsed)
         if "duration" not in params:
             raise ActionParamError("silence: 'duration' is required (a silence is always time-boxed)")
         comment = params.get("comment", "")
         if not isinstance(comment, str):
             raise ActionParamError(f"silence: 'comment' must be a string, got {comment!r}")
         return {
-            "matchers": matchers,
+            "matchers": [m.to_api() for m in parsed],
             "duration": parse_duration(params["duration"], "silence: duration"),
             "comment": comment,
         }

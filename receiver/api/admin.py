@@ -11,9 +11,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from receiver.api.incidents import admin_required
+from receiver.api.incidents import MAX_ID, admin_required
+from receiver.api.schemas import ACK_BODY, RECOVER_BODY, validate_body
 from receiver.app import get_context
-from receiver.errors import ConfigError, PayloadError
+from receiver.errors import FeatureDisabled, PayloadError
 from receiver.responder import Responder
 from receiver.review import render_review
 
@@ -25,19 +26,17 @@ bp = Blueprint("admin", __name__)
 def _responder() -> Responder:
     runtime = get_context().response
     if runtime is None:
-        raise ConfigError("responses are disabled on this receiver (no responder configured)")
+        raise FeatureDisabled("responses are disabled on this receiver (no responder configured)")
     return runtime.responder
 
 
-def _body() -> dict[str, Any]:
+def _body(schema: dict[str, Any] = ACK_BODY) -> dict[str, Any]:
     if not request.data:
         return {}
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise PayloadError('expected a JSON object body such as {"actor": "alice", "note": "..."}')
-    for key in ("actor", "note"):
-        if key in body and not isinstance(body[key], str):
-            raise PayloadError(f"{key}: expected a string")
+    validate_body(schema, body)
     return body
 
 
@@ -45,7 +44,7 @@ def _actor(body: dict[str, Any]) -> str:
     return str(body.get("actor") or "admin-api")[:200]
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/ack")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/ack")
 @admin_required
 def acknowledge(incident_id: int) -> Any:
     body = _body()
@@ -53,7 +52,7 @@ def acknowledge(incident_id: int) -> Any:
     return jsonify({"incident": incident_id, "acknowledged": True, "changed": changed})
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/resolve")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/resolve")
 @admin_required
 def resolve(incident_id: int) -> Any:
     body = _body()
@@ -61,7 +60,7 @@ def resolve(incident_id: int) -> Any:
     return jsonify({"incident": incident_id, "state": "resolved", "changed": changed})
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/close")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/close")
 @admin_required
 def close(incident_id: int) -> Any:
     body = _body()
@@ -69,13 +68,11 @@ def close(incident_id: int) -> Any:
     return jsonify({"incident": incident_id, "state": "closed", "changed": changed})
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/recover")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/recover")
 @admin_required
 def recover(incident_id: int) -> Any:
-    body = _body()
-    dry_run = body.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise PayloadError("dry_run: expected true or false")
+    body = _body(RECOVER_BODY)
+    dry_run = bool(body.get("dry_run", False))
     outcomes = _responder().recover(incident_id, _actor(body), dry_run=dry_run)
     return jsonify(
         {
@@ -94,7 +91,7 @@ def recover(incident_id: int) -> Any:
     )
 
 
-@bp.get("/api/v1/incidents/<int:incident_id>/review")
+@bp.get(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/review")
 @admin_required
 def review(incident_id: int) -> Any:
     store = get_context().store

@@ -23,8 +23,11 @@ __all__ = ["bp"]
 bp = Blueprint("incidents", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
-_STATES = ("open", "contained", "resolved", "closed")
+#: the query parameters' limits (also published in the OpenAPI document)
+STATES = ("open", "contained", "resolved", "closed")
 MAX_LIMIT = 500
+MAX_CURSOR = 2**62
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id in a path is a 404, not an overflow
 
 
 def admin_required(view: F) -> F:
@@ -41,9 +44,17 @@ def admin_required(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _arg(name: str) -> str | None:
+    """A query parameter given at most once (a repeated one is ambiguous: refused)."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise PayloadError(f"query parameter {name!r}: given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
 def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+    raw = _arg(name)
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -65,22 +76,22 @@ def _next_link(items: list[Any], limit: int) -> str | None:
 @bp.get("/api/v1/incidents")
 @admin_required
 def list_incidents() -> Any:
-    state = request.args.get("state") or None
-    if state is not None and state not in _STATES:
-        raise PayloadError(f"query parameter 'state': expected one of {', '.join(_STATES)}, got {state!r}")
+    state = _arg("state")
+    if state is not None and state not in STATES:
+        raise PayloadError(f"query parameter 'state': expected one of {', '.join(STATES)}, got {state!r}")
     limit = _int_arg("limit", 50, 1, MAX_LIMIT) or 50
-    cursor = _int_arg("cursor", None, 1, 2**62)
+    cursor = _int_arg("cursor", None, 1, MAX_CURSOR)
     items = get_context().store.list_incidents(
         state=state,
-        model=request.args.get("model") or None,
-        runbook=request.args.get("runbook") or None,
+        model=_arg("model") or None,
+        runbook=_arg("runbook") or None,
         limit=limit,
         before_id=cursor,
     )
     return jsonify({"incidents": [asdict(i) for i in items], "next": _next_link(items, limit)})
 
 
-@bp.get("/api/v1/incidents/<int:incident_id>")
+@bp.get(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>")
 @admin_required
 def get_incident(incident_id: int) -> Any:
     detail = get_context().store.get_incident(incident_id)
@@ -97,7 +108,7 @@ def get_incident(incident_id: int) -> Any:
 @admin_required
 def list_rejected() -> Any:
     limit = _int_arg("limit", 50, 1, MAX_LIMIT) or 50
-    cursor = _int_arg("cursor", None, 1, 2**62)
+    cursor = _int_arg("cursor", None, 1, MAX_CURSOR)
     items = get_context().store.list_rejected(limit=limit, before_id=cursor)
     rows = []
     for item in items:

@@ -29,13 +29,17 @@ from dataclasses import dataclass, field
 
 from receiver.backtest.rules import RecordingRule, format_duration
 from receiver.errors import BacktestError
+from receiver.matchers import LABEL_NAME_PATTERN, OPERATORS
 
 __all__ = ["InlineResult", "Inliner"]
 
 _IDENT_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _NUMBER_RE = re.compile(r"[0-9.][0-9a-zA-Z_.]*")
+# label names and operators from the one matcher grammar; the values are PromQL string literals (which,
+# unlike Alertmanager matchers, may also be single-quoted or backticked) and are re-emitted as written
 _MATCHER_RE = re.compile(
-    r"""\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)\s*(,|$)""",
+    rf"""\s*({LABEL_NAME_PATTERN})\s*({"|".join(OPERATORS)})\s*"""
+    r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)\s*(,|$)""",
     re.DOTALL,
 )
 _GROUPING_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})

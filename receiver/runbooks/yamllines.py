@@ -62,7 +62,10 @@ def parse_yaml(text: str, filename: str) -> ParsedYaml:
                                 f"YAML syntax error: {message}"))
         return ParsedYaml(None, lines, problems)
     except yaml.YAMLError as exc:
-        problems.append(Problem(filename, None, YAML_FIELD, f"YAML error: {exc}"))
+        # e.g. a ReaderError (a control character): it has a character position, not a mark
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+        problems.append(Problem(filename, line, YAML_FIELD, f"YAML error: {exc}"))
         return ParsedYaml(None, lines, problems)
     finally:
         loader.dispose()

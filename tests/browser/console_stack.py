@@ -269,5 +269,5 @@ def chromium_driver(download_dir: Path | None = None) -> Any:
     service = Service(executable_path=driver_path, log_output=subprocess.DEVNULL)
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(30)
-    driver.profile_dir = profile
+    driver.profile_dir = profile  # type: ignore[attr-defined]  # removed with the driver
     return driver

@@ -14,12 +14,13 @@ import pytest
 from receiver.drill.floors import SIGNAL_HOP
 from receiver.drill.run import HOPS, DrillReport, ScenarioResult, run_drill
 from receiver.drill.scenarios import SCENARIOS, get_scenario
+from tests.support.realparts import PartsVersions
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 
 @pytest.fixture(scope="module")
-def report() -> Iterator[DrillReport]:
+def report(real_parts: PartsVersions) -> Iterator[DrillReport]:  # once per Alertmanager/Prometheus pair
     yield run_drill(list(SCENARIOS))
 
 

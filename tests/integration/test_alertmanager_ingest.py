@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from receiver.store import SQLiteStore
 from tests.support.payloads import write_runbooks
 from tests.support.realparts import RunningProcess, free_port, wait_until
 from tests.support.receiver_server import WEBHOOK_TOKEN, RunningReceiver, make_settings, start_receiver
@@ -88,7 +89,9 @@ def setup(tmp_path: Path) -> Iterator[tuple[Path, Callable[..., RunningReceiver]
 
 
 def accepted(rx: RunningReceiver) -> int:
-    counts = rx.context.store.connection().execute("SELECT COUNT(*) FROM notifications").fetchone()
+    store = rx.context.store
+    assert isinstance(store, SQLiteStore)
+    counts = store.connection().execute("SELECT COUNT(*) FROM notifications").fetchone()
     return int(counts[0])
 
 

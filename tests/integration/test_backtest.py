@@ -19,7 +19,7 @@ from receiver.backtest.rules import load_rule_files
 from receiver.backtest.times import parse_time
 from receiver.cli import main
 from receiver.prom import PrometheusClient
-from tests.support.realparts import RunningProcess, free_port, start_prometheus
+from tests.support.realparts import PartsVersions, RunningProcess, free_port, start_prometheus
 from tests.support.scenarios import Scenario, default_scenario, write_tsdb_blocks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +52,9 @@ groups:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scenario, RunningProcess, Path]]:
+def history(
+    tmp_path_factory: pytest.TempPathFactory, real_parts: PartsVersions
+) -> Iterator[tuple[Scenario, RunningProcess, Path]]:
     work = tmp_path_factory.mktemp("backtest")
     scenario = default_scenario(time.time() - 600)
     openmetrics = scenario.write_openmetrics(work / "history.om")

@@ -57,7 +57,7 @@ def test_failing_endpoint_gets_every_message_once_in_order_without_blocking_othe
 ) -> None:
     flaky, healthy = recording_server(fail_first=3), recording_server()
     registry = CollectorRegistry()
-    outbox = Outbox(store, channel_set(tmp_path, flaky=flaky, healthy=healthy), registry=registry)
+    outbox = Outbox(store.outbox, channel_set(tmp_path, flaky=flaky, healthy=healthy), registry=registry)
     for i in range(5):
         assert outbox.enqueue("inc-1", "flaky", {"n": i}, f"flaky-{i}", now=T0)
         assert outbox.enqueue("inc-1", "healthy", {"n": i}, f"healthy-{i}", now=T0)
@@ -89,7 +89,7 @@ def test_backoff_is_exponential_jittered_capped_and_respected(
 ) -> None:
     down = recording_server(fail_first=100)
     policy = RetryPolicy(base=1.0, factor=2.0, max_delay=5.0, jitter=0.2)
-    outbox = Outbox(store, channel_set(tmp_path, down=down), policy=policy)
+    outbox = Outbox(store.outbox, channel_set(tmp_path, down=down), policy=policy)
     outbox.enqueue("i", "down", {"x": 1}, "k", now=T0)
     now, delays = T0, []
     for _ in range(6):
@@ -107,7 +107,7 @@ def test_permanent_rejection_is_dead_lettered_and_the_queue_moves_on(
     tmp_path: Path, store: SQLiteStore, recording_server: Callable[..., RecordingServer]
 ) -> None:
     sink = recording_server(fail_first=1, fail_status=404)
-    outbox = Outbox(store, channel_set(tmp_path, hook=sink))
+    outbox = Outbox(store.outbox, channel_set(tmp_path, hook=sink))
     outbox.enqueue("i", "hook", {"n": 0}, "k0", now=T0)
     outbox.enqueue("i", "hook", {"n": 1}, "k1", now=T0)
     assert outbox.deliver_due(T0) == 1
@@ -128,7 +128,9 @@ def test_max_attempts_dead_letters_retryable_failures(
     tmp_path: Path, store: SQLiteStore, recording_server: Callable[..., RecordingServer]
 ) -> None:
     sink = recording_server(fail_first=100)
-    outbox = Outbox(store, channel_set(tmp_path, hook=sink), policy=RetryPolicy(base=1, max_attempts=3))
+    outbox = Outbox(
+        store.outbox, channel_set(tmp_path, hook=sink), policy=RetryPolicy(base=1, max_attempts=3)
+    )
     outbox.enqueue("i", "hook", {"n": 0}, "k0", now=T0)
     with pytest.raises(AssertionError, match="still pending"):
         drain(outbox, T0, rounds=2)
@@ -143,7 +145,7 @@ def test_enqueue_is_idempotent_and_survives_restart(
     sink = recording_server(fail_first=1)
     channels = channel_set(tmp_path, hook=sink)
     first = open_store(tmp_path / "data")
-    outbox = Outbox(first, channels)
+    outbox = Outbox(first.outbox, channels)
     assert outbox.enqueue("i", "hook", {"n": 0}, "k0", now=T0) is True
     assert outbox.enqueue("i", "hook", {"n": 0}, "k0", now=T0) is False
     outbox.deliver_due(T0)  # fails once, stays pending
@@ -151,7 +153,7 @@ def test_enqueue_is_idempotent_and_survives_restart(
 
     second = open_store(tmp_path / "data")  # a restart
     try:
-        again = Outbox(second, channels)
+        again = Outbox(second.outbox, channels)
         assert again.enqueue("i", "hook", {"n": 0}, "k0", now=T0 + 1) is False  # replayed event
         [msg] = again.pending()
         assert msg.attempts == 1
@@ -164,7 +166,7 @@ def test_enqueue_is_idempotent_and_survives_restart(
 def test_bad_enqueue_is_refused_clearly_and_stores_nothing(
     tmp_path: Path, store: SQLiteStore, recording_server: Callable[..., RecordingServer]
 ) -> None:
-    outbox = Outbox(store, channel_set(tmp_path, hook=recording_server()))
+    outbox = Outbox(store.outbox, channel_set(tmp_path, hook=recording_server()))
     with pytest.raises(ConfigError, match="unknown channel 'slack'; configured: hook"):
         outbox.enqueue("i", "slack", {"x": 1}, "k")
     with pytest.raises(ValueError, match="not JSON-serialisable"):
@@ -181,7 +183,7 @@ def test_two_deliverers_on_one_database_send_each_message_once_in_order(
     channels = channel_set(tmp_path, hook=sink)
     stores = [open_store(tmp_path / "data"), open_store(tmp_path / "data")]  # like two receiver processes
     try:
-        outboxes = [Outbox(s, channels) for s in stores]
+        outboxes = [Outbox(s.outbox, channels) for s in stores]
         for i in range(30):
             outboxes[i % 2].enqueue("i", "hook", {"n": i}, f"k{i}", now=T0)
         barrier = threading.Barrier(2)
@@ -206,7 +208,9 @@ def test_worker_thread_delivers_through_failures_and_stops(
     tmp_path: Path, store: SQLiteStore, recording_server: Callable[..., RecordingServer]
 ) -> None:
     sink = recording_server(fail_first=2)
-    outbox = Outbox(store, channel_set(tmp_path, hook=sink), policy=RetryPolicy(base=0.05, max_delay=0.2))
+    outbox = Outbox(
+        store.outbox, channel_set(tmp_path, hook=sink), policy=RetryPolicy(base=0.05, max_delay=0.2)
+    )
     worker = OutboxWorker(outbox, interval=0.05).start()
     try:
         for i in range(3):
@@ -232,7 +236,7 @@ def test_queue_status_update_renders_per_audience_and_dedupes(
             "board": {"type": "webhook", "url_file": str(tmp_path / "b.url"), "audience": "stakeholder"},
         }
     )
-    outbox = Outbox(store, channels)
+    outbox = Outbox(store.outbox, channels)
     update = StatusUpdate(
         "9",
         "opened",

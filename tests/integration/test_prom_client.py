@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from receiver.errors import PrometheusQueryError, PrometheusUnavailable
 from receiver.evidence import capture_evidence, promql_escape
 from receiver.prom import PrometheusClient
-from tests.support.realparts import RunningProcess, free_port, start_prometheus, wait_until
+from tests.support.realparts import PartsVersions, RunningProcess, free_port, start_prometheus, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,7 +48,9 @@ def exporter() -> Iterator[Exporter]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory, exporter: Exporter) -> Iterator[RunningProcess]:
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, exporter: Exporter, real_parts: PartsVersions
+) -> Iterator[RunningProcess]:
     """One real Prometheus for the module (start-up plus first scrape costs ~5 s)."""
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from receiver.prom import PrometheusClient
 from receiver.verification import Outcome, Unknown, VerificationState, check_condition
-from tests.support.realparts import RunningProcess, free_port, start_prometheus, wait_until
+from tests.support.realparts import PartsVersions, RunningProcess, free_port, start_prometheus, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -49,7 +49,9 @@ def exporter() -> Iterator[Exporter]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory, exporter: Exporter) -> Iterator[RunningProcess]:
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, exporter: Exporter, real_parts: PartsVersions
+) -> Iterator[RunningProcess]:
     exporter.psi.labels(model="warmup").set(0)
     prom = start_prometheus(tmp_path_factory.mktemp("prometheus"), _config(exporter.port))
     try:

@@ -7,7 +7,9 @@ import requests
 from tests.support.realparts import free_port
 
 
-def test_prometheus_and_alertmanager_start(prometheus_factory, alertmanager_factory, recording_server):
+def test_prometheus_and_alertmanager_start(
+    prometheus_factory, alertmanager_factory, recording_server, real_parts
+):
     sink = recording_server()
     am = alertmanager_factory({
         "route": {"receiver": "sink"},
@@ -19,6 +21,6 @@ def test_prometheus_and_alertmanager_start(prometheus_factory, alertmanager_fact
         "scrape_configs": [{"job_name": "self", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
     })
     status = requests.get(am.url + "/api/v2/status", timeout=5).json()
-    assert status["versionInfo"]["version"] == "0.25.0"
+    assert status["versionInfo"]["version"].startswith(real_parts.alertmanager + ".")
     build = requests.get(prom.url + "/api/v1/status/buildinfo", timeout=5).json()
-    assert build["data"]["version"].startswith("2.42")
+    assert build["data"]["version"].startswith(real_parts.prometheus + ".")

@@ -122,7 +122,7 @@ def _old_registry(path: Path) -> None:
     conn.executescript(OLD_SCHEMA_V1)
     conn.execute("PRAGMA user_version = 1")
     after: dict[str, Any] = {}
-    steps = [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("register", {"active_version": None, "traffic": {}, "versions": ["v1"], "served_healthy": []}),
         ("promote", {"active_version": "v1", "traffic": {"v1": 100.0}}),
         ("register", {"versions": ["v1", "v2"]}),

@@ -220,13 +220,15 @@ def test_acknowledge_in_slack_once_even_when_delivered_twice_and_paged_ack_sent(
     ).encode()
     ts = str(int(time.time()))
     headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slack_signature(SIGNING_SECRET, ts, raw)}
-    two_way.receiver.context.response.inbound.stop()  # the answer does not wait for the work
+    runtime = two_way.receiver.context.response
+    assert runtime is not None and runtime.inbound is not None
+    runtime.inbound.stop()  # the answer does not wait for the work
     first = two_way.interact("", "", body=raw, headers=headers)
     assert first.status_code == 200 and "acting on it" in first.json()["text"]
     assert two_way.incident()["incident"]["acknowledged_at"] is None
     replay = two_way.interact("", "", body=raw, headers=headers)
     assert replay.status_code == 401 and "replayed" in replay.json()["error"]["message"]
-    two_way.receiver.context.response.inbound.start()
+    runtime.inbound.start()
     wait_until(lambda: two_way.incident()["incident"]["acknowledged_by"], timeout=20, message="acked")
     assert two_way.incident()["incident"]["acknowledged_by"] == "slack:alice"
     assert two_way.kinds().count("acknowledged") == 1

@@ -80,11 +80,11 @@ def test_sigkill_after_200_loses_nothing(tmp_path: Path) -> None:
         store.close()
     restarted = start_receiver(make_settings(data, tmp_path / "rb"))
     try:
-        store = restarted.context.store
+        resumed = restarted.context.store
         # (a notification the killed worker was responding to stays leased for up to 30 s; its incident
         # changes are already committed, which is what matters here)
-        wait_until(lambda: len(store.list_incidents()) == 20, timeout=10, message="resumed")
-        assert store.next_received() is None
+        wait_until(lambda: len(resumed.list_incidents()) == 20, timeout=10, message="resumed")
+        assert resumed.next_received() is None
     finally:
         restarted.stop()
 

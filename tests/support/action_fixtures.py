@@ -3,6 +3,7 @@ recording sleeper."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def make_executor(
     settings: ActionSettings,
     *,
     kinds: ActionRegistry | None = None,
-    clock: Clock | None = None,
+    clock: Callable[[], float] | None = None,
     sleeper: Sleeper | None = None,
     **kwargs: Any,
 ) -> ActionExecutor:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,7 @@ def start_alertmanager_pair(
         )
         peers.append(peer)
     for peer in peers:
-        wait_until(
-            lambda p=peer: requests.get(p.url + "/-/ready", timeout=1).status_code == 200,
-            timeout=30,
-            interval=0.1,
-            message=f"{peer.name} ready",
-        )
+        wait_until(partial(_ready, peer.url), timeout=30, interval=0.1, message=f"{peer.name} ready")
     if clustered:
         wait_until(
             lambda: all(
@@ -91,6 +87,10 @@ def start_alertmanager_pair(
             message="the Alertmanager pair to see each other",
         )
     return peers
+
+
+def _ready(url: str) -> bool:
+    return requests.get(url + "/-/ready", timeout=1).status_code == 200
 
 
 @dataclass

@@ -68,7 +68,7 @@ def alert(
 
 
 def notification(
-    *alerts: dict[str, Any], truncated: int = 0, group_key: str = '{}:{model="churn"}', **extra: Any
+    *alerts: Any, truncated: Any = 0, group_key: str = '{}:{model="churn"}', **extra: Any
 ) -> dict[str, Any]:
     alerts_list = list(alerts) or [alert()]
     status = "firing" if any(a["status"] == "firing" for a in alerts_list) else "resolved"

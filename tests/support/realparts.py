@@ -3,11 +3,17 @@
 Every helper returns an object with a ``url`` and a ``stop()``; the pytest fixtures in ``tests/conftest.py``
 make sure they are stopped. Nothing here is mocked: these are the Debian binaries
 (``/usr/bin/prometheus``, ``/usr/bin/prometheus-alertmanager``) run as child processes.
+
+Two version pairs are supported (:data:`PARTS`): ``bookworm`` (Alertmanager 0.25, Prometheus 2.42, the
+machine's packages) and ``trixie`` (Alertmanager 0.28, Prometheus 2.53, unpacked by ``scripts/setup.sh``
+into ``.cache/trixie/root``). :func:`parts_path` gives the ``PATH`` that selects a pair; the ``real_parts``
+fixture in ``tests/conftest.py`` sets it for the tests that start these binaries.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -22,14 +28,48 @@ from typing import Any
 import requests
 
 __all__ = [
+    "PARTS",
+    "PartsVersions",
     "RecordedRequest",
     "RecordingServer",
     "RunningProcess",
     "free_port",
+    "parts_path",
     "start_alertmanager",
     "start_prometheus",
     "wait_until",
 ]
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class PartsVersions:
+    """One supported pair of Alertmanager and Prometheus versions and where its binaries are."""
+
+    name: str
+    alertmanager: str
+    prometheus: str
+    bin_dir: Path | None  # None: the machine's own packages, found on PATH
+
+
+PARTS = {
+    "bookworm": PartsVersions("bookworm", "0.25", "2.42", None),
+    "trixie": PartsVersions("trixie", "0.28", "2.53", REPO_ROOT / ".cache/trixie/root/usr/bin"),
+}
+
+
+def parts_path(parts: PartsVersions, path: str) -> str:
+    """``path`` (a ``PATH`` value) with the pair's binaries first; refuses a pair that is not installed."""
+    if parts.bin_dir is None:
+        return path
+    missing = [b for b in ("prometheus", "prometheus-alertmanager") if not (parts.bin_dir / b).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{parts.name} binaries {missing} are not in {parts.bin_dir}; run scripts/setup.sh"
+        )
+    return f"{parts.bin_dir}{os.pathsep}{path}"
 
 
 def free_port() -> int:
@@ -116,7 +156,7 @@ def _spawn(name: str, argv: list[str], workdir: Path, port: int, ready_path: str
 
 def start_prometheus(workdir: Path, config: str | dict[str, Any], *, rule_files: dict[str, str] | None = None,
                      extra_args: list[str] | None = None, port: int | None = None) -> RunningProcess:
-    """Start Prometheus 2.42 with ``config`` (YAML text or a dict) and optional rule files written beside it.
+    """Start Prometheus (2.42 or 2.53: :data:`PARTS`) with ``config`` (YAML text or a dict) and rule files.
 
     Rule files are written into ``workdir`` under their given names; reference them from the config by name.
     The admin API and lifecycle endpoint are enabled so tests can reload and snapshot.
@@ -141,7 +181,7 @@ def start_prometheus(workdir: Path, config: str | dict[str, Any], *, rule_files:
 
 def start_alertmanager(workdir: Path, config: str | dict[str, Any], *, port: int | None = None,
                        extra_args: list[str] | None = None) -> RunningProcess:
-    """Start Alertmanager 0.25 with ``config``, clustering disabled, data in ``workdir``."""
+    """Start Alertmanager (0.25 or 0.28: :data:`PARTS`) with ``config``, no cluster, data in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_text = config if isinstance(config, str) else json.dumps(config)
     (workdir / "alertmanager.yml").write_text(config_text)

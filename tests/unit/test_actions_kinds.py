@@ -51,14 +51,16 @@ def test_parse_matcher_operators_and_quoting():
         "isEqual": True,
     }
     assert parse_matcher('team!="a,b"')["isEqual"] is False
-    assert parse_matcher("type=~'drift|auc'") == {
+    assert parse_matcher('type=~"drift|auc"') == {
         "name": "type",
         "value": "drift|auc",
         "isRegex": True,
         "isEqual": True,
     }
     assert parse_matcher("x!~y") == {"name": "x", "value": "y", "isRegex": True, "isEqual": False}
-    for bad in ["model", "=x", '1bad="x"', 'model=a,b="c"']:
+    # the runbooks' grammar: escapes are unescaped, single quotes are refused, no ':' in names
+    assert parse_matcher('model="a\\"b"')["value"] == 'a"b'
+    for bad in ["model", "=x", '1bad="x"', 'model=a,b="c"', "type=~'drift|auc'", 'a:b="x"']:
         with pytest.raises(ActionParamError, match="matcher"):
             parse_matcher(bad)
 
@@ -99,7 +101,8 @@ def test_every_schema_kind_has_an_executor_and_back():
 
 
 def test_executor_reserved_step_keys_match_the_schema_module():
-    raw = {key: None for key in STEP_RESERVED_KEYS} | {"action": "http", "id": "s", "url": "http://x"}
+    raw: dict[str, object] = {key: None for key in STEP_RESERVED_KEYS}
+    raw |= {"action": "http", "id": "s", "url": "http://x"}
     raw.update(when="true", dry_run=False, timeout="5s", retries=1)
     assert StepSpec.from_mapping(raw, 0).params == {"url": "http://x"}
 

@@ -58,7 +58,7 @@ def test_signal_is_the_earliest_series_of_each_alert_until_a_rule_fires(run: Dri
 
 def test_settled_floors_use_the_scenario_alert_not_a_ticket_alert(run: DrillRun) -> None:
     result = run.results["data-quality"]
-    loop = {SIGNAL_HOP: 0.0, "rule firing": 10.0, "containment applied": 11.0}
+    loop: dict[str, float | None] = {SIGNAL_HOP: 0.0, "rule firing": 10.0, "containment applied": 11.0}
     run.floors = Floors({}, {}, {"data-quality": {"ModelInputProblemsHigh": loop}})
     result.config_floors.update({SIGNAL_HOP: 2.0, "rule firing": 12.0, "containment applied": 13.0})
     # the ticket-severity alert held earlier, but it cannot open this scenario's containment

@@ -29,7 +29,9 @@ def make_baseline(rng: np.random.Generator, bins: int = 10) -> tuple[np.ndarray,
 def test_full_window_slides_and_matches_reference() -> None:
     rng = np.random.default_rng(1)
     edges, props = make_baseline(rng)
-    window = FeatureDriftWindow(["x"], [edges], [props], window=1000, min_samples=10, flush_every=32)
+    window = FeatureDriftWindow(
+        ["x"], [list(edges)], [list(props)], window=1000, min_samples=10, flush_every=32
+    )
     stream = np.concatenate([rng.normal(size=1500), rng.normal(loc=1.0, size=1000)])
     for i, value in enumerate(stream):
         window.add(np.array([value]))
@@ -44,7 +46,7 @@ def test_full_window_slides_and_matches_reference() -> None:
 def test_window_not_yet_full_uses_what_is_there() -> None:
     rng = np.random.default_rng(2)
     edges, props = make_baseline(rng)
-    window = FeatureDriftWindow(["x"], [edges], [props], window=1000, min_samples=100)
+    window = FeatureDriftWindow(["x"], [list(edges)], [list(props)], window=1000, min_samples=100)
     values = rng.normal(loc=0.3, size=300)
     for v in values:
         window.add(np.array([v]))
@@ -54,7 +56,7 @@ def test_window_not_yet_full_uses_what_is_there() -> None:
 def test_below_min_samples_is_not_reported() -> None:
     rng = np.random.default_rng(3)
     edges, props = make_baseline(rng)
-    window = FeatureDriftWindow(["x"], [edges], [props], window=1000, min_samples=100)
+    window = FeatureDriftWindow(["x"], [list(edges)], [list(props)], window=1000, min_samples=100)
     for v in rng.normal(size=99):
         window.add(np.array([v]))
     assert window.psi() == {"x": None}
@@ -65,7 +67,7 @@ def test_below_min_samples_is_not_reported() -> None:
 def test_empty_bins_use_epsilon_on_both_sides() -> None:
     edges = np.array([1.0, 2.0, 3.0])
     props = np.array([0.5, 0.5, 0.0, 0.0])  # two bins empty in the baseline
-    window = FeatureDriftWindow(["x"], [edges], [props], window=50, min_samples=1)
+    window = FeatureDriftWindow(["x"], [list(edges)], [list(props)], window=50, min_samples=1)
     values = np.full(50, 0.5)  # every live value in bin 0; bins 1..3 empty in the window
     for v in values:
         window.add(np.array([v]))
@@ -80,7 +82,7 @@ def test_empty_bins_use_epsilon_on_both_sides() -> None:
 def test_values_on_an_edge_go_to_the_upper_bin_and_nan_is_skipped() -> None:
     edges = np.array([1.0, 2.0])
     props = np.array([0.2, 0.3, 0.5])
-    window = FeatureDriftWindow(["x"], [edges], [props], window=10, min_samples=1)
+    window = FeatureDriftWindow(["x"], [list(edges)], [list(props)], window=10, min_samples=1)
     for v in [1.0, 2.0, 2.0, float("nan"), -5.0, 99.0]:
         window.add(np.array([v]))
     # -5 -> bin 0; 1.0 -> bin 1; 2.0, 2.0, 99 -> bin 2; NaN not counted
@@ -90,7 +92,9 @@ def test_values_on_an_edge_go_to_the_upper_bin_and_nan_is_skipped() -> None:
 def test_drift_on_one_feature_moves_only_its_psi() -> None:
     rng = np.random.default_rng(4)
     (e1, p1), (e2, p2) = make_baseline(rng), make_baseline(rng)
-    window = FeatureDriftWindow(["a", "b"], [e1, e2], [p1, p2], window=500, min_samples=50)
+    window = FeatureDriftWindow(
+        ["a", "b"], [list(e1), list(e2)], [list(p1), list(p2)], window=500, min_samples=50
+    )
     for _ in range(500):
         window.add(np.array([rng.normal(), rng.normal()]))
     before = window.psi()
@@ -106,7 +110,9 @@ def test_features_with_different_bin_counts() -> None:
     rng = np.random.default_rng(5)
     e1, p1 = make_baseline(rng, bins=10)
     e2, p2 = make_baseline(rng, bins=4)
-    window = FeatureDriftWindow(["a", "b"], [e1, e2], [p1, p2], window=200, min_samples=1)
+    window = FeatureDriftWindow(
+        ["a", "b"], [list(e1), list(e2)], [list(p1), list(p2)], window=200, min_samples=1
+    )
     data = rng.normal(size=(200, 2))
     for row in data:
         window.add(row)

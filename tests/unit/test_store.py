@@ -35,7 +35,7 @@ def test_apply_runs_once_even_if_called_twice(store: SQLiteStore) -> None:
     nid = store.record_notification(b"{}")
     calls: list[int] = []
 
-    def fn(writer):  # type: ignore[no-untyped-def]
+    def fn(writer):
         calls.append(writer.notification_id)
         return [{"kind": "opened"}]
 
@@ -53,7 +53,7 @@ def test_apply_runs_once_even_if_called_twice(store: SQLiteStore) -> None:
 def test_apply_failure_rolls_back_everything(store: SQLiteStore) -> None:
     nid = store.record_notification(b"{}")
 
-    def fn(writer):  # type: ignore[no-untyped-def]
+    def fn(writer):
         writer.create_incident(
             runbook_id="r", incident_key="k", title="t", model=None, group_labels={}, severity="SEV3"
         )
@@ -87,7 +87,7 @@ def test_rejected_body_truncated_to_cap(store: SQLiteStore) -> None:
 def test_live_incident_key_is_unique(store: SQLiteStore) -> None:
     nid = store.record_notification(b"{}")
 
-    def twice(writer):  # type: ignore[no-untyped-def]
+    def twice(writer):
         for _ in range(2):
             writer.create_incident(
                 runbook_id="r", incident_key="k", title="t", model="m", group_labels={}, severity="SEV3"

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     opened.close()
 
 
-def _worker(store: SQLiteStore, tmp_path: Path, **kwargs: float) -> Worker:
+def _worker(store: SQLiteStore, tmp_path: Path, **kwargs: Any) -> Worker:
     pipeline = Pipeline(store, load_runbooks(write_runbooks(tmp_path / "rb")))
     return Worker(pipeline, poll_interval=0.05, **kwargs)
 
