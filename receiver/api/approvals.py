@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from receiver.api.incidents import admin_required
+from receiver.api.incidents import MAX_ID, admin_required
 from receiver.app import get_context
-from receiver.errors import AlreadyDecided, ConfigError, NotFound, PayloadError
+from receiver.errors import AlreadyDecided, FeatureDisabled, NotFound, PayloadError
 from receiver.responder import Responder
 from receiver.store.base import Approval
 
@@ -25,7 +25,7 @@ bp = Blueprint("approvals", __name__)
 def _responder() -> Responder:
     runtime = get_context().response
     if runtime is None:
-        raise ConfigError("responses are disabled on this receiver (no responder configured)")
+        raise FeatureDisabled("responses are disabled on this receiver (no responder configured)")
     return runtime.responder
 
 
@@ -53,7 +53,7 @@ def _decide(incident_id: int, approval: Approval) -> Any:
     return jsonify({"incident": incident_id, "won": True, "approval": now.to_json()})
 
 
-@bp.get("/api/v1/incidents/<int:incident_id>/approvals")
+@bp.get(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/approvals")
 @admin_required
 def list_approvals(incident_id: int) -> Any:
     store = get_context().store
@@ -61,7 +61,7 @@ def list_approvals(incident_id: int) -> Any:
     return jsonify({"approvals": [a.to_json() for a in store.approvals.for_incident(incident_id)]})
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/approvals/<int:approval_id>")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/approvals/<int(max={MAX_ID}):approval_id>")
 @admin_required
 def decide_by_id(incident_id: int, approval_id: int) -> Any:
     approval = get_context().store.approvals.get(approval_id)
@@ -70,7 +70,7 @@ def decide_by_id(incident_id: int, approval_id: int) -> Any:
     return _decide(incident_id, approval)
 
 
-@bp.post("/api/v1/incidents/<int:incident_id>/approvals/step/<step_id>")
+@bp.post(f"/api/v1/incidents/<int(max={MAX_ID}):incident_id>/approvals/step/<step_id>")
 @admin_required
 def decide_by_step(incident_id: int, step_id: str) -> Any:
     found = [a for a in get_context().store.approvals.for_incident(incident_id) if a.step_id == step_id]

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from receiver.api import incidents
+from receiver.api.openapi_people import people_operations
 from receiver.api.schemas import COMPONENTS, ref
 from receiver.payload_schema import NOTIFICATION_SCHEMA
 
@@ -215,9 +216,14 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
 )
 
+OPERATIONS += people_operations(Operation)
+
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "admin": [{"adminToken": []}],
     "webhook": [{"webhookToken": []}, {"webhookBasic": []}],
+    "session": [{"consoleSession": []}],
+    "slack": [{"slackSignature": []}],
+    "pagerduty": [{"pagerdutySignature": []}],
 }
 
 
@@ -263,6 +269,24 @@ def build_spec() -> dict[str, Any]:
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "the admin token"},
                 "webhookToken": {"type": "http", "scheme": "bearer", "description": "the webhook token"},
                 "webhookBasic": {"type": "http", "scheme": "basic", "description": "webhook basic auth"},
+                "consoleSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "receiver_console",
+                    "description": "the console's session cookie (forms also carry a CSRF token)",
+                },
+                "slackSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Slack-Signature",
+                    "description": "Slack's v0 HMAC-SHA256 request signature with X-Slack-Request-Timestamp",
+                },
+                "pagerdutySignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-PagerDuty-Signature",
+                    "description": "PagerDuty v3 webhook signature(s): v1=<HMAC-SHA256 hex>",
+                },
             },
         },
     }

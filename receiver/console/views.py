@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, g, redirect, request
 from werkzeug.wrappers import Response
 
+from receiver.api.incidents import MAX_ID
 from receiver.console import signin
 from receiver.console.incident_data import gather
 from receiver.console.reviewpage import review_context
@@ -166,7 +167,7 @@ def _data(incident_id: int, *, with_charts: bool = True) -> Any:
     )
 
 
-@bp.get("/incidents/<int:incident_id>")
+@bp.get(f"/incidents/<int(max={MAX_ID}):incident_id>")
 @require("viewer")
 def incident_page(incident_id: int) -> Any:
     try:
@@ -202,7 +203,7 @@ def _landed(incident_id: int, did: str) -> Response:
     return redirect(f"/incidents/{incident_id}?did={did.replace(' ', '+')}#timeline", code=303)
 
 
-@bp.post("/incidents/<int:incident_id>/<action>")
+@bp.post(f"/incidents/<int(max={MAX_ID}):incident_id>/<action>")
 @require("responder")
 def act(incident_id: int, action: str) -> Any:
     if action not in ACTIONS:
@@ -223,7 +224,7 @@ def act(incident_id: int, action: str) -> Any:
     return _landed(incident_id, ACTIONS[action] if changed else "unchanged")
 
 
-@bp.post("/incidents/<int:incident_id>/approvals/<int:approval_id>/<decision>")
+@bp.post(f"/incidents/<int(max={MAX_ID}):incident_id>/approvals/<int(max={MAX_ID}):approval_id>/<decision>")
 @require("viewer")
 def decide(incident_id: int, approval_id: int, decision: str) -> Any:
     if decision not in ("approve", "deny"):
@@ -244,7 +245,7 @@ def decide(incident_id: int, approval_id: int, decision: str) -> Any:
 
 
 # -- review and runbooks -------------------------------------------------------------------------------------
-@bp.get("/incidents/<int:incident_id>/review")
+@bp.get(f"/incidents/<int(max={MAX_ID}):incident_id>/review")
 @require("viewer")
 def review_page(incident_id: int) -> Any:
     try:
@@ -255,7 +256,7 @@ def review_page(incident_id: int) -> Any:
     return console().render("review.html", title=f"Review of incident {incident_id}", data=data, **values)
 
 
-@bp.get("/incidents/<int:incident_id>/review.md")
+@bp.get(f"/incidents/<int(max={MAX_ID}):incident_id>/review.md")
 @require("viewer")
 def review_markdown(incident_id: int) -> Any:
     try:

@@ -69,7 +69,10 @@ class SqlOutbox:
             return None
         with self.db.transaction() as tx:
             heads = tx.execute(
-                f"""SELECT {_COLUMNS}, lease_until FROM outbox WHERE id IN (
+                # status is checked again outside the subquery: under FOR UPDATE PostgreSQL re-checks only
+                # the outer WHERE against a row another replica just changed, so without it a head that
+                # replica has just delivered would come back here and be sent twice
+                f"""SELECT {_COLUMNS}, lease_until FROM outbox WHERE status = 'pending' AND id IN (
                         SELECT MIN(id) FROM outbox WHERE status = 'pending' GROUP BY channel)
                     ORDER BY id{tx.skip_locked}"""
             ).fetchall()

@@ -104,12 +104,6 @@ def test_arbitrary_bytes_are_never_a_500(client: FlaskClient, body: bytes) -> No
     assert answer.status_code in (200, 400), answer.get_data()[:300]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receiver/payload.py (owned by the part-1 engineer): decode_json catches JSONDecodeError only; an "
-    "integer with more than 4300 digits raises a plain ValueError from json.loads (Python's digit limit), "
-    "so parse_notification raises ValueError and the webhook answers 500 without keeping the body",
-)
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(4301, 20000))
 def test_a_huge_integer_is_a_400(client: FlaskClient, digits: int) -> None:
