@@ -40,7 +40,10 @@ def mlflow_server_argv(workdir: Path, port: int) -> list[str]:
             "'ml-incident-runbooks[mlflow]' (scripts/setup.sh installs it)"
         )
     workdir.mkdir(parents=True, exist_ok=True)
+    # MLflow 3 also starts job consumers (GenAI evaluation jobs) unless told not to: not needed here
     return [
+        "env",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false",
         sys.executable,
         "-m",
         "mlflow",

@@ -73,9 +73,14 @@ def handle(args: argparse.Namespace) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
 
-    from receiver.drill.report import render_json, render_text
-    from receiver.drill.run import DrillRun
-    from receiver.drill.stack import StackOptions
+    try:
+        from receiver.drill.report import render_json, render_text
+        from receiver.drill.run import DrillRun
+        from receiver.drill.stack import StackOptions
+    except ImportError as exc:  # the demo model server's stack is an extra
+        print(f"error: receiver drill needs the model-server extra (pip install "
+              f"'ml-incident-runbooks[model-server]'): {exc}", file=sys.stderr)
+        return 2
 
     progress = Progress(quiet=args.json)
     run = DrillRun(scenarios, dry_run=args.dry_run, progress=progress,
