@@ -52,6 +52,7 @@ def storm_counts(store: Any, sink_messages: list[Any]) -> dict[str, Any]:
     posts = Counter((m.path, json.dumps(m.body, sort_keys=True)) for m in sink_messages)
     c["chat_and_pager_posts"] = sum(posts.values())
     c["posts_duplicate"] = sum(n - 1 for n in posts.values() if n > 1)
+    c["posts_duplicated"] = [f"{n}x {path} {body[:160]}" for (path, body), n in posts.items() if n > 1][:5]
     return c
 
 

@@ -68,6 +68,9 @@ class SqlIngest:
         self._ingest_lock = threading.Lock()  # guards _queue and _committing
         self._queue: list[_Pending] = []
         self._committing = False
+        # whether the last apply/claim found work: under a backlog the next almost surely will, so its
+        # read-only look (there to keep an idle worker off the write lock) is skipped. A hint only.
+        self._apply_busy = self._respond_busy = False
 
     # -- intake ------------------------------------------------------------------------------------------
     def record_notification(self, body: bytes, group_key: str | None = None) -> int:
@@ -208,11 +211,13 @@ class SqlIngest:
         ``fn`` raising rolls everything back and re-raises with the record attached as ``.record``.
         """
         now = self.clock()
-        with self.db.read() as tx:  # cheap look first: no write lock while idle
-            if self._next_to_apply(tx, now) is None:
-                return None
+        if not self._apply_busy:
+            with self.db.read() as tx:  # cheap look first: no write lock while idle
+                if self._next_to_apply(tx, now) is None:
+                    return None
         with self.db.transaction(durable=False) as tx:
             row = self._next_to_apply(tx, now)
+            self._apply_busy = row is not None
             if row is None:
                 return None
             record = _notification(row)
@@ -268,11 +273,13 @@ class SqlIngest:
     def claim_applied(self, lease_seconds: float = 30.0) -> NotificationRecord | None:
         """Lease the oldest applied notification whose group has nothing earlier still pending."""
         now = self.clock()
-        with self.db.read() as tx:
-            if self._next_to_respond(tx, now, lock=False) is None:
-                return None
+        if not self._respond_busy:
+            with self.db.read() as tx:
+                if self._next_to_respond(tx, now, lock=False) is None:
+                    return None
         with self.db.transaction(durable=False) as tx:
             row = self._next_to_respond(tx, now, lock=True)
+            self._respond_busy = row is not None
             if row is None:
                 return None
             tx.execute(
