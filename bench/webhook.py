@@ -184,8 +184,17 @@ def max_load(ports: list[int], clients: int, seconds: float, bodies: list[bytes]
     return _summary(latencies, errors[0], time.perf_counter() - start)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes used so far (Linux /proc)."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def end_to_end(
-    ports: list[int], clients: int, bodies: list[bytes], store: Any, tag: str, limit: float
+    ports: list[int], clients: int, bodies: list[bytes], store: Any, tag: str, limit: float, pids: list[int]
 ) -> dict[str, float]:
     """Post every body (each opens one new incident) with ``clients`` closed-loop clients spread over the
     replicas, then wait until the database has nothing pending. Rate = incidents / (first send .. drained).
@@ -210,6 +219,7 @@ def end_to_end(
                 pending.put(body)  # Alertmanager would retry; so do we (bounded by the time limit)
                 time.sleep(0.05)
 
+    cpu0 = cpu_seconds(pids)
     start = time.perf_counter()
     threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(clients)]
     for t in threads:
@@ -220,6 +230,7 @@ def end_to_end(
     while store.pending_count() > 0 and time.perf_counter() - start < limit:
         time.sleep(0.05)
     total = time.perf_counter() - start
+    cpu = cpu_seconds(pids) - cpu0
     opened = count(store, "SELECT COUNT(*) FROM incidents WHERE model LIKE ?", (f"{tag}-%",))
     distinct = count(store, "SELECT COUNT(DISTINCT model) FROM incidents WHERE model LIKE ?", (f"{tag}-%",))
     undone = count(
@@ -230,7 +241,7 @@ def end_to_end(
     return {
         "incidents": len(bodies), "opened": opened, "duplicates": opened - distinct, "undone": undone,
         "errors": errors[0], "acked_s": acked, "total_s": total, "per_second": opened / total,
-        "ack_per_second": len(bodies) / acked,
+        "ack_per_second": len(bodies) / acked, "cpu_ms_per_incident": cpu * 1000 / len(bodies),
     }
 
 
@@ -375,7 +386,8 @@ def _run(args: argparse.Namespace, url: str | None) -> int:
                             drains.append((kind, *wait_drained(store)))
                             tag = f"e{n}{kind}"
                             news = [_new_incident(tag, i) for i in range(args.incidents)]
-                            e2e = end_to_end(ports(kind), args.clients, news, store, tag, 300)
+                            pids = [servers["real"][0].pid] + [x.pid for x, _ in extra if kind == multi]
+                            e2e = end_to_end(ports(kind), args.clients, news, store, tag, 300, pids)
                             runs[kind, "e2e"].append(e2e)
                     finally:
                         for proc, _ in extra:
@@ -425,7 +437,7 @@ def _report(
                 f"{r['duplicates']:.0f} duplicate, {r['undone']:.0f} not done, {r['errors']:.0f} non-200; "
                 f"acked in {r['acked_s']:.1f}s "
                 f"({r['ack_per_second']:.0f}/s), all applied and responded after {r['total_s']:.1f}s: "
-                f"{r['per_second']:.0f} new incidents/s"
+                f"{r['per_second']:.0f} new incidents/s; server CPU {r['cpu_ms_per_incident']:.1f} ms each"
             )
     bare, real = _median(runs["bare", "max"], "per_second"), _median(runs["real", "max"], "per_second")
     print(
