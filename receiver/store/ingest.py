@@ -186,12 +186,16 @@ class SqlIngest:
         ]
 
     # -- applying ----------------------------------------------------------------------------------------
+    # "first of its group" is n.id = MIN(id) of the group's pending rows, one probe of the (group_key, id)
+    # index per candidate. (NOT EXISTS of an earlier one was equivalent, but PostgreSQL without fresh
+    # statistics on a growing table planned it as an anti join scanning every pending row per candidate:
+    # 2 ms at 4 000 pending against 0.07 ms, measured with EXPLAIN ANALYZE.)
     def _next_to_apply(self, tx: Tx, now: float) -> Any:
         return tx.execute(
             f"""SELECT {_COLUMNS} FROM notifications n WHERE n.{_PENDING} AND n.state = 'received'
                   AND n.next_attempt_ts <= ?
-                  AND NOT EXISTS (SELECT 1 FROM notifications p WHERE p.{_PENDING} AND p.state = 'received'
-                                  AND p.group_key = n.group_key AND p.id < n.id)
+                  AND n.id = (SELECT MIN(p.id) FROM notifications p WHERE p.{_PENDING}
+                              AND p.state = 'received' AND p.group_key = n.group_key)
                 ORDER BY n.id LIMIT 1{tx.skip_locked}""",
             (now,),
         ).fetchone()
@@ -264,8 +268,8 @@ class SqlIngest:
         return tx.execute(
             f"""SELECT {_COLUMNS} FROM notifications n WHERE n.{_PENDING} AND n.state = 'applied'
                   AND n.next_attempt_ts <= ? AND n.lease_until_ts <= ?
-                  AND NOT EXISTS (SELECT 1 FROM notifications p WHERE p.{_PENDING}
-                                  AND p.group_key = n.group_key AND p.id < n.id)
+                  AND n.id = (SELECT MIN(p.id) FROM notifications p WHERE p.{_PENDING}
+                              AND p.group_key = n.group_key)
                 ORDER BY n.id LIMIT 1{tx.skip_locked if lock else ""}""",
             (now, now),
         ).fetchone()
