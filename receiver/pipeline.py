@@ -55,17 +55,20 @@ class _Renewals:
     ending when none is left), instead of a heartbeat thread per response: starting and joining a thread
     per notification cost more than the response itself when the process was busy (each hand-off waits for
     the GIL). Every held id is renewed every ``interval`` seconds; a failed renewal is logged and retried
-    at the next beat (the claim is still ours until its lease runs out)."""
+    at the next beat (the claim is still ours until its lease runs out). A response that ends while its own
+    lease is being renewed waits for that renewal (as joining its heartbeat thread did), so a finished or
+    failed notification never gets its lease extended afterwards."""
 
     def __init__(self, renew: Callable[[int], object], interval: float) -> None:
         self.renew, self.interval = renew, max(0.05, interval)
-        self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
         self._held: dict[int, int] = {}  # notification id -> holders
+        self._renewing: int | None = None
         self._thread: threading.Thread | None = None
 
     @contextmanager
     def hold(self, notification_id: int) -> Iterator[None]:
-        with self._lock:
+        with self._cond:
             self._held[notification_id] = self._held.get(notification_id, 0) + 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._beat, name="lease-notifications", daemon=True)
@@ -73,7 +76,9 @@ class _Renewals:
         try:
             yield
         finally:
-            with self._lock:
+            with self._cond:
+                while self._renewing == notification_id:
+                    self._cond.wait()
                 left = self._held.pop(notification_id) - 1
                 if left:
                     self._held[notification_id] = left
@@ -81,25 +86,26 @@ class _Renewals:
     def _beat(self) -> None:
         while True:
             time.sleep(self.interval)
-            with self._lock:
+            with self._cond:
                 if not self._held:
                     self._thread = None
                     return
                 held = list(self._held)
             for notification_id in held:
-                # under the lock, so a response that ends meanwhile waits for this renewal before it
-                # marks the notification done or due for a retry (as joining a heartbeat thread did)
-                with self._lock:
+                with self._cond:
                     if notification_id not in self._held:
                         continue  # finished meanwhile: do not extend a released claim
-                    try:
-                        self.renew(notification_id)
-                    except Exception as exc:
-                        log.warning(
-                            "could not renew the lease of notification %s (will retry): %s",
-                            notification_id,
-                            exc,
-                        )
+                    self._renewing = notification_id
+                try:
+                    self.renew(notification_id)
+                except Exception as exc:
+                    log.warning(
+                        "could not renew the lease of notification %s (will retry): %s", notification_id, exc
+                    )
+                finally:
+                    with self._cond:
+                        self._renewing = None
+                        self._cond.notify_all()
 
 
 class Pipeline:
