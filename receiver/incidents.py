@@ -110,7 +110,8 @@ class _Applier:
         runbook = self.runbooks.match(alert.labels)
         key = runbook.incident_key(alert.labels)
         seen = w.alert_state_seen(fp, alert.status, starts)
-        stale = alert.status == "firing" and w.alert_state_seen(fp, "resolved", starts)
+        # a repeat (the common case under Alertmanager's resends) is answered by the first lookup
+        stale = not seen and alert.status == "firing" and w.alert_state_seen(fp, "resolved", starts)
         if seen or stale:
             # nothing new; remember the incident for a truncation note
             live = w.live_incident_for_alert(fp) or w.find_live_incident(runbook.id, key)
