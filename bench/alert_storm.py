@@ -261,7 +261,8 @@ def run(
                 killed_at = time.time()
                 dead.kill9()  # SIGKILL: no shutdown path runs
                 watch = ClaimWatch(store, killed_at, f"{dead.name}-{dead.process.pid}")
-                kill = {"killed": dead.name, "killed_after_s": round(time.monotonic() - start, 2),
+                kill = {"killed": dead.name, "killed_at_unix": round(killed_at, 2),
+                        "killed_after_s": round(time.monotonic() - start, 2),
                         "pending_at_kill": store.pending_count(), "_mono": time.monotonic()}
             if watch is not None:
                 watch.poll()

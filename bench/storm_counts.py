@@ -52,7 +52,14 @@ def storm_counts(store: Any, sink_messages: list[Any]) -> dict[str, Any]:
     posts = Counter((m.path, json.dumps(m.body, sort_keys=True)) for m in sink_messages)
     c["chat_and_pager_posts"] = sum(posts.values())
     c["posts_duplicate"] = sum(n - 1 for n in posts.values() if n > 1)
-    c["posts_duplicated"] = [f"{n}x {path} {body[:160]}" for (path, body), n in posts.items() if n > 1][:5]
+    when: dict[tuple[str, str], list[float]] = {}
+    for m in sink_messages:
+        when.setdefault((m.path, json.dumps(m.body, sort_keys=True)), []).append(m.at)
+    c["posts_duplicated"] = [
+        f"{n}x at {', '.join(f'{t:.2f}' for t in when[path, body])} {path} {body[:120]}"
+        for (path, body), n in posts.items()
+        if n > 1
+    ][:5]
     return c
 
 
