@@ -19,13 +19,14 @@ its lease and another replica responds instead (the responder is idempotent).
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
 from receiver.errors import ReceiverError, StoreUnavailable
 from receiver.incidents import IncidentEvent, apply_notification
-from receiver.leases import Heartbeat
 from receiver.metrics import ReceiverMetrics
 from receiver.payload import decode_json, parse_notification
 from receiver.runbooks.model import RunbookSet
@@ -49,6 +50,64 @@ class NullResponder:
         return None
 
 
+class _Renewals:
+    """Renews the leases of every response in flight from ONE thread (started when the first is held,
+    ending when none is left), instead of a heartbeat thread per response: starting and joining a thread
+    per notification cost more than the response itself when the process was busy (each hand-off waits for
+    the GIL). Every held id is renewed every ``interval`` seconds; a failed renewal is logged and retried
+    at the next beat (the claim is still ours until its lease runs out). A response that ends while its own
+    lease is being renewed waits for that renewal (as joining its heartbeat thread did), so a finished or
+    failed notification never gets its lease extended afterwards."""
+
+    def __init__(self, renew: Callable[[int], object], interval: float) -> None:
+        self.renew, self.interval = renew, max(0.05, interval)
+        self._cond = threading.Condition(threading.Lock())
+        self._held: dict[int, int] = {}  # notification id -> holders
+        self._renewing: int | None = None
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def hold(self, notification_id: int) -> Iterator[None]:
+        with self._cond:
+            self._held[notification_id] = self._held.get(notification_id, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, name="lease-notifications", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._cond:
+                while self._renewing == notification_id:
+                    self._cond.wait()
+                left = self._held.pop(notification_id) - 1
+                if left:
+                    self._held[notification_id] = left
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self._cond:
+                if not self._held:
+                    self._thread = None
+                    return
+                held = list(self._held)
+            for notification_id in held:
+                with self._cond:
+                    if notification_id not in self._held:
+                        continue  # finished meanwhile: do not extend a released claim
+                    self._renewing = notification_id
+                try:
+                    self.renew(notification_id)
+                except Exception as exc:
+                    log.warning(
+                        "could not renew the lease of notification %s (will retry): %s", notification_id, exc
+                    )
+                finally:
+                    with self._cond:
+                        self._renewing = None
+                        self._cond.notify_all()
+
+
 class Pipeline:
     def __init__(
         self,
@@ -66,7 +125,17 @@ class Pipeline:
         self.responder: Responder = responder or NullResponder()
         self.metrics = metrics
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
-        self.lease_seconds = lease_seconds
+        self._lease_seconds = lease_seconds
+        self._renewals = _Renewals(lambda i: self.store.renew(i, self._lease_seconds), lease_seconds / 3)
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease_seconds
+
+    @lease_seconds.setter
+    def lease_seconds(self, value: float) -> None:
+        self._lease_seconds = value
+        self._renewals.interval = max(0.05, value / 3)
 
     def _delay(self, attempts: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2**attempts))
@@ -124,11 +193,7 @@ class Pipeline:
         events = [IncidentEvent.from_dict(item) for item in record.events or []]
         try:
             if events:
-                with Heartbeat(
-                    lambda: self.store.renew(record.id, self.lease_seconds),
-                    self.lease_seconds / 3,
-                    name=f"lease-notification-{record.id}",
-                ):
+                with self._renewals.hold(record.id):
                     self.responder.handle(events)
         except StoreUnavailable:
             raise  # the database's trouble: the lease runs out and the response is retried, no attempt used

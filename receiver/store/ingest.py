@@ -68,6 +68,9 @@ class SqlIngest:
         self._ingest_lock = threading.Lock()  # guards _queue and _committing
         self._queue: list[_Pending] = []
         self._committing = False
+        # whether the last apply/claim found work: under a backlog the next almost surely will, so its
+        # read-only look (there to keep an idle worker off the write lock) is skipped. A hint only.
+        self._apply_busy = self._respond_busy = False
 
     # -- intake ------------------------------------------------------------------------------------------
     def record_notification(self, body: bytes, group_key: str | None = None) -> int:
@@ -183,12 +186,16 @@ class SqlIngest:
         ]
 
     # -- applying ----------------------------------------------------------------------------------------
+    # "first of its group" is n.id = MIN(id) of the group's pending rows, one probe of the (group_key, id)
+    # index per candidate. (NOT EXISTS of an earlier one was equivalent, but PostgreSQL without fresh
+    # statistics on a growing table planned it as an anti join scanning every pending row per candidate:
+    # 2 ms at 4 000 pending against 0.07 ms, measured with EXPLAIN ANALYZE.)
     def _next_to_apply(self, tx: Tx, now: float) -> Any:
         return tx.execute(
             f"""SELECT {_COLUMNS} FROM notifications n WHERE n.{_PENDING} AND n.state = 'received'
                   AND n.next_attempt_ts <= ?
-                  AND NOT EXISTS (SELECT 1 FROM notifications p WHERE p.{_PENDING} AND p.state = 'received'
-                                  AND p.group_key = n.group_key AND p.id < n.id)
+                  AND n.id = (SELECT MIN(p.id) FROM notifications p WHERE p.{_PENDING}
+                              AND p.state = 'received' AND p.group_key = n.group_key)
                 ORDER BY n.id LIMIT 1{tx.skip_locked}""",
             (now,),
         ).fetchone()
@@ -210,13 +217,15 @@ class SqlIngest:
         without it (the database's trouble, retried without using up the notification's attempts).
         """
         now = self.clock()
-        with self.db.read() as tx:  # cheap look first: no write lock while idle
-            if self._next_to_apply(tx, now) is None:
-                return None
+        if not self._apply_busy:
+            with self.db.read() as tx:  # cheap look first: no write lock while idle
+                if self._next_to_apply(tx, now) is None:
+                    return None
         record: NotificationRecord | None = None
         try:
             with self.db.transaction(durable=False) as tx:
                 row = self._next_to_apply(tx, now)
+                self._apply_busy = row is not None
                 if row is None:
                     return None
                 record = _notification(row)
@@ -265,8 +274,8 @@ class SqlIngest:
         return tx.execute(
             f"""SELECT {_COLUMNS} FROM notifications n WHERE n.{_PENDING} AND n.state = 'applied'
                   AND n.next_attempt_ts <= ? AND n.lease_until_ts <= ?
-                  AND NOT EXISTS (SELECT 1 FROM notifications p WHERE p.{_PENDING}
-                                  AND p.group_key = n.group_key AND p.id < n.id)
+                  AND n.id = (SELECT MIN(p.id) FROM notifications p WHERE p.{_PENDING}
+                              AND p.group_key = n.group_key)
                 ORDER BY n.id LIMIT 1{tx.skip_locked if lock else ""}""",
             (now, now),
         ).fetchone()
@@ -274,11 +283,13 @@ class SqlIngest:
     def claim_applied(self, lease_seconds: float = 30.0) -> NotificationRecord | None:
         """Lease the oldest applied notification whose group has nothing earlier still pending."""
         now = self.clock()
-        with self.db.read() as tx:
-            if self._next_to_respond(tx, now, lock=False) is None:
-                return None
+        if not self._respond_busy:
+            with self.db.read() as tx:
+                if self._next_to_respond(tx, now, lock=False) is None:
+                    return None
         with self.db.transaction(durable=False) as tx:
             row = self._next_to_respond(tx, now, lock=True)
+            self._respond_busy = row is not None
             if row is None:
                 return None
             tx.execute(
