@@ -53,11 +53,15 @@ from receiver.rulegen import compress_alertmanager  # noqa: E402
 from tests.support.ha import ReceiverProcess  # noqa: E402
 
 #: (incident_type, alerts of that type per model): 10 alerts, 7 incidents per model.
-ALERT_MIX = (("latency", ["ModelLatencyP95High"]), ("errors", ["ModelErrorBudgetBurnFast"]),
-             ("drift", ["ModelFeatureDriftHigh:f1", "ModelFeatureDriftHigh:f2", "ModelFeatureDriftHigh:f3"]),
-             ("prediction_shift", ["ModelPredictionMeanShift"]), ("auc_drop", ["ModelAUCDrop"]),
-             ("toxicity", ["ModelToxicOutputRatioHigh"]),
-             ("data_quality", ["ModelInputProblemsHigh:a", "ModelInputProblemsHigh:b"]))
+ALERT_MIX = (
+    ("latency", ["ModelLatencyP95High"]),
+    ("errors", ["ModelErrorBudgetBurnFast"]),
+    ("drift", ["ModelFeatureDriftHigh:f1", "ModelFeatureDriftHigh:f2", "ModelFeatureDriftHigh:f3"]),
+    ("prediction_shift", ["ModelPredictionMeanShift"]),
+    ("auc_drop", ["ModelAUCDrop"]),
+    ("toxicity", ["ModelToxicOutputRatioHigh"]),
+    ("data_quality", ["ModelInputProblemsHigh:a", "ModelInputProblemsHigh:b"]),
+)
 
 
 class TimingProxy:
@@ -75,8 +79,9 @@ class TimingProxy:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() in ("authorization", "content-type")}
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")
+                }
                 session = getattr(session_local, "s", None) or requests.Session()
                 session_local.s = session
                 start = time.perf_counter()
@@ -122,8 +127,14 @@ class TimingProxy:
 def _spawn(name: str, argv: list[str], url: str, workdir: Path) -> ManagedProcess:
     log = workdir / f"{name}.log"
     with log.open("ab") as handle:
-        proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=REPO, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            start_new_session=True,
+        )
     return ManagedProcess(name, proc, url, log)
 
 
@@ -155,14 +166,23 @@ def _alerts(models: int) -> list[dict[str, Any]]:
         for incident_type, names in ALERT_MIX:
             for name in names:
                 alertname, _, part = name.partition(":")
-                labels = {"alertname": alertname, "model": f"storm-{m:03d}", "incident_type": incident_type,
-                          "severity": "page"}
+                labels = {
+                    "alertname": alertname,
+                    "model": f"storm-{m:03d}",
+                    "incident_type": incident_type,
+                    "severity": "page",
+                }
                 if part:
                     labels["feature" if incident_type == "drift" else "kind"] = part
-                out.append({"labels": labels,
-                            "annotations": {"summary": f"{alertname} on storm-{m:03d}", "value": "0.5"},
-                            "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=30)).isoformat(),
-                            "generatorURL": "http://prometheus.invalid/graph"})
+                out.append(
+                    {
+                        "labels": labels,
+                        "annotations": {"summary": f"{alertname} on storm-{m:03d}", "value": "0.5"},
+                        "startsAt": now.isoformat(),
+                        "endsAt": (now + timedelta(minutes=30)).isoformat(),
+                        "generatorURL": "http://prometheus.invalid/graph",
+                    }
+                )
     return out
 
 
@@ -171,8 +191,9 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def _receiver_settings(work: Path, sink: ChatSink, token: Path, database_url: str | None,
-                       lease: float) -> dict[str, Any]:
+def _receiver_settings(
+    work: Path, sink: ChatSink, token: Path, database_url: str | None, lease: float
+) -> dict[str, Any]:
     admin = work / "admin-token"
     admin.write_text(secrets.token_urlsafe(32))
     (work / "pager-key").write_text("storm")
@@ -181,11 +202,17 @@ def _receiver_settings(work: Path, sink: ChatSink, token: Path, database_url: st
         (work / f"ch-{name}").write_text(f"{sink.url}/chat/{name}")
         channels[name] = {"type": "slack", "url_file": str(work / f"ch-{name}")}
     settings: dict[str, Any] = {
-        "runbooks_dir": str(REPO / "runbooks"), "webhook_token_file": str(token),
-        "admin_token_file": str(admin), "dry_run": True, "log_level": "WARNING",
-        "registry_db": str(work / "registry.db"), "prometheus_url": "http://127.0.0.1:1",
-        "channels": channels, "pager_url": f"{sink.url}/pager",
-        "pager_routing_key_file": str(work / "pager-key"), "lease_seconds": lease,
+        "runbooks_dir": str(REPO / "runbooks"),
+        "webhook_token_file": str(token),
+        "admin_token_file": str(admin),
+        "dry_run": True,
+        "log_level": "WARNING",
+        "registry_db": str(work / "registry.db"),
+        "prometheus_url": "http://127.0.0.1:1",
+        "channels": channels,
+        "pager_url": f"{sink.url}/pager",
+        "pager_routing_key_file": str(work / "pager-key"),
+        "lease_seconds": lease,
     }
     if database_url:
         settings["database_url"] = database_url
@@ -201,8 +228,10 @@ def _start_receiver(work: Path, name: str, settings: dict[str, Any]) -> Receiver
 def _start_alertmanagers(work: Path, proxies: list[TimingProxy], token: Path) -> list[str]:
     """One unclustered Alertmanager (one proxy) or a clustered pair (peer n posts to proxy n)."""
     source = yaml.safe_load((REPO / "alertmanager/alertmanager.yml").read_text())
-    docs = [compress_alertmanager(source, receiver_url=p.url + "/api/v1/alerts", credentials_file=str(token))
-            for p in proxies]
+    docs = [
+        compress_alertmanager(source, receiver_url=p.url + "/api/v1/alerts", credentials_file=str(token))
+        for p in proxies
+    ]
     if len(proxies) == 2:
         from tests.support.ha import start_alertmanager_pair
 
@@ -211,10 +240,18 @@ def _start_alertmanagers(work: Path, proxies: list[TimingProxy], token: Path) ->
         return [p.url for p in peers]
     amport = free_port()
     (work / "alertmanager.yml").write_text(yaml.safe_dump(docs[0]))
-    am = _spawn("alertmanager", [
-        "prometheus-alertmanager", f"--config.file={work / 'alertmanager.yml'}",
-        f"--storage.path={work / 'am'}", f"--web.listen-address=127.0.0.1:{amport}",
-        "--cluster.listen-address="], f"http://127.0.0.1:{amport}", work)
+    am = _spawn(
+        "alertmanager",
+        [
+            "prometheus-alertmanager",
+            f"--config.file={work / 'alertmanager.yml'}",
+            f"--storage.path={work / 'am'}",
+            f"--web.listen-address=127.0.0.1:{amport}",
+            "--cluster.listen-address=",
+        ],
+        f"http://127.0.0.1:{amport}",
+        work,
+    )
     _STOP.append(am.process)
     _wait(am.url + "/-/ready", am)
     return [am.url]
@@ -261,9 +298,13 @@ def run(
                 killed_at = time.time()
                 dead.kill9()  # SIGKILL: no shutdown path runs
                 watch = ClaimWatch(store, killed_at, f"{dead.name}-{dead.process.pid}")
-                kill = {"killed": dead.name, "killed_at_unix": round(killed_at, 2),
-                        "killed_after_s": round(time.monotonic() - start, 2),
-                        "pending_at_kill": store.pending_count(), "_mono": time.monotonic()}
+                kill = {
+                    "killed": dead.name,
+                    "killed_at_unix": round(killed_at, 2),
+                    "killed_after_s": round(time.monotonic() - start, 2),
+                    "pending_at_kill": store.pending_count(),
+                    "_mono": time.monotonic(),
+                }
             if watch is not None:
                 watch.poll()
             if drained(store, len(alerts), expected_incidents) and (watch is None or watch.poll()):
@@ -283,11 +324,14 @@ def run(
                 statuses[code] = statuses.get(code, 0) + n
         result: dict[str, Any] = {
             "shape": "2 replicas on PostgreSQL, clustered Alertmanager pair" if ha else "1 replica on SQLite",
-            "models": models, "alerts_pushed": len(alerts), "incidents_expected": expected_incidents,
+            "models": models,
+            "alerts_pushed": len(alerts),
+            "incidents_expected": expected_incidents,
             **counts,
             "push_seconds": round(pushed_in, 3),
             "drained_after_seconds": None if drained_in is None else round(drained_in, 2),
-            "webhook_posts": sum(len(p.durations) for p in proxies), "webhook_statuses": statuses,
+            "webhook_posts": sum(len(p.durations) for p in proxies),
+            "webhook_statuses": statuses,
             "posts_per_replica": [len(p.durations) for p in proxies],
             "answers_alertmanager_left_before": sum(p.client_gone for p in proxies),
             "webhook_answer_p50_ms": round(_pct(answered, 0.50) * 1000, 2),
@@ -304,13 +348,18 @@ def run(
             result["lease_seconds"] = lease
             result["claims_at_kill"] = watch.summary() if watch else {}
         result["nothing_lost"] = (
-            counts["alerts_recorded"] == len(alerts) and counts["incidents"] == expected_incidents
-            and counts["notifications_pending"] == 0 and counts["actions_unfinished"] == 0
-            and counts["messages_pending"] == 0 and counts["messages_failed"] == 0
-            and counts["notifications_failed"] == 0 and counts["incidents_without_message"] == 0
+            counts["alerts_recorded"] == len(alerts)
+            and counts["incidents"] == expected_incidents
+            and counts["notifications_pending"] == 0
+            and counts["actions_unfinished"] == 0
+            and counts["messages_pending"] == 0
+            and counts["messages_failed"] == 0
+            and counts["notifications_failed"] == 0
+            and counts["incidents_without_message"] == 0
         )
         result["nothing_duplicated"] = (
-            counts["incident_duplicates"] == 0 and counts["action_duplicates"] == 0
+            counts["incident_duplicates"] == 0
+            and counts["action_duplicates"] == 0
             and counts["posts_duplicate"] == 0
         )
         return result
@@ -370,8 +419,10 @@ def main() -> int:
         worst = max(waits, default=0.0)
         bound = args.lease_seconds + 5
         fine = unfinished == 0 and worst <= bound
-        verdicts.append(f"dead replica's claims finished within {worst} s <= lease + 5 = {bound:g} s -> "
-                        f"{'OK' if fine else 'MISSED'}")
+        verdicts.append(
+            f"dead replica's claims finished within {worst} s <= lease + 5 = {bound:g} s -> "
+            f"{'OK' if fine else 'MISSED'}"
+        )
         ok = ok and fine
     print("\ntargets: " + "; ".join(verdicts))
     return 0 if ok else 1

@@ -62,8 +62,10 @@ def bare_commit(path: Path) -> Callable[[], None]:
 def report(name: str, samples: list[float], base_p50: float | None = None) -> None:
     p50, p99 = percentile(samples, 0.50), percentile(samples, 0.99)
     ratio = f"  ({p50 / base_p50:.1f}x bare commit p50)" if base_p50 else ""
-    print(f"{name:<28} n={len(samples):<5} p50={p50 * 1e3:7.3f} ms  p99={p99 * 1e3:7.3f} ms  "
-          f"mean={statistics.fmean(samples) * 1e3:7.3f} ms{ratio}")
+    print(
+        f"{name:<28} n={len(samples):<5} p50={p50 * 1e3:7.3f} ms  p99={p99 * 1e3:7.3f} ms  "
+        f"mean={statistics.fmean(samples) * 1e3:7.3f} ms{ratio}"
+    )
 
 
 def cycles(reg: Any, n: int) -> tuple[list[float], list[float]]:
@@ -128,14 +130,18 @@ def bench_mlflow(args: argparse.Namespace, base: Path, sqlite_rollbacks: list[fl
         report("mlflow rollback", rollbacks)
         report("mlflow promote", promotes)
         report("mlflow serving_token() poll", polls)
-        print(f"mlflow rollback vs sqlite: p50 {percentile(rollbacks, 0.5) / sqlite_p50:.0f}x, "
-              f"p99 {percentile(rollbacks, 0.99) / sqlite_p99:.0f}x")
+        print(
+            f"mlflow rollback vs sqlite: p50 {percentile(rollbacks, 0.5) / sqlite_p50:.0f}x, "
+            f"p99 {percentile(rollbacks, 0.99) / sqlite_p99:.0f}x"
+        )
         print("mlflow invariants:", reg.check("bench") or "ok")
         follow = follow_times(server.registry_url, base, args.follow, args.poll)
         worst = max(follow)
-        print(f"model server follow (poll {args.poll:g}s, {len(follow)} changes): "
-              f"p50={percentile(follow, 0.5):.3f}s ({percentile(follow, 0.5) / args.poll:.2f} polls) "
-              f"max={worst:.3f}s ({worst / args.poll:.2f} polls; target <= 2)")
+        print(
+            f"model server follow (poll {args.poll:g}s, {len(follow)} changes): "
+            f"p50={percentile(follow, 0.5):.3f}s ({percentile(follow, 0.5) / args.poll:.2f} polls) "
+            f"max={worst:.3f}s ({worst / args.poll:.2f} polls; target <= 2)"
+        )
     finally:
         server.stop()
 
@@ -145,8 +151,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=fmt)
     parser.add_argument("--n", type=int, default=500, help="rollback cycles (default 500)")
     parser.add_argument("--dir", type=Path, help="directory for the files (default: a temporary directory)")
-    parser.add_argument("--backend", choices=("sqlite", "mlflow"), default="sqlite",
-                        help="mlflow: also benchmark a real local mlflow server against SQLite")
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "mlflow"),
+        default="sqlite",
+        help="mlflow: also benchmark a real local mlflow server against SQLite",
+    )
     parser.add_argument("--follow", type=int, default=20, help="changes for the model-server follow time")
     parser.add_argument("--poll", type=float, default=0.5, help="the model server's poll interval")
     args = parser.parse_args()

@@ -90,7 +90,9 @@ def serve(kind: str, port: int, data_dir: str, threads: int, database_url: str |
         from tests.support.payloads import write_runbooks
 
         overrides: dict[str, Any] = {
-            "data_dir": data_dir, "runbooks_dir": write_runbooks(Path(data_dir) / "rb"), "replica": name,
+            "data_dir": data_dir,
+            "runbooks_dir": write_runbooks(Path(data_dir) / "rb"),
+            "replica": name,
         }
         if database_url:
             overrides["database_url"] = database_url
@@ -239,9 +241,16 @@ def end_to_end(
         (f'%model="{tag}-%',),
     )
     return {
-        "incidents": len(bodies), "opened": opened, "duplicates": opened - distinct, "undone": undone,
-        "errors": errors[0], "acked_s": acked, "total_s": total, "per_second": opened / total,
-        "ack_per_second": len(bodies) / acked, "cpu_ms_per_incident": cpu * 1000 / len(bodies),
+        "incidents": len(bodies),
+        "opened": opened,
+        "duplicates": opened - distinct,
+        "undone": undone,
+        "errors": errors[0],
+        "acked_s": acked,
+        "total_s": total,
+        "per_second": opened / total,
+        "ack_per_second": len(bodies) / acked,
+        "cpu_ms_per_incident": cpu * 1000 / len(bodies),
     }
 
 
@@ -264,8 +273,18 @@ def run_server(
 
     port = free_port()
     argv = [
-        sys.executable, __file__, "--serve", kind, "--port", str(port), "--data-dir", data_dir,
-        "--threads", str(threads), "--name", name,
+        sys.executable,
+        __file__,
+        "--serve",
+        kind,
+        "--port",
+        str(port),
+        "--data-dir",
+        data_dir,
+        "--threads",
+        str(threads),
+        "--name",
+        name,
     ]
     env = {**os.environ, "BENCH_DATABASE_URL": database_url or ""}  # not on the command line (passwords)
     proc = subprocess.Popen(argv, cwd=REPO, env=env)
@@ -356,7 +375,8 @@ def _run(args: argparse.Namespace, url: str | None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
         servers = {
             kind: run_server(kind, str(Path(tmp) / kind), args.threads, url if kind == "real" else None)
-            for kind in kinds if kind != multi
+            for kind in kinds
+            if kind != multi
         }
         store = open_bench_store(url, Path(tmp) / "real")
         extra: list[tuple[subprocess.Popen[bytes], int]] = []

@@ -55,11 +55,16 @@ def _common() -> argparse.ArgumentParser:
     """Options accepted before or after the subcommand (SUPPRESS keeps a later default from winning)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS, help="registry file (default: $MODEL_REGISTRY_DB)")
-    common.add_argument("--registry-url", default=argparse.SUPPRESS,
-                        help="MLflow Model Registry mlflow+http(s)://host:port "
-                             "(default: $MODEL_REGISTRY_URL)")
-    common.add_argument("--registry-token-file", default=argparse.SUPPRESS,
-                        help="file holding the MLflow bearer token (default: $MLFLOW_TRACKING_TOKEN)")
+    common.add_argument(
+        "--registry-url",
+        default=argparse.SUPPRESS,
+        help="MLflow Model Registry mlflow+http(s)://host:port (default: $MODEL_REGISTRY_URL)",
+    )
+    common.add_argument(
+        "--registry-token-file",
+        default=argparse.SUPPRESS,
+        help="file holding the MLflow bearer token (default: $MLFLOW_TRACKING_TOKEN)",
+    )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     common.add_argument("--actor", default=argparse.SUPPRESS, help="who makes the change (default: $USER)")
     return common
@@ -106,8 +111,10 @@ def _fmt_tools(blocked: bool) -> str:
 
 def _print_state(state: ModelState) -> None:
     print(f"model:           {state.model}")
-    print(f"active version:  {state.active_version or '-'}"
-          + (f" (since {state.active_since.isoformat()})" if state.active_since else ""))
+    print(
+        f"active version:  {state.active_version or '-'}"
+        + (f" (since {state.active_since.isoformat()})" if state.active_since else "")
+    )
     print(f"traffic:         {_fmt_traffic(state.traffic)}")
     print(f"mode:            {state.mode}")
     print(f"guardrail level: {state.guardrail_level}")
@@ -116,8 +123,15 @@ def _print_state(state: ModelState) -> None:
     print(f"generation:      {state.generation}")
     print("versions:")
     for v in reversed(state.versions):
-        flags = [f for f, on in (("active", v.version == state.active_version), ("unhealthy", v.unhealthy),
-                                 ("served-healthy", v.served_healthy)) if on]
+        flags = [
+            f
+            for f, on in (
+                ("active", v.version == state.active_version),
+                ("unhealthy", v.unhealthy),
+                ("served-healthy", v.served_healthy),
+            )
+            if on
+        ]
         print(f"  {v.version:<16} {v.registered_at.isoformat()}  {v.artifact_path}  {' '.join(flags)}")
 
 
@@ -146,8 +160,16 @@ def _register(reg: Registry, a: argparse.Namespace) -> Any:
     baseline = None
     if a.baseline_file:
         baseline = Baseline.from_dict(_load_json_arg("@" + a.baseline_file, "--baseline-file"))
-    return reg.register(a.model, a.version, artifact_path=a.artifact, baseline=baseline, metadata=metadata,
-                        actor=a.actor, reason=a.reason, healthy=a.healthy)
+    return reg.register(
+        a.model,
+        a.version,
+        artifact_path=a.artifact,
+        baseline=baseline,
+        metadata=metadata,
+        actor=a.actor,
+        reason=a.reason,
+        healthy=a.healthy,
+    )
 
 
 def _split(reg: Registry, a: argparse.Namespace) -> Any:
@@ -201,15 +223,17 @@ _READ_ONLY = {"list", "history", "show", "check"}
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
-        prog="model-registry", parents=[common],
+        prog="model-registry",
+        parents=[common],
         description="Model versions, active version, traffic, serving mode, guardrail, risky-tool switch "
-                    "and audit history.",
+        "and audit history.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def add(name: str, help_text: str, *, model: bool = True, version: bool = False,
-            change: bool = True) -> argparse.ArgumentParser:
+    def add(
+        name: str, help_text: str, *, model: bool = True, version: bool = False, change: bool = True
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         if model:
             p.add_argument("model")
@@ -223,15 +247,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact", required=True, help="artifact path or URI")
     p.add_argument("--metadata", help="JSON object, or @file (slo_latency_seconds, latency_buckets, ...)")
     p.add_argument("--baseline-file", help="JSON file with the baseline statistics")
-    p.add_argument("--healthy", action="store_true",
-                   help="record that this version already served healthily (a last-known-good candidate)")
+    p.add_argument(
+        "--healthy",
+        action="store_true",
+        help="record that this version already served healthily (a last-known-good candidate)",
+    )
     add("promote", "make a version active with 100%% of traffic", version=True)
     p = add("rollback", "mark the active version unhealthy and activate the last known good")
     p.add_argument("--expected-active", help="refuse (exit 1) unless this version is still active")
     p = add("split", "set traffic weights (percent, summing to 100)")
     p.add_argument("weights", nargs="*", metavar="VERSION=PERCENT")
-    p.add_argument("--to-last-known-good", type=float, metavar="PERCENT",
-                   help="send PERCENT to the last known good and the rest to the active version")
+    p.add_argument(
+        "--to-last-known-good",
+        type=float,
+        metavar="PERCENT",
+        help="send PERCENT to the last known good and the rest to the active version",
+    )
     p = add("mode", "set the serving mode")
     p.add_argument("mode", choices=["normal", "fallback"])
     p = add("guardrail", "set the guardrail level")
@@ -269,9 +300,11 @@ def _print_human(command: str, result: Any) -> None:
         _print_history(result)
     elif command == "list":
         for st in result:
-            print(f"{st.model:<20} active={st.active_version or '-'} traffic={_fmt_traffic(st.traffic)} "
-                  f"mode={st.mode} guardrail={st.guardrail_level} tools={_fmt_tools(st.tools_blocked)} "
-                  f"lkg={st.last_known_good or '-'}")
+            print(
+                f"{st.model:<20} active={st.active_version or '-'} traffic={_fmt_traffic(st.traffic)} "
+                f"mode={st.mode} guardrail={st.guardrail_level} tools={_fmt_tools(st.tools_blocked)} "
+                f"lkg={st.last_known_good or '-'}"
+            )
     elif command == "rollback":
         print(f"rolled back {result.model}: {result.from_version} (now unhealthy) -> {result.to_version}")
     elif command == "check":
@@ -298,16 +331,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if url and getattr(args, "db", None):
         return _fail(args, 400, "UsageError", "give either --db or --registry-url, not both", [])
     if url and not is_mlflow_target(url):
-        return _fail(args, 400, "UsageError",
-                     f"--registry-url must look like mlflow+http://host:5000, got {url!r}", [])
+        return _fail(
+            args, 400, "UsageError", f"--registry-url must look like mlflow+http://host:5000, got {url!r}", []
+        )
     target = url or db
     if not target:
-        return _fail(args, 400, "UsageError",
-                     "no registry: pass --db PATH or --registry-url mlflow+http://HOST:PORT "
-                     "(or set MODEL_REGISTRY_DB / MODEL_REGISTRY_URL)", [])
+        return _fail(
+            args,
+            400,
+            "UsageError",
+            "no registry: pass --db PATH or --registry-url mlflow+http://HOST:PORT "
+            "(or set MODEL_REGISTRY_DB / MODEL_REGISTRY_URL)",
+            [],
+        )
     try:
-        reg = open_registry(target, create=args.command not in _READ_ONLY,
-                            token_file=getattr(args, "registry_token_file", None))
+        reg = open_registry(
+            target,
+            create=args.command not in _READ_ONLY,
+            token_file=getattr(args, "registry_token_file", None),
+        )
         result = _HANDLERS[args.command](reg, args)
     except UsageError as exc:
         return _fail(args, 400, "UsageError", str(exc), [])

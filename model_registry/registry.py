@@ -276,8 +276,9 @@ class Registry:
                 if not old_info.unhealthy:
                     versions = _set_flags(state, old, served_healthy=True)
             since = state.active_since if old == version else now
-            return replace(state, active_version=version, traffic={version: 100.0}, active_since=since,
-                           versions=versions)
+            return replace(
+                state, active_version=version, traffic={version: 100.0}, active_since=since, versions=versions
+            )
 
         return self._apply(model, "promote", actor, reason, change)[0]
 
@@ -305,8 +306,13 @@ class Registry:
             if target is None:
                 raise NoHealthyFallbackError(_no_fallback_message(state, "roll back"))
             moved.update(from_version=active, to_version=target)
-            return replace(state, active_version=target, traffic={target: 100.0}, active_since=now,
-                           versions=_set_flags(state, active, unhealthy=True))
+            return replace(
+                state,
+                active_version=target,
+                traffic={target: 100.0},
+                active_since=now,
+                versions=_set_flags(state, active, unhealthy=True),
+            )
 
         state, entry = self._apply(model, "rollback", actor, reason, change)
         return RollbackResult(model, moved["from_version"], moved["to_version"], state, entry.id)
@@ -384,8 +390,15 @@ class Registry:
         return self._apply(model, "set_tools_blocked", actor, reason, change)[0]
 
     def _mark(
-        self, model: str, version: str, action: str, actor: str, reason: str, *,
-        unhealthy: bool | None = None, served_healthy: bool | None = None,
+        self,
+        model: str,
+        version: str,
+        action: str,
+        actor: str,
+        reason: str,
+        *,
+        unhealthy: bool | None = None,
+        served_healthy: bool | None = None,
     ) -> ModelState:
         def change(current: ModelState | None) -> ModelState:
             state = _require_model(current, model)

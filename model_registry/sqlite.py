@@ -267,15 +267,32 @@ class SQLiteBackend:
             conn.execute(
                 "INSERT INTO models (name, active_version, traffic, mode, guardrail_level, tools_blocked, "
                 "generation, active_since, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (new.model, new.active_version, traffic, new.mode, new.guardrail_level,
-                 int(new.tools_blocked), generation, active_since, now),
+                (
+                    new.model,
+                    new.active_version,
+                    traffic,
+                    new.mode,
+                    new.guardrail_level,
+                    int(new.tools_blocked),
+                    generation,
+                    active_since,
+                    now,
+                ),
             )
         else:
             conn.execute(
                 "UPDATE models SET active_version = ?, traffic = ?, mode = ?, guardrail_level = ?, "
                 "tools_blocked = ?, generation = ?, active_since = ? WHERE name = ?",
-                (new.active_version, traffic, new.mode, new.guardrail_level, int(new.tools_blocked),
-                 generation, active_since, new.model),
+                (
+                    new.active_version,
+                    traffic,
+                    new.mode,
+                    new.guardrail_level,
+                    int(new.tools_blocked),
+                    generation,
+                    active_since,
+                    new.model,
+                ),
             )
         old_versions = {} if current is None else {v.version: v for v in current.versions}
         stored_versions: list[VersionInfo] = []
@@ -285,9 +302,16 @@ class SQLiteBackend:
                 cur = conn.execute(
                     "INSERT INTO versions (model, version, artifact_path, registered_at, metadata, baseline, "
                     "unhealthy, served_healthy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new.model, v.version, v.artifact_path, v.registered_at.timestamp(),
-                     json.dumps(v.metadata), None if v.baseline is None else json.dumps(v.baseline.to_dict()),
-                     int(v.unhealthy), int(v.served_healthy)),
+                    (
+                        new.model,
+                        v.version,
+                        v.artifact_path,
+                        v.registered_at.timestamp(),
+                        json.dumps(v.metadata),
+                        None if v.baseline is None else json.dumps(v.baseline.to_dict()),
+                        int(v.unhealthy),
+                        int(v.served_healthy),
+                    ),
                 )
                 v = replace(v, seq=int(cur.lastrowid or 0))
             elif (old.unhealthy, old.served_healthy) != (v.unhealthy, v.served_healthy):

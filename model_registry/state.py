@@ -86,9 +86,7 @@ class VersionInfo:
 
 def last_known_good(versions: Sequence[VersionInfo], active_version: str | None) -> str | None:
     """The LKG rule (see the module docstring); None when no version qualifies."""
-    candidates = [
-        v for v in versions if v.served_healthy and not v.unhealthy and v.version != active_version
-    ]
+    candidates = [v for v in versions if v.served_healthy and not v.unhealthy and v.version != active_version]
     if not candidates:
         return None
     return max(candidates, key=lambda v: v.seq).version

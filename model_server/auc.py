@@ -55,8 +55,13 @@ class LabelJoin(Generic[T]):
 class PendingPredictions(Generic[T]):
     """request id → (owner, score, time), bounded by size and age. Not thread-safe: lock outside."""
 
-    def __init__(self, *, max_pending: int = 100_000, ttl_seconds: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        max_pending: int = 100_000,
+        ttl_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_pending < 1 or ttl_seconds <= 0:
             raise ValueError("need max_pending >= 1 and ttl_seconds > 0")
         self.max_pending = max_pending

@@ -67,7 +67,8 @@ def load_data(seed: int = 0) -> DemoData:
 
     data = load_breast_cancer()
     X_train, X_val, y_train, y_val = train_test_split(
-        data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target)
+        data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target
+    )
     return DemoData(feature_names(), X_train, y_train, X_val, y_val)
 
 
@@ -104,8 +105,14 @@ def train_versions(data: DemoData, seed: int) -> dict[str, Any]:
     return {"v1": good, "v2": worse}
 
 
-def bootstrap(db_path: str | Path, model: str, artifacts: str | Path, *, seed: int = 0,
-              actor: str = "model-server-bootstrap") -> BootstrapResult:
+def bootstrap(
+    db_path: str | Path,
+    model: str,
+    artifacts: str | Path,
+    *,
+    seed: int = 0,
+    actor: str = "model-server-bootstrap",
+) -> BootstrapResult:
     """Train both versions, save them under ``artifacts``, register them with baselines, promote v1."""
     import joblib
 
@@ -126,17 +133,29 @@ def bootstrap(db_path: str | Path, model: str, artifacts: str | Path, *, seed: i
             path = artifacts_dir / f"{model}-{version}-mlflow"
             if not path.exists():
                 # cloudpickle, as MLflow always did: the skops default refuses tree models
-                mlflow.sklearn.save_model(estimator, str(path),
-                                          serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+                mlflow.sklearn.save_model(
+                    estimator, str(path), serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE
+                )
         else:
             joblib.dump(estimator, path)
         scores = estimator.predict_proba(data.X_val)[:, 1]
         baseline = compute_baseline(data.X_val, scores, data.y_val, data.feature_names)
-        metadata = {**DEFAULT_METADATA, "feature_names": data.feature_names, "fallback_rule": rule,
-                    "estimator": type(estimator).__name__}
-        registry.register(model, version, artifact_path=str(path), baseline=baseline, metadata=metadata,
-                          actor=actor, reason=f"demo bootstrap: {metadata['estimator']}",
-                          healthy=(version == "v1"))
+        metadata = {
+            **DEFAULT_METADATA,
+            "feature_names": data.feature_names,
+            "fallback_rule": rule,
+            "estimator": type(estimator).__name__,
+        }
+        registry.register(
+            model,
+            version,
+            artifact_path=str(path),
+            baseline=baseline,
+            metadata=metadata,
+            actor=actor,
+            reason=f"demo bootstrap: {metadata['estimator']}",
+            healthy=(version == "v1"),
+        )
         paths[version] = str(path)
         aucs[version] = float(baseline.auc or 0.0)
     registry.promote(model, "v1", actor=actor, reason="demo bootstrap: v1 is the good version")

@@ -71,10 +71,22 @@ DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 DEFAULT_SCORE_BUCKETS: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(1, 11))
 EXTRA_FEATURE_LABEL = "_extra"
 #: Tool names exported as themselves in ``model_tool_calls_total``; any other name counts as ``_other``.
-DEFAULT_TOOL_NAMES: frozenset[str] = frozenset({
-    "web_browse", "code_exec", "send_email", "file_write", "file_read", "shell", "http_request",
-    "search", "calculator", "weather", "translate", "calendar",
-})
+DEFAULT_TOOL_NAMES: frozenset[str] = frozenset(
+    {
+        "web_browse",
+        "code_exec",
+        "send_email",
+        "file_write",
+        "file_read",
+        "shell",
+        "http_request",
+        "search",
+        "calculator",
+        "weather",
+        "translate",
+        "calendar",
+    }
+)
 OTHER_TOOL_LABEL = "_other"
 _NUMERIC_TYPES = frozenset({int, float})
 _KINDS = ("null", "out_of_range", "schema")
@@ -163,8 +175,15 @@ class InputCheck:
 class VersionInstruments:
     """Per (model, version) state. Create through :meth:`ModelInstruments.version`."""
 
-    def __init__(self, model: ModelInstruments, version: str, *, baseline: BaselineLike | None,
-                 metadata: Mapping[str, Any], feature_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        model: ModelInstruments,
+        version: str,
+        *,
+        baseline: BaselineLike | None,
+        metadata: Mapping[str, Any],
+        feature_names: Sequence[str],
+    ) -> None:
         cfg = model.config
         self.model = model
         self.version = version
@@ -187,7 +206,8 @@ class VersionInstruments:
         self.tool_calls: dict[tuple[str, str], int] = {}
         self._tool_names = cfg.tool_names
         self.problems: dict[tuple[str, str], int] = {
-            (f, kind): 0 for f in self.feature_names for kind in _KINDS}
+            (f, kind): 0 for f in self.feature_names for kind in _KINDS
+        }
         self.problems[(EXTRA_FEATURE_LABEL, "schema")] = 0
         self.auc = OnlineAUC(cfg.auc_window)
         self.drift: FeatureDriftWindow | None = None
@@ -201,9 +221,14 @@ class VersionInstruments:
                 raise ValueError(f"baseline of {model.name}/{version} has no bins for features {missing}")
             fbs = [by_name[name] for name in self.feature_names]
             self.drift = FeatureDriftWindow(
-                self.feature_names, [fb.edges for fb in fbs], [fb.proportions for fb in fbs],
-                window=cfg.psi_window, epsilon=cfg.psi_epsilon, min_samples=cfg.psi_min_samples,
-                flush_every=cfg.psi_flush_every)
+                self.feature_names,
+                [fb.edges for fb in fbs],
+                [fb.proportions for fb in fbs],
+                window=cfg.psi_window,
+                epsilon=cfg.psi_epsilon,
+                min_samples=cfg.psi_min_samples,
+                flush_every=cfg.psi_flush_every,
+            )
             for i, fb in enumerate(fbs):
                 span = float(fb.max) - float(fb.min)
                 if span <= 0:
@@ -219,8 +244,7 @@ class VersionInstruments:
             values = [features[n] for n in names]
         except (KeyError, TypeError):
             values = None
-        if (values is not None and len(features) == len(names)
-                and set(map(type, values)) <= _NUMERIC_TYPES):
+        if values is not None and len(features) == len(names) and set(map(type, values)) <= _NUMERIC_TYPES:
             row = np.array(values, dtype=float)
             inside = (row >= self._lo) & (row <= self._hi)  # False for NaN too
             if inside.all():
@@ -257,8 +281,13 @@ class VersionInstruments:
                 self.problems[key] += 1
         return InputCheck(row, problems)
 
-    def observe(self, row: np.ndarray | None, score: float | None, duration_seconds: float,
-                request_id: str | None = None) -> None:
+    def observe(
+        self,
+        row: np.ndarray | None,
+        score: float | None,
+        duration_seconds: float,
+        request_id: str | None = None,
+    ) -> None:
         """One successful request: latency, outcome ok, score distribution, input window, label join."""
         with self._lock:
             self.latency.observe(duration_seconds)
@@ -309,9 +338,16 @@ class VersionInstruments:
 class ModelInstruments:
     """Per-model state: its versions, serving state and the pending-label join. Create via ServingMetrics."""
 
-    def __init__(self, name: str, config: InstrumentationConfig, *, latency_buckets: Sequence[float],
-                 slo_latency_seconds: float | None, slo_error_ratio: float | None,
-                 toxicity: ToxicityClassifier) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: InstrumentationConfig,
+        *,
+        latency_buckets: Sequence[float],
+        slo_latency_seconds: float | None,
+        slo_error_ratio: float | None,
+        toxicity: ToxicityClassifier,
+    ) -> None:
         self.name = name
         self.config = config
         self.latency_buckets = list(latency_buckets)
@@ -320,7 +356,8 @@ class ModelInstruments:
         self.toxicity = toxicity
         self.lock = threading.Lock()
         self.pending: PendingPredictions[VersionInstruments] = PendingPredictions(
-            max_pending=config.pending_max, ttl_seconds=config.pending_ttl_seconds)
+            max_pending=config.pending_max, ttl_seconds=config.pending_ttl_seconds
+        )
         self.versions: dict[str, VersionInstruments] = {}
         self.active: str | None = None
         self.traffic: dict[str, float] = {}
@@ -328,23 +365,38 @@ class ModelInstruments:
         self.guardrail_level = 0
         self.tools_blocked = False
 
-    def version(self, version: str, *, baseline: BaselineLike | None = None,
-                metadata: Mapping[str, Any] | None = None,
-                feature_names: Sequence[str] | None = None) -> VersionInstruments:
+    def version(
+        self,
+        version: str,
+        *,
+        baseline: BaselineLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        feature_names: Sequence[str] | None = None,
+    ) -> VersionInstruments:
         """The instruments of ``version``, created on first use (later calls return the same object)."""
         with self.lock:
             existing = self.versions.get(version)
         if existing is not None:
             return existing
         meta = dict(metadata or {})
-        names = list(feature_names or meta.get("feature_names") or
-                     ([fb.name for fb in baseline.features] if baseline is not None else []))
+        names = list(
+            feature_names
+            or meta.get("feature_names")
+            or ([fb.name for fb in baseline.features] if baseline is not None else [])
+        )
         created = VersionInstruments(self, version, baseline=baseline, metadata=meta, feature_names=names)
         with self.lock:
             return self.versions.setdefault(version, created)
 
-    def set_serving(self, *, active: str | None, traffic: Mapping[str, float], mode: str = "normal",
-                    guardrail_level: int = 0, tools_blocked: bool = False) -> None:
+    def set_serving(
+        self,
+        *,
+        active: str | None,
+        traffic: Mapping[str, float],
+        mode: str = "normal",
+        guardrail_level: int = 0,
+        tools_blocked: bool = False,
+    ) -> None:
         """Mirror the registry: active version, traffic in percent, serving mode, guardrail level and
         whether risky tools are blocked."""
         if mode not in ("normal", "fallback"):
@@ -382,15 +434,25 @@ class ServingMetrics(Collector):
         self._lock = threading.Lock()
         registry.register(self)
 
-    def model(self, name: str, *, latency_buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS,
-              slo_latency_seconds: float | None = None, slo_error_ratio: float | None = None,
-              toxicity: ToxicityClassifier | None = None) -> ModelInstruments:
+    def model(
+        self,
+        name: str,
+        *,
+        latency_buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS,
+        slo_latency_seconds: float | None = None,
+        slo_error_ratio: float | None = None,
+        toxicity: ToxicityClassifier | None = None,
+    ) -> ModelInstruments:
         with self._lock:
             if name not in self._models:
                 self._models[name] = ModelInstruments(
-                    name, self.config, latency_buckets=latency_buckets,
-                    slo_latency_seconds=slo_latency_seconds, slo_error_ratio=slo_error_ratio,
-                    toxicity=toxicity or LexiconToxicity())
+                    name,
+                    self.config,
+                    latency_buckets=latency_buckets,
+                    slo_latency_seconds=slo_latency_seconds,
+                    slo_error_ratio=slo_error_ratio,
+                    toxicity=toxicity or LexiconToxicity(),
+                )
             return self._models[name]
 
     def describe(self) -> Iterable[Metric]:
@@ -410,48 +472,82 @@ class _Families:
 
     def __init__(self) -> None:
         mv = ["model", "version"]
-        self.latency = HistogramMetricFamily("model_request_duration_seconds",
-                                             "Inference latency in seconds.", labels=mv)
-        self.requests = CounterMetricFamily("model_requests", "Requests by outcome (ok|error).",
-                                            labels=[*mv, "outcome"])
-        self.score = HistogramMetricFamily("model_prediction_score", "Distribution of model outputs.",
-                                           labels=mv)
-        self.baseline = GaugeMetricFamily("model_prediction_baseline",
-                                          "Output statistics of the version's validation set.",
-                                          labels=[*mv, "stat"])
-        self.psi = GaugeMetricFamily("model_feature_psi",
-                                     "PSI of the recent input window against the version's baseline bins.",
-                                     labels=[*mv, "feature"])
-        self.problems = CounterMetricFamily("model_input_problems",
-                                            "Input data-quality problems (null|out_of_range|schema).",
-                                            labels=[*mv, "feature", "kind"])
+        self.latency = HistogramMetricFamily(
+            "model_request_duration_seconds", "Inference latency in seconds.", labels=mv
+        )
+        self.requests = CounterMetricFamily(
+            "model_requests", "Requests by outcome (ok|error).", labels=[*mv, "outcome"]
+        )
+        self.score = HistogramMetricFamily(
+            "model_prediction_score", "Distribution of model outputs.", labels=mv
+        )
+        self.baseline = GaugeMetricFamily(
+            "model_prediction_baseline",
+            "Output statistics of the version's validation set.",
+            labels=[*mv, "stat"],
+        )
+        self.psi = GaugeMetricFamily(
+            "model_feature_psi",
+            "PSI of the recent input window against the version's baseline bins.",
+            labels=[*mv, "feature"],
+        )
+        self.problems = CounterMetricFamily(
+            "model_input_problems",
+            "Input data-quality problems (null|out_of_range|schema).",
+            labels=[*mv, "feature", "kind"],
+        )
         self.auc = GaugeMetricFamily("model_auc", "Online AUC over the recent labelled window.", labels=mv)
-        self.auc_baseline = GaugeMetricFamily("model_auc_baseline", "Validation AUC at registration.",
-                                              labels=mv)
-        self.labeled = CounterMetricFamily("model_labeled_samples", "Delayed labels joined to a prediction.",
-                                           labels=mv)
+        self.auc_baseline = GaugeMetricFamily(
+            "model_auc_baseline", "Validation AUC at registration.", labels=mv
+        )
+        self.labeled = CounterMetricFamily(
+            "model_labeled_samples", "Delayed labels joined to a prediction.", labels=mv
+        )
         self.outputs = CounterMetricFamily("model_outputs", "Generated outputs.", labels=mv)
         self.toxic = CounterMetricFamily("model_toxic_outputs", "Toxic outputs served.", labels=mv)
-        self.blocked = CounterMetricFamily("model_blocked_outputs", "Outputs withheld by the guardrail.",
-                                           labels=mv)
-        self.tool_calls = CounterMetricFamily("model_tool_calls",
-                                              "Tool calls requested by LLM requests, by policy outcome "
-                                              "(allowed|refused).", labels=[*mv, "tool", "outcome"])
+        self.blocked = CounterMetricFamily(
+            "model_blocked_outputs", "Outputs withheld by the guardrail.", labels=mv
+        )
+        self.tool_calls = CounterMetricFamily(
+            "model_tool_calls",
+            "Tool calls requested by LLM requests, by policy outcome (allowed|refused).",
+            labels=[*mv, "tool", "outcome"],
+        )
         self.guardrail = GaugeMetricFamily("model_guardrail_level", "Guardrail level 0..3.", labels=mv)
-        self.tools_blocked = GaugeMetricFamily("model_tools_blocked",
-                                               "1 while the registry blocks risky tools, else 0.", labels=mv)
-        self.serving = GaugeMetricFamily("model_serving_info", "1 for each serving version.",
-                                         labels=[*mv, "mode", "role"])
-        self.weight = GaugeMetricFamily("model_traffic_weight",
-                                        "Share of traffic routed to the version (0..1).", labels=mv)
+        self.tools_blocked = GaugeMetricFamily(
+            "model_tools_blocked", "1 while the registry blocks risky tools, else 0.", labels=mv
+        )
+        self.serving = GaugeMetricFamily(
+            "model_serving_info", "1 for each serving version.", labels=[*mv, "mode", "role"]
+        )
+        self.weight = GaugeMetricFamily(
+            "model_traffic_weight", "Share of traffic routed to the version (0..1).", labels=mv
+        )
         self.slo_latency = GaugeMetricFamily("model_slo_latency_seconds", "Latency objective.", labels=mv)
         self.slo_error = GaugeMetricFamily("model_slo_error_ratio", "Error-ratio objective.", labels=mv)
 
     def all(self) -> list[Metric]:
-        return [self.latency, self.requests, self.score, self.baseline, self.psi, self.problems, self.auc,
-                self.auc_baseline, self.labeled, self.outputs, self.toxic, self.blocked, self.tool_calls,
-                self.guardrail, self.tools_blocked, self.serving, self.weight, self.slo_latency,
-                self.slo_error]
+        return [
+            self.latency,
+            self.requests,
+            self.score,
+            self.baseline,
+            self.psi,
+            self.problems,
+            self.auc,
+            self.auc_baseline,
+            self.labeled,
+            self.outputs,
+            self.toxic,
+            self.blocked,
+            self.tool_calls,
+            self.guardrail,
+            self.tools_blocked,
+            self.serving,
+            self.weight,
+            self.slo_latency,
+            self.slo_error,
+        ]
 
 
 def _collect_model(model: ModelInstruments, fam: _Families) -> None:
@@ -478,8 +574,11 @@ def _collect_model(model: ModelInstruments, fam: _Families) -> None:
             fam.weight.add_metric(labels, traffic.get(vi.version, 0.0) / 100.0)
             base = vi.baseline
             if base is not None:
-                for stat, value in (("mean", base.score_mean), ("stddev", base.score_std),
-                                    ("positive_rate", base.positive_rate)):
+                for stat, value in (
+                    ("mean", base.score_mean),
+                    ("stddev", base.score_std),
+                    ("positive_rate", base.positive_rate),
+                ):
                     if value is not None:
                         fam.baseline.add_metric([*labels, stat], float(value))
                 if base.auc is not None:

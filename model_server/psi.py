@@ -68,8 +68,9 @@ def inner_edges(bin_edges: Sequence[float], n_bins: int) -> np.ndarray:
     if len(edges) == n_bins + 1:
         edges = edges[1:-1]
     elif len(edges) != n_bins - 1:
-        raise ValueError(f"{len(edges)} bin edges do not fit {n_bins} proportions "
-                         f"(expected {n_bins + 1} or {n_bins - 1})")
+        raise ValueError(
+            f"{len(edges)} bin edges do not fit {n_bins} proportions (expected {n_bins + 1} or {n_bins - 1})"
+        )
     if np.any(np.isnan(edges)) or np.any(np.diff(edges) < 0):
         raise ValueError("bin edges must be sorted numbers")
     return edges
@@ -85,9 +86,17 @@ def psi_from_proportions(actual: np.ndarray, expected: np.ndarray, epsilon: floa
 class FeatureDriftWindow:
     """Sliding-window PSI for many features against their baseline bins. Not thread-safe: lock outside."""
 
-    def __init__(self, feature_names: Sequence[str], bin_edges: Sequence[Sequence[float]],
-                 proportions: Sequence[Sequence[float]], *, window: int = 1000,
-                 epsilon: float = DEFAULT_EPSILON, min_samples: int = 100, flush_every: int = 32) -> None:
+    def __init__(
+        self,
+        feature_names: Sequence[str],
+        bin_edges: Sequence[Sequence[float]],
+        proportions: Sequence[Sequence[float]],
+        *,
+        window: int = 1000,
+        epsilon: float = DEFAULT_EPSILON,
+        min_samples: int = 100,
+        flush_every: int = 32,
+    ) -> None:
         if not (len(feature_names) == len(bin_edges) == len(proportions)) or not feature_names:
             raise ValueError("feature_names, bin_edges and proportions must be non-empty and of equal length")
         if window < 1 or not 0 < epsilon < 1 or min_samples < 1:
@@ -164,5 +173,7 @@ class FeatureDriftWindow:
             values[totals < self.min_samples] = np.nan
             self._psi = values
             self._dirty = False
-        return {name: (None if math.isnan(v) else float(v))
-                for name, v in zip(self.feature_names, self._psi.tolist(), strict=True)}
+        return {
+            name: (None if math.isnan(v) else float(v))
+            for name, v in zip(self.feature_names, self._psi.tolist(), strict=True)
+        }

@@ -141,8 +141,17 @@ class Routing:
     _cumulative: tuple[float, ...] = ()
 
     @classmethod
-    def build(cls, generation: int, active: str | None, traffic: Mapping[str, float], mode: str,
-              guardrail_level: int, served: dict[str, Served], *, tools_blocked: bool = False) -> Routing:
+    def build(
+        cls,
+        generation: int,
+        active: str | None,
+        traffic: Mapping[str, float],
+        mode: str,
+        guardrail_level: int,
+        served: dict[str, Served],
+        *,
+        tools_blocked: bool = False,
+    ) -> Routing:
         weighted = [(v, float(w)) for v, w in sorted(traffic.items()) if w > 0 and v in served]
         if not weighted and active in served:
             weighted = [(str(active), 100.0)]
@@ -151,8 +160,17 @@ class Routing:
         for _, w in weighted:
             running += w / total
             cumulative.append(running)
-        return cls(generation, active, dict(traffic), mode, guardrail_level, served, tools_blocked,
-                   tuple(v for v, _ in weighted), tuple(cumulative))
+        return cls(
+            generation,
+            active,
+            dict(traffic),
+            mode,
+            guardrail_level,
+            served,
+            tools_blocked,
+            tuple(v for v, _ in weighted),
+            tuple(cumulative),
+        )
 
     def choose(self, rnd: float) -> Served | None:
         for version, edge in zip(self._choices, self._cumulative, strict=True):
@@ -172,8 +190,14 @@ class RequestError(Exception):
 class ModelServer:
     """Registry follower + request handling, independent of the HTTP layer."""
 
-    def __init__(self, config: ServerConfig, *, registry: Any = None,
-                 metrics_registry: CollectorRegistry | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        registry: Any = None,
+        metrics_registry: CollectorRegistry | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         if registry is None:
             from model_registry import open_registry
 
@@ -181,9 +205,14 @@ class ModelServer:
         self.config = config
         self.registry = registry
         self.metrics_registry = metrics_registry or CollectorRegistry()
-        self.metrics = ServingMetrics(self.metrics_registry, InstrumentationConfig(
-            psi_window=config.psi_window, psi_min_samples=config.psi_min_samples,
-            tool_names=DEFAULT_TOOL_NAMES | RISKY_TOOLS))
+        self.metrics = ServingMetrics(
+            self.metrics_registry,
+            InstrumentationConfig(
+                psi_window=config.psi_window,
+                psi_min_samples=config.psi_min_samples,
+                tool_names=DEFAULT_TOOL_NAMES | RISKY_TOOLS,
+            ),
+        )
         self.faults = FaultBoard()
         self.routing = Routing.build(-1, None, {}, "normal", 0, {})
         self.last_sync_error: str | None = None
@@ -208,14 +237,33 @@ class ModelServer:
         served = {v: self._load(state, v) for v in sorted(wanted)}
         model = self.metrics.model(self.config.model)
         tools_blocked = bool(state.tools_blocked)
-        model.set_serving(active=state.active_version, traffic=state.traffic, mode=state.mode,
-                          guardrail_level=state.guardrail_level, tools_blocked=tools_blocked)
-        self.routing = Routing.build(generation, state.active_version, state.traffic, state.mode,
-                                     state.guardrail_level, served, tools_blocked=tools_blocked)
+        model.set_serving(
+            active=state.active_version,
+            traffic=state.traffic,
+            mode=state.mode,
+            guardrail_level=state.guardrail_level,
+            tools_blocked=tools_blocked,
+        )
+        self.routing = Routing.build(
+            generation,
+            state.active_version,
+            state.traffic,
+            state.mode,
+            state.guardrail_level,
+            served,
+            tools_blocked=tools_blocked,
+        )
         self._token = token
-        log.info("serving %s generation %d: active=%s traffic=%s mode=%s guardrail=%d tools_blocked=%s",
-                 self.config.model, generation, state.active_version, state.traffic, state.mode,
-                 state.guardrail_level, tools_blocked)
+        log.info(
+            "serving %s generation %d: active=%s traffic=%s mode=%s guardrail=%d tools_blocked=%s",
+            self.config.model,
+            generation,
+            state.active_version,
+            state.traffic,
+            state.mode,
+            state.guardrail_level,
+            tools_blocked,
+        )
         return True
 
     def _load(self, state: Any, version: str) -> Served:
@@ -237,19 +285,32 @@ class ModelServer:
             loaded = load_version(self.registry, self.config.model, info, self._cache_dir)
             estimator, names = loaded.estimator, loaded.feature_names
         if baseline is None:
-            log.warning("%s version %s has no baseline (registered without model-registry): serving it "
-                        "without PSI and baseline gauges", self.config.model, version)
+            log.warning(
+                "%s version %s has no baseline (registered without model-registry): serving it "
+                "without PSI and baseline gauges",
+                self.config.model,
+                version,
+            )
         model = self.metrics.model(
-            self.config.model, latency_buckets=metadata.get("latency_buckets") or (),
+            self.config.model,
+            latency_buckets=metadata.get("latency_buckets") or (),
             slo_latency_seconds=metadata.get("slo_latency_seconds"),
-            slo_error_ratio=metadata.get("slo_error_ratio"))
+            slo_error_ratio=metadata.get("slo_error_ratio"),
+        )
         known = metadata.get("feature_names") or baseline
-        instruments = model.version(version, baseline=baseline, metadata=metadata,
-                                    feature_names=None if known else names)
+        instruments = model.version(
+            version, baseline=baseline, metadata=metadata, feature_names=None if known else names
+        )
         means = {fb.name: fb.mean for fb in baseline.features} if baseline is not None else {}
         impute = np.array([means.get(n, 0.0) for n in instruments.feature_names], dtype=float)
-        served = Served(version, estimator, instruments, impute, metadata,
-                        float(baseline.positive_rate) if baseline is not None else 0.5)
+        served = Served(
+            version,
+            estimator,
+            instruments,
+            impute,
+            metadata,
+            float(baseline.positive_rate) if baseline is not None else 0.5,
+        )
         self._loaded[version] = served
         return served
 
@@ -271,8 +332,11 @@ class ModelServer:
                 self.last_sync_error = None
             except Exception as exc:  # keep serving the last good state; surface the error on /healthz
                 self.last_sync_error = f"{type(exc).__name__}: {exc}"
-                log.warning("registry sync failed, still serving generation %d: %s",
-                            self.routing.generation, self.last_sync_error)
+                log.warning(
+                    "registry sync failed, still serving generation %d: %s",
+                    self.routing.generation,
+                    self.last_sync_error,
+                )
 
     # -- requests ------------------------------------------------------------------------------------
     def _pick(self) -> tuple[Routing, Served]:
@@ -297,8 +361,11 @@ class ModelServer:
             features = {**features, self._rng.choice(vi.feature_names): None}
         check = vi.check_input(features)
         if check.schema_errors:
-            raise RequestError(400, "features must be numbers",
-                               [f"feature {name!r} is not a number" for name in check.schema_errors])
+            raise RequestError(
+                400,
+                "features must be numbers",
+                [f"feature {name!r} is not a number" for name in check.schema_errors],
+            )
         try:
             if faults.latency_seconds:
                 time.sleep(faults.latency_seconds)
@@ -315,9 +382,14 @@ class ModelServer:
             vi.observe_error(time.perf_counter() - start)
             raise RequestError(500, f"prediction failed: {exc}") from exc
         vi.observe(check.row, score, time.perf_counter() - start, request_id=request_id)
-        return {"request_id": request_id, "score": score, "label": int(score >= 0.5),
-                "version": served.version, "mode": routing.mode,
-                "input_problems": [f"{f}:{k}" for f, k in check.problems]}
+        return {
+            "request_id": request_id,
+            "score": score,
+            "label": int(score >= 0.5),
+            "version": served.version,
+            "mode": routing.mode,
+            "input_problems": [f"{f}:{k}" for f, k in check.problems],
+        }
 
     def feedback(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -359,20 +431,34 @@ class ModelServer:
         allowed, refused = _tool_policy(tools, routing.tools_blocked)
         vi.observe_output(toxic=toxic, blocked=blocked)
         if tools:
-            vi.observe_tools(allowed=[_canonical_tool(n) for n in allowed],
-                             refused=[_canonical_tool(n) for n in refused])
+            vi.observe_tools(
+                allowed=[_canonical_tool(n) for n in allowed], refused=[_canonical_tool(n) for n in refused]
+            )
         vi.observe(None, None, time.perf_counter() - start)
-        return {"reply": SAFE_REPLY if blocked else reply, "version": served.version, "blocked": blocked,
-                "guardrail_level": level, "tools_blocked": routing.tools_blocked,
-                "tools_allowed": allowed, "tools_refused": refused}
+        return {
+            "reply": SAFE_REPLY if blocked else reply,
+            "version": served.version,
+            "blocked": blocked,
+            "guardrail_level": level,
+            "tools_blocked": routing.tools_blocked,
+            "tools_allowed": allowed,
+            "tools_refused": refused,
+        }
 
     def describe(self) -> dict[str, Any]:
         routing = self.routing
-        return {"model": self.config.model, "generation": routing.generation,
-                "active_version": routing.active,
-                "traffic": routing.traffic, "mode": routing.mode, "guardrail_level": routing.guardrail_level,
-                "tools_blocked": routing.tools_blocked, "loaded_versions": sorted(routing.served),
-                "faults": self.faults.snapshot(), "last_sync_error": self.last_sync_error}
+        return {
+            "model": self.config.model,
+            "generation": routing.generation,
+            "active_version": routing.active,
+            "traffic": routing.traffic,
+            "mode": routing.mode,
+            "guardrail_level": routing.guardrail_level,
+            "tools_blocked": routing.tools_blocked,
+            "loaded_versions": sorted(routing.served),
+            "faults": self.faults.snapshot(),
+            "last_sync_error": self.last_sync_error,
+        }
 
 
 def _tool_names(raw: Any) -> list[str]:
@@ -467,8 +553,14 @@ def create_app(server: ModelServer) -> Flask:
     def healthz() -> Response:
         routing = server.routing
         ok = bool(routing.served)
-        response = jsonify({"status": "ok" if ok else "unavailable", "active_version": routing.active,
-                            "generation": routing.generation, "last_sync_error": server.last_sync_error})
+        response = jsonify(
+            {
+                "status": "ok" if ok else "unavailable",
+                "active_version": routing.active,
+                "generation": routing.generation,
+                "last_sync_error": server.last_sync_error,
+            }
+        )
         response.status_code = 200 if ok else 503
         return response
 
@@ -552,26 +644,44 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve a model from the registry (the default)")
     where = serve.add_mutually_exclusive_group(required=True)
     where.add_argument("--registry-db", help="SQLite registry file")
-    where.add_argument("--registry-url", dest="registry_db", metavar="URL",
-                       help="MLflow Model Registry, mlflow+http(s)://host:port")
-    serve.add_argument("--registry-token-file",
-                       help="file holding the MLflow bearer token (default: env MLFLOW_TRACKING_TOKEN)")
+    where.add_argument(
+        "--registry-url",
+        dest="registry_db",
+        metavar="URL",
+        help="MLflow Model Registry, mlflow+http(s)://host:port",
+    )
+    serve.add_argument(
+        "--registry-token-file",
+        help="file holding the MLflow bearer token (default: env MLFLOW_TRACKING_TOKEN)",
+    )
     serve.add_argument("--model", required=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8081)
-    serve.add_argument("--admin-token-file", help="file holding the admin bearer token "
-                       "(default: env MODEL_SERVER_ADMIN_TOKEN; neither = admin API disabled)")
+    serve.add_argument(
+        "--admin-token-file",
+        help="file holding the admin bearer token "
+        "(default: env MODEL_SERVER_ADMIN_TOKEN; neither = admin API disabled)",
+    )
     serve.add_argument("--poll-interval", type=float, default=0.5, help="seconds between registry polls")
     serve.add_argument("--threads", type=int, default=8)
-    serve.add_argument("--psi-window", type=int, default=1000,
-                       help="inputs in the sliding PSI window (size it to a few minutes of traffic)")
-    serve.add_argument("--psi-min-samples", type=int, default=100,
-                       help="fewest inputs in the window before PSI is exported")
+    serve.add_argument(
+        "--psi-window",
+        type=int,
+        default=1000,
+        help="inputs in the sliding PSI window (size it to a few minutes of traffic)",
+    )
+    serve.add_argument(
+        "--psi-min-samples", type=int, default=100, help="fewest inputs in the window before PSI is exported"
+    )
     boot = sub.add_parser("bootstrap", help="train the demo versions, save artifacts, register them")
     boot_where = boot.add_mutually_exclusive_group(required=True)
     boot_where.add_argument("--registry-db", help="SQLite registry file")
-    boot_where.add_argument("--registry-url", dest="registry_db", metavar="URL",
-                            help="MLflow Model Registry, mlflow+http(s)://host:port (needs the mlflow extra)")
+    boot_where.add_argument(
+        "--registry-url",
+        dest="registry_db",
+        metavar="URL",
+        help="MLflow Model Registry, mlflow+http(s)://host:port (needs the mlflow extra)",
+    )
     boot.add_argument("--model", required=True)
     boot.add_argument("--artifacts", required=True, help="directory for the joblib artifacts")
     boot.add_argument("--seed", type=int, default=0)
@@ -588,9 +698,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from model_server.demo import bootstrap
 
         result = bootstrap(args.registry_db, args.model, args.artifacts, seed=args.seed)
-        print(f"registered {result.model}: " + ", ".join(
-            f"{v} (validation AUC {result.validation_auc[v]:.3f}) -> {p}"
-            for v, p in result.versions.items()))
+        print(
+            f"registered {result.model}: "
+            + ", ".join(
+                f"{v} (validation AUC {result.validation_auc[v]:.3f}) -> {p}"
+                for v, p in result.versions.items()
+            )
+        )
         return 0
     if not math.isfinite(args.poll_interval) or args.poll_interval <= 0:
         print("--poll-interval must be a positive number of seconds", file=sys.stderr)
@@ -598,9 +712,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.psi_min_samples <= args.psi_window:
         print("need 1 <= --psi-min-samples <= --psi-window", file=sys.stderr)
         return 2
-    config = ServerConfig(args.registry_db, args.model, args.host, args.port,
-                          _read_token(args.admin_token_file), args.poll_interval, args.threads,
-                          args.psi_window, args.psi_min_samples, args.registry_token_file)
+    config = ServerConfig(
+        args.registry_db,
+        args.model,
+        args.host,
+        args.port,
+        _read_token(args.admin_token_file),
+        args.poll_interval,
+        args.threads,
+        args.psi_window,
+        args.psi_min_samples,
+        args.registry_token_file,
+    )
     from waitress import serve
 
     from model_registry import RegistryError, UnknownModelError
@@ -609,16 +732,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = ModelServer(config)
         server.start()
     except UnknownModelError:
-        print(f"model-server: error: model {config.model!r} is not in the registry {config.registry_db}; "
-              f"create it with 'model-server bootstrap --registry-"
-              f"{'url' if '://' in config.registry_db else 'db'} {config.registry_db} --model {config.model} "
-              "--artifacts DIR' or register a version (model-registry register)", file=sys.stderr)
+        print(
+            f"model-server: error: model {config.model!r} is not in the registry {config.registry_db}; "
+            f"create it with 'model-server bootstrap --registry-"
+            f"{'url' if '://' in config.registry_db else 'db'} {config.registry_db} --model {config.model} "
+            "--artifacts DIR' or register a version (model-registry register)",
+            file=sys.stderr,
+        )
         return 2
     except RegistryError as exc:
         print(f"model-server: error: {exc.message}", file=sys.stderr)
         return 1
-    log.info("model server for %s on http://%s:%d (admin API %s)", config.model, config.host, config.port,
-             "enabled" if config.admin_token else "disabled")
+    log.info(
+        "model server for %s on http://%s:%d (admin API %s)",
+        config.model,
+        config.host,
+        config.port,
+        "enabled" if config.admin_token else "disabled",
+    )
     try:
         serve(create_app(server), host=config.host, port=config.port, threads=config.threads)
     finally:

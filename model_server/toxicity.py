@@ -15,9 +15,20 @@ from typing import Protocol, runtime_checkable
 __all__ = ["DEFAULT_LEXICON", "LexiconToxicity", "ToxicityClassifier"]
 
 # Mild placeholder words: enough to test the pipeline without shipping a slur list.
-DEFAULT_LEXICON: frozenset[str] = frozenset({
-    "idiot", "stupid", "moron", "hate", "kill", "dumb", "worthless", "loser", "shut", "disgusting",
-})
+DEFAULT_LEXICON: frozenset[str] = frozenset(
+    {
+        "idiot",
+        "stupid",
+        "moron",
+        "hate",
+        "kill",
+        "dumb",
+        "worthless",
+        "loser",
+        "shut",
+        "disgusting",
+    }
+)
 
 _WORD = re.compile(r"[a-z']+")
 
@@ -38,8 +49,9 @@ class LexiconToxicity:
     0.5 with the default ``weight=1``; toxic if ``score >= threshold`` (default 0.5).
     """
 
-    def __init__(self, words: Iterable[str] = DEFAULT_LEXICON, *, weight: float = 1.0,
-                 threshold: float = 0.5) -> None:
+    def __init__(
+        self, words: Iterable[str] = DEFAULT_LEXICON, *, weight: float = 1.0, threshold: float = 0.5
+    ) -> None:
         self.words = frozenset(w.lower() for w in words)
         if not self.words:
             raise ValueError("the toxicity lexicon is empty")

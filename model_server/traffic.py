@@ -34,8 +34,13 @@ __all__ = ["TrafficConfig", "TrafficError", "TrafficReport", "main", "run_traffi
 
 DEFAULT_URL = "http://127.0.0.1:8081"
 MAX_DURATION_SECONDS = 24 * 3600.0
-PROMPTS = ("How do I reset my password?", "Summarise this ticket.", "What is the refund policy?",
-           "Write a haiku about incidents.", "Explain PSI in one sentence.")
+PROMPTS = (
+    "How do I reset my password?",
+    "Summarise this ticket.",
+    "What is the refund policy?",
+    "Write a haiku about incidents.",
+    "Explain PSI in one sentence.",
+)
 
 
 class TrafficError(ValueError):
@@ -80,8 +85,9 @@ class TrafficConfig:
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             problems.append(f"url must be http(s)://host:port, got {self.url!r}")
         elif not self.allow_remote and not _is_loopback(parsed.hostname):
-            problems.append(f"{parsed.hostname} is not a loopback address "
-                            "(pass allow_remote / --allow-remote)")
+            problems.append(
+                f"{parsed.hostname} is not a loopback address (pass allow_remote / --allow-remote)"
+            )
         if problems:
             raise TrafficError("invalid traffic config: " + "; ".join(problems))
 
@@ -114,8 +120,9 @@ def _is_loopback(host: str) -> bool:
 class _LabelQueue:
     """Feedback posts due at a time, sent by one thread."""
 
-    def __init__(self, session: requests.Session, url: str, timeout: float, report: TrafficReport,
-                 lock: threading.Lock) -> None:
+    def __init__(
+        self, session: requests.Session, url: str, timeout: float, report: TrafficReport, lock: threading.Lock
+    ) -> None:
         self._heap: list[tuple[float, str, int]] = []
         self._cond = threading.Condition()
         self._session, self._url, self._timeout = session, url, timeout
@@ -156,8 +163,9 @@ class _LabelQueue:
                         break
                     self._cond.wait(timeout=wait)
             try:
-                resp = self._session.post(self._url, json={"request_id": request_id, "label": label},
-                                          timeout=self._timeout)
+                resp = self._session.post(
+                    self._url, json={"request_id": request_id, "label": label}, timeout=self._timeout
+                )
                 sent = resp.status_code == 200
             except requests.RequestException:
                 sent = False
@@ -188,8 +196,11 @@ def run_traffic(config: TrafficConfig, stop: threading.Event | None = None) -> T
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=config.workers)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    labels = _LabelQueue(session, base + "/feedback", config.timeout, report, lock) \
-        if config.label_delay is not None and not config.text else None
+    labels = (
+        _LabelQueue(session, base + "/feedback", config.timeout, report, lock)
+        if config.label_delay is not None and not config.text
+        else None
+    )
     run_id = f"{config.seed}-{int(time.time() * 1000)}"
 
     def send(i: int, row_index: int, give_label: bool) -> None:
@@ -197,8 +208,10 @@ def run_traffic(config: TrafficConfig, stop: threading.Event | None = None) -> T
         if config.text:
             url, body = base + "/generate", {"prompt": PROMPTS[row_index % len(PROMPTS)]}
         else:
-            body = {"request_id": f"t{run_id}-{i}",
-                    "features": dict(zip(names, X[row_index].tolist(), strict=True))}
+            body = {
+                "request_id": f"t{run_id}-{i}",
+                "features": dict(zip(names, X[row_index].tolist(), strict=True)),
+            }
             url = base + "/predict"
         try:
             resp = session.post(url, json=body, timeout=config.timeout)
@@ -215,8 +228,9 @@ def run_traffic(config: TrafficConfig, stop: threading.Event | None = None) -> T
             else:
                 report.rejected += 1
         if resp.status_code == 200 and labels is not None and give_label:
-            labels.put(time.monotonic() + (config.label_delay or 0.0), str(body["request_id"]),
-                       int(y[row_index]))
+            labels.put(
+                time.monotonic() + (config.label_delay or 0.0), str(body["request_id"]), int(y[row_index])
+            )
 
     start = time.monotonic()
     deadline = start + config.duration if config.duration is not None else math.inf
@@ -256,7 +270,8 @@ def _drift_arg(text: str) -> tuple[str, float]:
         return name, float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--drift expects FEATURE=K (K in standard deviations), got {text!r}") from None
+            f"--drift expects FEATURE=K (K in standard deviations), got {text!r}"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -265,18 +280,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="requests per second")
     parser.add_argument("--duration", type=float, help="seconds (this and/or --count is required)")
     parser.add_argument("--count", type=int, help="number of requests")
-    parser.add_argument("--drift", type=_drift_arg, action="append", default=[], metavar="FEATURE=K",
-                        help="shift FEATURE by K standard deviations (repeatable)")
+    parser.add_argument(
+        "--drift",
+        type=_drift_arg,
+        action="append",
+        default=[],
+        metavar="FEATURE=K",
+        help="shift FEATURE by K standard deviations (repeatable)",
+    )
     parser.add_argument("--label-delay", type=float, help="post the true label to /feedback after this delay")
     parser.add_argument("--label-fraction", type=float, default=1.0)
     parser.add_argument("--text", action="store_true", help="send prompts to /generate instead")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --url")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    config = TrafficConfig(url=args.url, rate=args.rate, duration=args.duration, count=args.count,
-                           drift=dict(args.drift), label_delay=args.label_delay,
-                           label_fraction=args.label_fraction, text=args.text,
-                           allow_remote=args.allow_remote, seed=args.seed)
+    config = TrafficConfig(
+        url=args.url,
+        rate=args.rate,
+        duration=args.duration,
+        count=args.count,
+        drift=dict(args.drift),
+        label_delay=args.label_delay,
+        label_fraction=args.label_fraction,
+        text=args.text,
+        allow_remote=args.allow_remote,
+        seed=args.seed,
+    )
     try:
         report = run_traffic(config)
     except TrafficError as exc:

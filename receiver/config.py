@@ -271,8 +271,11 @@ def _validate(settings: Settings) -> None:
                 problems.append(f"{name}: expected an http(s) URL, got {value!r}")
     if settings.registry_url is not None:
         parsed = urlparse(settings.registry_url.removeprefix("mlflow+"))
-        if not settings.registry_url.startswith("mlflow+") or parsed.scheme not in ("http", "https") \
-                or not parsed.netloc:
+        if (
+            not settings.registry_url.startswith("mlflow+")
+            or parsed.scheme not in ("http", "https")
+            or not parsed.netloc
+        ):
             problems.append(
                 f"registry_url: expected mlflow+http(s)://host:port, got {settings.registry_url!r}"
             )

@@ -42,8 +42,7 @@ _ESCAPED_KEYS = ("labels", "annotations", "common_labels", "common_annotations",
 def promql_escape(value: object) -> str:
     """Escape ``value`` for the inside of a double-quoted PromQL string literal."""
     text = str(value)
-    return (text.replace("\\", "\\\\").replace('"', '\\"')
-            .replace("\n", "\\n").replace("\r", "\\r"))
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
 
 
 def query_context(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,32 +156,46 @@ class EvidenceSnapshot:
         return shown + (f" (+{more} more)" if more > 0 else "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "query": self.query, "captured_at": self.captured_at, "unit": self.unit,
-                "samples": [dict(s) for s in self.samples], "value": self.value, "error": self.error}
+        return {
+            "name": self.name,
+            "query": self.query,
+            "captured_at": self.captured_at,
+            "unit": self.unit,
+            "samples": [dict(s) for s in self.samples],
+            "value": self.value,
+            "error": self.error,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EvidenceSnapshot:
-        return cls(name=str(data["name"]), query=str(data.get("query", "")),
-                   captured_at=str(data.get("captured_at", "")), unit=data.get("unit"),
-                   samples=[dict(s) for s in data.get("samples", [])], value=data.get("value"),
-                   error=data.get("error"))
+        return cls(
+            name=str(data["name"]),
+            query=str(data.get("query", "")),
+            captured_at=str(data.get("captured_at", "")),
+            unit=data.get("unit"),
+            samples=[dict(s) for s in data.get("samples", [])],
+            value=data.get("value"),
+            error=data.get("error"),
+        )
 
 
 #: How Prometheus's non-numbers read in a status update (NaN is almost always 0/0: a ratio over a window
 #: with nothing in it, e.g. the error ratio of a version that got no traffic).
-_NON_NUMBERS = {"NaN": "n/a (nothing in the window)", "+Inf": "+Inf (divided by 0)",
-                "-Inf": "-Inf (divided by 0)"}
+_NON_NUMBERS = {
+    "NaN": "n/a (nothing in the window)",
+    "+Inf": "+Inf (divided by 0)",
+    "-Inf": "-Inf (divided by 0)",
+}
 
 
 def _varying_labels(samples: list[dict[str, Any]]) -> frozenset[str]:
     names = {name for s in samples for name in (s.get("labels") or {})}
-    return frozenset(
-        name for name in names if len({(s.get("labels") or {}).get(name) for s in samples}) > 1
-    )
+    return frozenset(name for name in names if len({(s.get("labels") or {}).get(name) for s in samples}) > 1)
 
 
-def _display_sample(sample: Mapping[str, Any], unit: str | None, *, with_labels: bool,
-                    only: frozenset[str] | None = None) -> str:
+def _display_sample(
+    sample: Mapping[str, Any], unit: str | None, *, with_labels: bool, only: frozenset[str] | None = None
+) -> str:
     raw = sample.get("value")
     if isinstance(raw, float) and not math.isfinite(raw):
         raw = "NaN" if math.isnan(raw) else ("+Inf" if raw > 0 else "-Inf")
@@ -199,16 +212,23 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")
 
 
-def _snapshot_from_samples(name: str, query: str, unit: str | None, captured_at: str,
-                           samples: list[Sample]) -> EvidenceSnapshot:
+def _snapshot_from_samples(
+    name: str, query: str, unit: str | None, captured_at: str, samples: list[Sample]
+) -> EvidenceSnapshot:
     as_json = [s.to_json() for s in samples]
     value = as_json[0]["value"] if len(as_json) == 1 else None
-    return EvidenceSnapshot(name=name, query=query, captured_at=captured_at, unit=unit,
-                            samples=as_json, value=value)
+    return EvidenceSnapshot(
+        name=name, query=query, captured_at=captured_at, unit=unit, samples=as_json, value=value
+    )
 
 
-def capture_evidence(client: PrometheusClient, evidence_specs: Iterable[Mapping[str, Any]],
-                     context: Mapping[str, Any], *, now: float | None = None) -> list[EvidenceSnapshot]:
+def capture_evidence(
+    client: PrometheusClient,
+    evidence_specs: Iterable[Mapping[str, Any]],
+    context: Mapping[str, Any],
+    *,
+    now: float | None = None,
+) -> list[EvidenceSnapshot]:
     """Run each ``{name, query, unit?}`` spec and return one snapshot per spec, in order. Never raises
     for Prometheus or template trouble: the snapshot's ``error`` says what went wrong."""
     snapshots: list[EvidenceSnapshot] = []
@@ -219,24 +239,34 @@ def capture_evidence(client: PrometheusClient, evidence_specs: Iterable[Mapping[
         captured_at = _iso(now if now is not None else time.time())
         template = spec.get("query")
         if not isinstance(template, str) or not template.strip():
-            snapshots.append(EvidenceSnapshot(name, "", captured_at, unit,
-                                              error="evidence query invalid: no 'query' given"))
+            snapshots.append(
+                EvidenceSnapshot(
+                    name, "", captured_at, unit, error="evidence query invalid: no 'query' given"
+                )
+            )
             continue
         try:
             query = render_query(template, context)
         except TemplateError as exc:
-            snapshots.append(EvidenceSnapshot(name, template, captured_at, unit,
-                                              error=f"evidence query invalid: {exc.message}"))
+            snapshots.append(
+                EvidenceSnapshot(
+                    name, template, captured_at, unit, error=f"evidence query invalid: {exc.message}"
+                )
+            )
             continue
         try:
             samples = client.query(query)
         except PrometheusUnavailable as exc:
-            snapshots.append(EvidenceSnapshot(name, query, captured_at, unit,
-                                              error=f"evidence unavailable: {exc.message}"))
+            snapshots.append(
+                EvidenceSnapshot(name, query, captured_at, unit, error=f"evidence unavailable: {exc.message}")
+            )
             continue
         except PrometheusQueryError as exc:
-            snapshots.append(EvidenceSnapshot(name, query, captured_at, unit,
-                                              error=f"evidence query failed: {exc.message}"))
+            snapshots.append(
+                EvidenceSnapshot(
+                    name, query, captured_at, unit, error=f"evidence query failed: {exc.message}"
+                )
+            )
             continue
         snapshots.append(_snapshot_from_samples(name, query, unit, captured_at, samples))
     return snapshots

@@ -95,8 +95,9 @@ class ReceiverMetrics:
         )
         registry.register(_StoreCollector(store))
         info = build_info()
-        self.build_info = Gauge("receiver_build_info", "1, labelled with the running build",
-                                sorted(info), registry=registry)
+        self.build_info = Gauge(
+            "receiver_build_info", "1, labelled with the running build", sorted(info), registry=registry
+        )
         self.build_info.labels(**info).set(1)
 
     def exposition(self) -> bytes:

@@ -98,8 +98,9 @@ def _labels(item: Mapping[str, Any]) -> dict[str, str]:
 class PrometheusClient:
     """``PrometheusClient("http://127.0.0.1:9090").query('up == 1')`` → ``[Sample(...), ...]``."""
 
-    def __init__(self, base_url: str, *, timeout: float = 5.0,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 5.0, session: requests.Session | None = None
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("Prometheus base_url must start with http:// or https://")
         self.base_url = base_url.rstrip("/")
@@ -132,19 +133,26 @@ class PrometheusClient:
             ts, value = _parse_value(result, "scalar")
             return [Sample({}, value, ts)]
         raise PrometheusQueryError(
-            f"query {expr!r} returned a {result_type!r} result; expected an instant vector or scalar")
+            f"query {expr!r} returned a {result_type!r} result; expected an instant vector or scalar"
+        )
 
-    def query_range(self, expr: str, start: float | datetime, end: float | datetime,
-                    step: float) -> list[RangeSeries]:
+    def query_range(
+        self, expr: str, start: float | datetime, end: float | datetime, step: float
+    ) -> list[RangeSeries]:
         """Run a range query; ``step`` is in seconds."""
         if step <= 0:
             raise ValueError("step must be positive")
-        params = {"query": expr, "start": _timestamp(start) or "", "end": _timestamp(end) or "",
-                  "step": f"{step:g}"}
+        params = {
+            "query": expr,
+            "start": _timestamp(start) or "",
+            "end": _timestamp(end) or "",
+            "step": f"{step:g}",
+        }
         data = self._get("/api/v1/query_range", params)
         if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
             raise PrometheusQueryError(
-                f"range query {expr!r} returned a {data.get('resultType')!r} result; expected a matrix")
+                f"range query {expr!r} returned a {data.get('resultType')!r} result; expected a matrix"
+            )
         series = []
         for item in data["result"]:
             if not isinstance(item, dict) or not isinstance(item.get("values"), list):
@@ -158,7 +166,8 @@ class PrometheusClient:
             response = self._session.get(url, params=params, timeout=self.timeout)
         except requests.Timeout as exc:
             raise PrometheusUnavailable(
-                f"Prometheus at {self._shown_url} timed out after {self.timeout:g}s") from exc
+                f"Prometheus at {self._shown_url} timed out after {self.timeout:g}s"
+            ) from exc
         except requests.ConnectionError as exc:
             raise PrometheusUnavailable(f"cannot connect to Prometheus at {self._shown_url}") from exc
         except requests.RequestException as exc:
@@ -181,7 +190,8 @@ class PrometheusClient:
             raise PrometheusQueryError(f"Prometheus rejected the query (HTTP {status}): {_short(detail)}")
         if not isinstance(body, dict):
             raise PrometheusQueryError(
-                f"Prometheus answered HTTP {status} with a body that is not a JSON object")
+                f"Prometheus answered HTTP {status} with a body that is not a JSON object"
+            )
         if body.get("status") != "success":
             raise PrometheusQueryError(f"Prometheus query failed: {_short(prom_error or repr(body))}")
         data = body.get("data")

@@ -403,9 +403,7 @@ class Responder:
             notifier=self._notify,
         )
 
-    def _start_evidence(
-        self, detail: IncidentDetail, runbook: Runbook, moment: str
-    ) -> _Evidence | None:
+    def _start_evidence(self, detail: IncidentDetail, runbook: Runbook, moment: str) -> _Evidence | None:
         """Query the evidence in the background: containment never waits for a slow Prometheus."""
         specs = runbook.document.get("evidence") or []
         if not specs or self.log.has_timeline(detail.incident.id, f"evidence:{moment}"):

@@ -21,8 +21,9 @@ __all__ = ["compile_expression", "compile_template", "evaluate", "make_environme
 
 def make_environment(*, autoescape: bool = False) -> SandboxedEnvironment:
     """A fresh sandboxed environment with ``StrictUndefined`` and no access to the filesystem."""
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=autoescape,
-                               keep_trailing_newline=False)
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=autoescape, keep_trailing_newline=False
+    )
     return env
 
 

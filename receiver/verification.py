@@ -71,8 +71,9 @@ class VerificationState:
         if for_s < 0 or timeout_s <= 0:
             raise ValueError(f"verify needs for >= 0 and timeout > 0, got for={for_s}, timeout={timeout_s}")
         if for_s > timeout_s:
-            raise ValueError(f"verify 'for' ({for_s:g}s) is longer than its timeout ({timeout_s:g}s): "
-                             "it could never pass")
+            raise ValueError(
+                f"verify 'for' ({for_s:g}s) is longer than its timeout ({timeout_s:g}s): it could never pass"
+            )
         return cls(started_at=now, for_s=for_s, timeout_s=timeout_s)
 
     @property
@@ -94,8 +95,12 @@ class VerificationState:
             state = replace(state, true_since=since)
             held = now - since
             if held >= self.for_s and since + self.for_s <= self.deadline:
-                return replace(state, status="passed", finished_at=now,
-                               reason=f"condition held for {held:g}s (required {self.for_s:g}s)")
+                return replace(
+                    state,
+                    status="passed",
+                    finished_at=now,
+                    reason=f"condition held for {held:g}s (required {self.for_s:g}s)",
+                )
             state = replace(state, reason=f"condition true for {held:g}s of the required {self.for_s:g}s")
         elif isinstance(outcome, Unknown):
             state = replace(state, true_since=None, reason=f"could not evaluate: {outcome.reason}")
@@ -108,17 +113,33 @@ class VerificationState:
         if self.done or now < self.deadline:
             return self
         if self.last_outcome == "false":
-            return replace(self, status="failed", finished_at=now,
-                           reason=f"condition still false at the {self.timeout_s:g}s deadline")
+            return replace(
+                self,
+                status="failed",
+                finished_at=now,
+                reason=f"condition still false at the {self.timeout_s:g}s deadline",
+            )
         detail = self.reason if self.last_outcome else "the condition was never checked"
-        return replace(self, status="timed_out", finished_at=now,
-                       reason=f"not verified within {self.timeout_s:g}s: {detail}")
+        return replace(
+            self,
+            status="timed_out",
+            finished_at=now,
+            reason=f"not verified within {self.timeout_s:g}s: {detail}",
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"started_at": self.started_at, "for_s": self.for_s, "timeout_s": self.timeout_s,
-                "status": self.status, "true_since": self.true_since, "last_outcome": self.last_outcome,
-                "last_observed_at": self.last_observed_at, "observations": self.observations,
-                "reason": self.reason, "finished_at": self.finished_at}
+        return {
+            "started_at": self.started_at,
+            "for_s": self.for_s,
+            "timeout_s": self.timeout_s,
+            "status": self.status,
+            "true_since": self.true_since,
+            "last_outcome": self.last_outcome,
+            "last_observed_at": self.last_observed_at,
+            "observations": self.observations,
+            "reason": self.reason,
+            "finished_at": self.finished_at,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> VerificationState:
@@ -126,12 +147,18 @@ class VerificationState:
         if status not in _STATUSES:
             raise ValueError(f"unknown verification status {status!r}")
         try:
-            return cls(started_at=float(data["started_at"]), for_s=float(data["for_s"]),
-                       timeout_s=float(data["timeout_s"]), status=status,
-                       true_since=_opt_float(data.get("true_since")), last_outcome=data.get("last_outcome"),
-                       last_observed_at=_opt_float(data.get("last_observed_at")),
-                       observations=int(data.get("observations", 0)), reason=str(data.get("reason", "")),
-                       finished_at=_opt_float(data.get("finished_at")))
+            return cls(
+                started_at=float(data["started_at"]),
+                for_s=float(data["for_s"]),
+                timeout_s=float(data["timeout_s"]),
+                status=status,
+                true_since=_opt_float(data.get("true_since")),
+                last_outcome=data.get("last_outcome"),
+                last_observed_at=_opt_float(data.get("last_observed_at")),
+                observations=int(data.get("observations", 0)),
+                reason=str(data.get("reason", "")),
+                finished_at=_opt_float(data.get("finished_at")),
+            )
         except KeyError as exc:
             raise ValueError(f"verification state is missing {exc.args[0]!r}") from exc
 

@@ -68,9 +68,7 @@ def repo_root() -> Path:
 
 
 @pytest.fixture
-def prometheus_factory(
-    tmp_path: Path, real_parts: PartsVersions
-) -> Iterator[Callable[..., RunningProcess]]:
+def prometheus_factory(tmp_path: Path, real_parts: PartsVersions) -> Iterator[Callable[..., RunningProcess]]:
     """``prometheus_factory(config, rule_files=...)`` starts a real Prometheus; stopped after the test."""
     started: list[RunningProcess] = []
 

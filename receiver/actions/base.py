@@ -138,8 +138,9 @@ class ActionContext:
             raise ActionParamError("settings.registry_path is not set and no registry was injected")
         from model_registry import open_registry  # imported lazily: the registry is optional for comms
 
-        return open_registry(self.settings.registry_path, token_file=self.settings.registry_token_file,
-                             timeout=self.timeout)
+        return open_registry(
+            self.settings.registry_path, token_file=self.settings.registry_token_file, timeout=self.timeout
+        )
 
 
 @dataclass(frozen=True)

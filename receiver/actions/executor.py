@@ -522,7 +522,13 @@ class ActionExecutor:
         self.ledger.finish(row_id, "failed", now=self.clock(), error=error, attempts=attempts)
         timeline.append(self._entry(key, "failed", attempt=attempts, error=error))
         return StepOutcome(
-            key, "failed", error, error=error, attempts=attempts, params=shown, timeline=timeline,
+            key,
+            "failed",
+            error,
+            error=error,
+            attempts=attempts,
+            params=shown,
+            timeline=timeline,
             escalate=f"failed after {attempts} attempt(s): {error}" if escalate else None,
         )
 

@@ -163,7 +163,8 @@ class GuardrailAction(BaseAction):
             changed.append("has risky tools allowed again, not blocked as set by the containment")
         if changed:
             return ActionResult.refused(
-                f"guardrail recovery refused: {model} " + " and ".join(changed)
+                f"guardrail recovery refused: {model} "
+                + " and ".join(changed)
                 + "; someone changed it, so it is left as it is",
                 level=current,
                 tools_blocked=current_tools,

@@ -26,7 +26,8 @@ DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)
 
 #: Keys of a step that are not parameters of its action.
 STEP_RESERVED_KEYS: frozenset[str] = frozenset(
-    {"action", "when", "id", "dry_run", "timeout", "retries", "approve"})
+    {"action", "when", "id", "dry_run", "timeout", "retries", "approve"}
+)
 
 
 def _duration(description: str) -> dict[str, Any]:
@@ -60,12 +61,16 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
                 {
                     "max_active_age": _duration(
                         "Roll back only if the active version was promoted less than this long ago; "
-                        "a rollback does not cure a problem that predates the release"),
-                    "require_last_known_good": {"type": "boolean", "default": True,
-                                                "description": "Refuse (and escalate) when there is none."},
+                        "a rollback does not cure a problem that predates the release"
+                    ),
+                    "require_last_known_good": {
+                        "type": "boolean",
+                        "default": True,
+                        "description": "Refuse (and escalate) when there is none.",
+                    },
                 },
                 description="Conditions checked just before acting; if one fails the step is skipped "
-                            "and the reason recorded on the timeline.",
+                "and the reason recorded on the timeline.",
             ),
             "reason": {"type": "string", "description": "Free text for the registry audit history."},
         },
@@ -74,8 +79,12 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "traffic_split": _object(
         {
             "to": _LAST_KNOWN_GOOD,
-            "weight": {"type": "integer", "minimum": 1, "maximum": 100,
-                       "description": "Percentage of traffic routed to the target version."},
+            "weight": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "description": "Percentage of traffic routed to the target version.",
+            },
             "reason": {"type": "string"},
         },
         required=["weight"],
@@ -83,9 +92,10 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "fallback": _object(
         {
-            "enabled": {"type": "boolean",
-                        "description": "true: serve rules / cached features / safe defaults; "
-                                       "false: back to normal."},
+            "enabled": {
+                "type": "boolean",
+                "description": "true: serve rules / cached features / safe defaults; false: back to normal.",
+            },
             "reason": {"type": "string"},
         },
         required=["enabled"],
@@ -95,16 +105,15 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "level": {
                 "description": "Moderation level 0-3, 'raise' (one step stricter) or 'restore' "
-                               "(the level before this incident).",
-                "oneOf": [{"type": "integer", "minimum": 0, "maximum": 3},
-                          {"enum": ["raise", "restore"]}],
+                "(the level before this incident).",
+                "oneOf": [{"type": "integer", "minimum": 0, "maximum": 3}, {"enum": ["raise", "restore"]}],
             },
             "block_risky_tools": {
                 "type": "boolean",
                 "default": False,
                 "description": "Also set the registry's tools_blocked switch: the model's servers refuse "
-                               "risky tool calls (web_browse, code_exec, send_email, file_write). "
-                               "Recovery restores the setting before the incident.",
+                "risky tool calls (web_browse, code_exec, send_email, file_write). "
+                "Recovery restores the setting before the incident.",
             },
             "reason": {"type": "string"},
         },
@@ -114,8 +123,12 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "silence": _object(
         {
             "duration": _duration("How long the Alertmanager silence lasts"),
-            "matchers": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
-                         "description": "Alertmanager matchers (may use {{ labels.x }} templates)."},
+            "matchers": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "minLength": 1},
+                "description": "Alertmanager matchers (may use {{ labels.x }} templates).",
+            },
             "comment": {"type": "string"},
         },
         required=["duration", "matchers"],
@@ -126,8 +139,11 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
             "url": {"type": "string", "minLength": 1, "description": "Target URL (template)."},
             "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
             "body": {"type": "object", "description": "JSON body; string values are templates."},
-            "token_file": {"type": "string", "minLength": 1,
-                           "description": "File holding a bearer token (never inline secrets)."},
+            "token_file": {
+                "type": "string",
+                "minLength": 1,
+                "description": "File holding a bearer token (never inline secrets).",
+            },
         },
         required=["url"],
         description="Call an HTTP endpoint (webhook into another system).",
@@ -135,12 +151,17 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "page": _object(
         {
             "service": {"type": "string", "minLength": 1, "description": "Pager service name."},
-            "routing_key_file": {"type": "string", "minLength": 1,
-                                 "description": "File holding the pager routing key."},
+            "routing_key_file": {
+                "type": "string",
+                "minLength": 1,
+                "description": "File holding the pager routing key.",
+            },
             "event": {"enum": ["trigger", "acknowledge", "resolve"], "default": "trigger"},
             "summary": {"type": "string", "description": "Template for the page summary."},
-            "severity": {"enum": ["critical", "error", "warning", "info"],
-                         "description": "Default from the level: SEV1 critical, SEV2 error, SEV3 warning."},
+            "severity": {
+                "enum": ["critical", "error", "warning", "info"],
+                "description": "Default from the level: SEV1 critical, SEV2 error, SEV3 warning.",
+            },
             "custom_details": {"type": "object", "description": "Extra details; strings are templates."},
         },
         anyOf=[{"required": ["service"]}, {"required": ["routing_key_file"]}],
@@ -150,10 +171,14 @@ ACTION_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "channel": {"type": "string", "minLength": 1, "description": "Comms channel name."},
             "audience": {"enum": ["oncall", "stakeholder"], "default": "oncall"},
-            "event": {"enum": ["opened", "update", "contained", "escalated", "resolved"],
-                      "default": "update"},
-            "template": {"type": "string",
-                         "description": "Inline Jinja message; default: the runbook's comms template."},
+            "event": {
+                "enum": ["opened", "update", "contained", "escalated", "resolved"],
+                "default": "update",
+            },
+            "template": {
+                "type": "string",
+                "description": "Inline Jinja message; default: the runbook's comms template.",
+            },
         },
         required=["channel"],
         description="Post a message to a chat channel (no automatic change to serving).",

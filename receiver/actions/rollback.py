@@ -73,8 +73,11 @@ class RollbackAction(BaseAction):
         state = call_registry("rollback", lambda: registry.state(model))
         # the version active before the first attempt: a retry after a lost race must not roll back the
         # version the winner rolled back to (two concurrent rollbacks give exactly one)
-        active = snapshot.get("active_version", state.active_version) if "unavailable" not in snapshot \
+        active = (
+            snapshot.get("active_version", state.active_version)
+            if "unavailable" not in snapshot
             else state.active_version
+        )
         if active != state.active_version:
             return ActionResult.refused(
                 f"rollback refused: the active version of {model} changed from {active} to "

@@ -99,8 +99,12 @@ def describe_state(registry: Any, state: Any) -> str:
     lkg = state.last_known_good or "none"
     traffic = ", ".join(f"{v} {w:g}%" for v, w in sorted(state.traffic.items())) or "none"
     if url:
-        return (f"MLflow at {url}: alias champion={state.active_version or 'none'}, alias last-known-good="
-                f"{lkg}, traffic {traffic}, generation {state.generation}")
+        return (
+            f"MLflow at {url}: alias champion={state.active_version or 'none'}, alias last-known-good="
+            f"{lkg}, traffic {traffic}, generation {state.generation}"
+        )
     where = getattr(backend, "path", "registry")
-    return (f"registry {where}: active {state.active_version or 'none'}, last known good {lkg}, "
-            f"traffic {traffic}, generation {state.generation}")
+    return (
+        f"registry {where}: active {state.active_version or 'none'}, last known good {lkg}, "
+        f"traffic {traffic}, generation {state.generation}"
+    )

@@ -38,8 +38,11 @@ def _parse(text: Any) -> Matcher:
 def _from_api(item: Mapping[str, Any]) -> Matcher:
     """A matcher already in API form (a recovery step's defaults), checked with the same rules."""
     try:
-        op = ("=~" if item.get("isEqual", True) else "!~") if item.get("isRegex") else (
-            "=" if item.get("isEqual", True) else "!=")
+        op = (
+            ("=~" if item.get("isEqual", True) else "!~")
+            if item.get("isRegex")
+            else ("=" if item.get("isEqual", True) else "!=")
+        )
         return make_matcher(str(item.get("name", "")), op, str(item.get("value", "")))
     except MatcherError as exc:
         raise ActionParamError(f"silence: matcher {exc}") from None

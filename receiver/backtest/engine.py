@@ -101,8 +101,12 @@ class _State:
     keep_firing_since: float | None = None
 
 
-def apply_for_semantics(timestamps: Sequence[float], present: Mapping[LabelKey, Iterable[float]],
-                        for_seconds: float, keep_firing_for_seconds: float = 0.0) -> list[Episode]:
+def apply_for_semantics(
+    timestamps: Sequence[float],
+    present: Mapping[LabelKey, Iterable[float]],
+    for_seconds: float,
+    keep_firing_for_seconds: float = 0.0,
+) -> list[Episode]:
     """Episodes of every label set, given the evaluation ``timestamps`` and, per label set, the timestamps at
     which the alert expression returned it. Pure; see the module docstring for the rules."""
     seen: dict[float, set[LabelKey]] = {}
@@ -151,8 +155,9 @@ def _evaluation_times(start: float, end: float, step: float) -> list[float]:
     return [start + i * step for i in range(count)]
 
 
-def _query(client: RangeQuerier, rule: AlertRule, expr: str, start: float, end: float,
-           step: float) -> dict[LabelKey, list[float]]:
+def _query(
+    client: RangeQuerier, rule: AlertRule, expr: str, start: float, end: float, step: float
+) -> dict[LabelKey, list[float]]:
     present: dict[LabelKey, list[float]] = {}
     chunk_start = start
     while chunk_start <= end:
@@ -164,7 +169,8 @@ def _query(client: RangeQuerier, rule: AlertRule, expr: str, start: float, end: 
         except PrometheusError as exc:
             raise BacktestError(
                 f"{rule.source}: group {rule.group!r} alert {rule.alert!r}: query failed: {exc.message}",
-                [f"expression sent: {expr}"]) from exc
+                [f"expression sent: {expr}"],
+            ) from exc
         for series in result:
             key = _alert_labels(series.labels, rule)
             present.setdefault(key, []).extend(ts for ts, _ in series.values)
@@ -172,16 +178,18 @@ def _query(client: RangeQuerier, rule: AlertRule, expr: str, start: float, end: 
     return present
 
 
-def query_presence(client: RangeQuerier, rule: AlertRule, expr: str, start: float, end: float,
-                   step: float) -> tuple[list[float], dict[LabelKey, list[float]]]:
+def query_presence(
+    client: RangeQuerier, rule: AlertRule, expr: str, start: float, end: float, step: float
+) -> tuple[list[float], dict[LabelKey, list[float]]]:
     """The evaluation times over ``[start, end]`` and, per alert label set, when ``expr`` returned it
     (``expr`` must already be inlined); the input of :func:`apply_for_semantics`."""
     timestamps = _evaluation_times(start, end, step)
     return timestamps, _query(client, rule, expr, start, timestamps[-1], step)
 
 
-def run_backtest(client: RangeQuerier, groups: Sequence[RuleGroup], start: float, end: float, *,
-                 step: float | None = None) -> BacktestResult:
+def run_backtest(
+    client: RangeQuerier, groups: Sequence[RuleGroup], start: float, end: float, *, step: float | None = None
+) -> BacktestResult:
     """Evaluate every alerting rule of ``groups`` over ``[start, end]``.
 
     Recording rules of all groups are inlined into the alert expressions
@@ -202,9 +210,11 @@ def run_backtest(client: RangeQuerier, groups: Sequence[RuleGroup], start: float
                 inlined = inliner.inline(rule.expr, interval)
             except BacktestError as exc:
                 raise BacktestError(
-                    f"{rule.source}: group {group.name!r} alert {rule.alert!r}: {exc.message}") from exc
+                    f"{rule.source}: group {group.name!r} alert {rule.alert!r}: {exc.message}"
+                ) from exc
             present = _query(client, rule, inlined.expr, start, timestamps[-1], interval)
-            episodes = apply_for_semantics(timestamps, present, rule.for_seconds,
-                                           rule.keep_firing_for_seconds)
+            episodes = apply_for_semantics(
+                timestamps, present, rule.for_seconds, rule.keep_firing_for_seconds
+            )
             results.append(AlertResult(rule, inlined.expr, interval, episodes, inlined.warnings))
     return BacktestResult(start, end, results)

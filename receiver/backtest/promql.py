@@ -188,8 +188,15 @@ class Inliner:
                 index += 1
         return "".join(out)
 
-    def _identifier(self, text: str, index: int, interval: float, warnings: list[str],
-                    stack: tuple[str, ...], out: list[str]) -> int:
+    def _identifier(
+        self,
+        text: str,
+        index: int,
+        interval: float,
+        warnings: list[str],
+        stack: tuple[str, ...],
+        out: list[str],
+    ) -> int:
         match = _IDENT_RE.match(text, index)
         assert match is not None
         name = match.group(0)
@@ -208,13 +215,13 @@ class Inliner:
         matchers: list[tuple[str, str, str]] = []
         if next_char == "{":
             close = _bracket_end(text, after, "{", "}")
-            matchers = _parse_matchers(text[after + 1:close - 1], text)
+            matchers = _parse_matchers(text[after + 1 : close - 1], text)
             cursor = close
         range_text = ""
         probe = _skip_space(text, cursor)
         if probe < len(text) and text[probe] == "[":
             close = _bracket_end(text, probe, "[", "]")
-            range_text = text[probe + 1:close - 1].strip()
+            range_text = text[probe + 1 : close - 1].strip()
             cursor = close
         probe = _skip_space(text, cursor)
         if text.startswith("@", probe) or re.match(r"offset\b", text[probe:]):

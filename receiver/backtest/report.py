@@ -37,11 +37,18 @@ def _delay(value: float | None) -> str:
 
 def _score_json(entry: AlertScore) -> dict[str, Any]:
     return {
-        "alertname": entry.alertname, "incident_type": entry.incident_type, "firing": entry.firing,
-        "true_positives": entry.true_positives, "false_positives": entry.false_positives,
-        "incidents": entry.incidents, "detected": entry.detected, "false_negatives": entry.false_negatives,
-        "precision": entry.precision, "recall": entry.recall,
-        "delay_median_seconds": entry.median_delay, "delay_max_seconds": entry.max_delay,
+        "alertname": entry.alertname,
+        "incident_type": entry.incident_type,
+        "firing": entry.firing,
+        "true_positives": entry.true_positives,
+        "false_positives": entry.false_positives,
+        "incidents": entry.incidents,
+        "detected": entry.detected,
+        "false_negatives": entry.false_negatives,
+        "precision": entry.precision,
+        "recall": entry.recall,
+        "delay_median_seconds": entry.median_delay,
+        "delay_max_seconds": entry.max_delay,
     }
 
 
@@ -52,9 +59,13 @@ def to_json(result: BacktestResult, scored: Score | None = None) -> dict[str, An
         "end": format_time(result.end),
         "alerts": [
             {
-                "alertname": a.rule.alert, "group": a.rule.group, "source": a.rule.source,
-                "for_seconds": a.rule.for_seconds, "keep_firing_for_seconds": a.rule.keep_firing_for_seconds,
-                "step_seconds": a.step, "warnings": a.warnings,
+                "alertname": a.rule.alert,
+                "group": a.rule.group,
+                "source": a.rule.source,
+                "for_seconds": a.rule.for_seconds,
+                "keep_firing_for_seconds": a.rule.keep_firing_for_seconds,
+                "step_seconds": a.step,
+                "warnings": a.warnings,
                 "firing": [_episode_json(e) for e in a.firing],
                 "pending_only": [_episode_json(e) for e in a.pending_only],
             }
@@ -69,15 +80,24 @@ def to_json(result: BacktestResult, scored: Score | None = None) -> dict[str, An
             "by_incident_type": [_score_json(s) for s in scored.by_type],
             "alerts": [_score_json(s) for s in scored.alerts],
             "incidents": [
-                {"name": o.incident.name, "model": o.incident.model,
-                 "incident_type": o.incident.incident_type,
-                 "start": format_time(o.incident.start), "end": format_time(o.incident.end),
-                 "detected_by": list(o.detected_by), "delay_seconds": o.delay}
+                {
+                    "name": o.incident.name,
+                    "model": o.incident.model,
+                    "incident_type": o.incident.incident_type,
+                    "start": format_time(o.incident.start),
+                    "end": format_time(o.incident.end),
+                    "detected_by": list(o.detected_by),
+                    "delay_seconds": o.delay,
+                }
                 for o in scored.incidents
             ],
             "false_positives": [
-                {"alertname": i.alertname, "labels": i.labels, "start": format_time(i.start),
-                 "end": format_time(i.end)}
+                {
+                    "alertname": i.alertname,
+                    "labels": i.labels,
+                    "start": format_time(i.start),
+                    "end": format_time(i.end),
+                }
                 for i in scored.false_positive_intervals
             ],
         }
@@ -93,10 +113,21 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _score_rows(entries: list[AlertScore]) -> list[list[str]]:
-    return [[e.alertname, e.incident_type or "-", str(e.firing), str(e.true_positives),
-             str(e.false_positives),
-             f"{e.detected}/{e.incidents}", _ratio(e.precision), _ratio(e.recall),
-             _delay(e.median_delay), _delay(e.max_delay)] for e in entries]
+    return [
+        [
+            e.alertname,
+            e.incident_type or "-",
+            str(e.firing),
+            str(e.true_positives),
+            str(e.false_positives),
+            f"{e.detected}/{e.incidents}",
+            _ratio(e.precision),
+            _ratio(e.recall),
+            _delay(e.median_delay),
+            _delay(e.max_delay),
+        ]
+        for e in entries
+    ]
 
 
 def render_text(result: BacktestResult, scored: Score | None = None) -> str:
@@ -104,20 +135,36 @@ def render_text(result: BacktestResult, scored: Score | None = None) -> str:
     lines = [f"Backtest {format_time(result.start)} .. {format_time(result.end)}", ""]
     for alert in result.alerts:
         rule = alert.rule
-        lines.append(f"{rule.alert}  (group {rule.group}, for {format_duration(rule.for_seconds)}, "
-                     f"step {format_duration(alert.step)}): {len(alert.firing)} firing, "
-                     f"{len(alert.pending_only)} pending only")
+        lines.append(
+            f"{rule.alert}  (group {rule.group}, for {format_duration(rule.for_seconds)}, "
+            f"step {format_duration(alert.step)}): {len(alert.firing)} firing, "
+            f"{len(alert.pending_only)} pending only"
+        )
         for warning in alert.warnings:
             lines.append(f"  warning: {warning}")
         for e in alert.firing:
-            lines.append(f"  FIRING   {format_time(e.fired_at)} -> {format_time(e.resolved_at)}  "
-                         f"{_labels_text(dict(e.labels))}")
+            lines.append(
+                f"  FIRING   {format_time(e.fired_at)} -> {format_time(e.resolved_at)}  "
+                f"{_labels_text(dict(e.labels))}"
+            )
         for e in alert.pending_only:
-            lines.append(f"  pending  {format_time(e.active_at)} -> {format_time(e.resolved_at)}  "
-                         f"{_labels_text(dict(e.labels))}")
+            lines.append(
+                f"  pending  {format_time(e.active_at)} -> {format_time(e.resolved_at)}  "
+                f"{_labels_text(dict(e.labels))}"
+            )
     if scored is not None:
-        headers = ["alert", "incident_type", "firing", "TP", "FP", "detected", "precision", "recall",
-                   "delay p50", "delay max"]
+        headers = [
+            "alert",
+            "incident_type",
+            "firing",
+            "TP",
+            "FP",
+            "detected",
+            "precision",
+            "recall",
+            "delay p50",
+            "delay max",
+        ]
         lines += ["", f"Score (grace {format_duration(scored.grace)} after each incident)", ""]
         extra = [scored.pages] if scored.pages is not None else []
         lines += _table(headers, _score_rows([*scored.alerts, scored.overall, *extra]))
@@ -127,10 +174,15 @@ def render_text(result: BacktestResult, scored: Score | None = None) -> str:
         missed = [o for o in scored.incidents if not o.detected_by]
         if missed:
             lines += ["", "Missed incidents"]
-            lines += [f"  {o.incident.name or '-'} {o.incident.incident_type} model={o.incident.model} "
-                      f"{format_time(o.incident.start)} .. {format_time(o.incident.end)}" for o in missed]
+            lines += [
+                f"  {o.incident.name or '-'} {o.incident.incident_type} model={o.incident.model} "
+                f"{format_time(o.incident.start)} .. {format_time(o.incident.end)}"
+                for o in missed
+            ]
         if scored.false_positive_intervals:
             lines += ["", "False positives"]
-            lines += [f"  {i.alertname} {format_time(i.start)} -> {format_time(i.end)} "
-                      f"{_labels_text(i.labels)}" for i in scored.false_positive_intervals]
+            lines += [
+                f"  {i.alertname} {format_time(i.start)} -> {format_time(i.end)} {_labels_text(i.labels)}"
+                for i in scored.false_positive_intervals
+            ]
     return "\n".join(lines) + "\n"

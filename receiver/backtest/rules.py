@@ -104,8 +104,9 @@ def _rule_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _string_map(value: Any, what: str, where: str, problems: list[str], *,
-                keys: re.Pattern[str]) -> dict[str, str]:
+def _string_map(
+    value: Any, what: str, where: str, problems: list[str], *, keys: re.Pattern[str]
+) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -133,8 +134,9 @@ def _duration_field(rule: Mapping[str, Any], key: str, where: str, problems: lis
         return 0.0
 
 
-def _parse_rule(rule: Any, index: int, group: str, interval: float, source: str,
-                problems: list[str]) -> RecordingRule | AlertRule | None:
+def _parse_rule(
+    rule: Any, index: int, group: str, interval: float, source: str, problems: list[str]
+) -> RecordingRule | AlertRule | None:
     where = f"{source}: group {group!r} rule #{index + 1}"
     if not isinstance(rule, dict):
         problems.append(f"{where}: a rule must be a mapping, got {type(rule).__name__}")
@@ -214,16 +216,21 @@ def _parse_file(path: Path, default_interval: float, problems: list[str]) -> lis
             problems.append(f"{source}: group {name!r} needs a 'rules' list")
             continue
         parsed = [_parse_rule(r, i, name, interval, source, problems) for i, r in enumerate(rules)]
-        groups.append(RuleGroup(
-            name=name, interval=interval, source=source,
-            recording=tuple(r for r in parsed if isinstance(r, RecordingRule)),
-            alerting=tuple(r for r in parsed if isinstance(r, AlertRule)),
-        ))
+        groups.append(
+            RuleGroup(
+                name=name,
+                interval=interval,
+                source=source,
+                recording=tuple(r for r in parsed if isinstance(r, RecordingRule)),
+                alerting=tuple(r for r in parsed if isinstance(r, AlertRule)),
+            )
+        )
     return groups
 
 
-def load_rule_files(paths: Sequence[str | Path], *,
-                    default_interval: float = DEFAULT_INTERVAL) -> list[RuleGroup]:
+def load_rule_files(
+    paths: Sequence[str | Path], *, default_interval: float = DEFAULT_INTERVAL
+) -> list[RuleGroup]:
     """Parse every rule file (a directory contributes its own ``*.yml``/``*.yaml``, not its subdirectories).
 
     Raises :class:`BacktestError` listing every problem (file, group and rule named) if any file is bad

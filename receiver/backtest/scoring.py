@@ -52,11 +52,13 @@ class FiringInterval:
     end: float
 
     def matches(self, incident: Incident, grace: float) -> bool:
-        return (self.labels.get("model") == incident.model
-                and self.labels.get("incident_type") == incident.incident_type
-                and (incident.alertname is None or incident.alertname == self.alertname)
-                and self.start <= incident.end + grace
-                and self.end > incident.start)
+        return (
+            self.labels.get("model") == incident.model
+            and self.labels.get("incident_type") == incident.incident_type
+            and (incident.alertname is None or incident.alertname == self.alertname)
+            and self.start <= incident.end + grace
+            and self.end > incident.start
+        )
 
 
 @dataclass
@@ -108,9 +110,14 @@ class Score:
 
 def _intervals(result: AlertResult, range_end: float) -> list[FiringInterval]:
     return [
-        FiringInterval(result.rule.alert, dict(e.labels), float(e.fired_at),
-                       range_end if e.resolved_at is None else e.resolved_at)
-        for e in result.episodes if e.fired_at is not None
+        FiringInterval(
+            result.rule.alert,
+            dict(e.labels),
+            float(e.fired_at),
+            range_end if e.resolved_at is None else e.resolved_at,
+        )
+        for e in result.episodes
+        if e.fired_at is not None
     ]
 
 
@@ -125,8 +132,11 @@ def score(result: BacktestResult, incidents: Sequence[Incident], *, grace: float
         entry = AlertScore(alert.rule.alert, kind, firing=len(intervals))
         entry.true_positives = sum(1 for i in intervals if any(i.matches(inc, grace) for inc in incidents))
         entry.false_positives = entry.firing - entry.true_positives
-        responsible = [inc for inc in incidents if inc.incident_type == kind
-                       and inc.alertname in (None, alert.rule.alert)]
+        responsible = [
+            inc
+            for inc in incidents
+            if inc.incident_type == kind and inc.alertname in (None, alert.rule.alert)
+        ]
         entry.incidents = len(responsible)
         for inc in responsible:
             hits = [i.start for i in intervals if i.matches(inc, grace)]
@@ -142,8 +152,9 @@ def score(result: BacktestResult, incidents: Sequence[Incident], *, grace: float
         delay = min(i.start for i in matched) - inc.start if matched else None
         outcomes.append(IncidentOutcome(inc, tuple(sorted({i.alertname for i in matched})), delay))
 
-    def aggregate(name: str, kind: str | None, chosen: list[IncidentOutcome],
-                  intervals: list[FiringInterval]) -> AlertScore:
+    def aggregate(
+        name: str, kind: str | None, chosen: list[IncidentOutcome], intervals: list[FiringInterval]
+    ) -> AlertScore:
         entry = AlertScore(name, kind, firing=len(intervals), incidents=len(chosen))
         entry.true_positives = sum(1 for i in intervals if any(i.matches(o.incident, grace) for o in chosen))
         entry.false_positives = entry.firing - entry.true_positives
@@ -160,11 +171,19 @@ def score(result: BacktestResult, incidents: Sequence[Incident], *, grace: float
         delay = min(i.start for i in matched) - inc.start if matched else None
         page_outcomes.append(IncidentOutcome(inc, tuple(sorted({i.alertname for i in matched})), delay))
     pages = aggregate("(pages)", None, page_outcomes, page_intervals)
-    kinds = sorted({o.incident.incident_type for o in outcomes}
-                   | {str(i.labels["incident_type"]) for i in all_intervals if "incident_type" in i.labels})
-    by_type = [aggregate(kind, kind, [o for o in outcomes if o.incident.incident_type == kind],
-                         [i for i in all_intervals if i.labels.get("incident_type") == kind])
-               for kind in kinds]
+    kinds = sorted(
+        {o.incident.incident_type for o in outcomes}
+        | {str(i.labels["incident_type"]) for i in all_intervals if "incident_type" in i.labels}
+    )
+    by_type = [
+        aggregate(
+            kind,
+            kind,
+            [o for o in outcomes if o.incident.incident_type == kind],
+            [i for i in all_intervals if i.labels.get("incident_type") == kind],
+        )
+        for kind in kinds
+    ]
     unmatched = [i for i in all_intervals if not any(i.matches(inc, grace) for inc in incidents)]
     return Score(grace, per_alert, overall, by_type, outcomes, unmatched, pages)
 
@@ -189,8 +208,14 @@ def _incident(raw: Any, index: int, source: str, problems: list[str]) -> Inciden
         return None
     alertname = raw.get("alertname")
     name = str(raw.get("name") or raw.get("id") or "")
-    return Incident(str(raw["model"]), str(raw["incident_type"]), start, end,
-                    None if alertname is None else str(alertname), name)
+    return Incident(
+        str(raw["model"]),
+        str(raw["incident_type"]),
+        start,
+        end,
+        None if alertname is None else str(alertname),
+        name,
+    )
 
 
 def load_incidents(path: str | Path) -> list[Incident]:

@@ -46,7 +46,8 @@ def parse_time(value: object, what: str = "time", *, now: float | None = None) -
     except ValueError as exc:
         raise BacktestError(
             f"{what}: {text!r} is not a time (use RFC 3339 like 2024-05-01T12:00:00Z, Unix seconds, "
-            f"or now-6h)") from exc
+            f"or now-6h)"
+        ) from exc
     return parse_time(parsed, what)
 
 

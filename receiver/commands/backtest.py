@@ -33,30 +33,57 @@ def register(subparsers: Any) -> None:
         "backtest",
         help="replay alert rules over Prometheus history and score them against labelled incidents",
         description="Evaluate alerting rules (recording rules inlined) over [--start, --end] with range "
-                    "queries at each group's interval, apply for:/keep_firing_for, and report when each "
-                    "alert would have fired; with --incidents, precision, recall and detection delay.",
+        "queries at each group's interval, apply for:/keep_firing_for, and report when each "
+        "alert would have fired; with --incidents, precision, recall and detection delay.",
     )
     parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL")
-    parser.add_argument("--rules", required=True, nargs="+", metavar="FILE_OR_DIR",
-                        help="rule files or directories of *.yml/*.yaml")
+    parser.add_argument(
+        "--rules",
+        required=True,
+        nargs="+",
+        metavar="FILE_OR_DIR",
+        help="rule files or directories of *.yml/*.yaml",
+    )
     parser.add_argument("--start", required=True, help="RFC 3339, Unix seconds, or now-6h")
     parser.add_argument("--end", required=True, help="RFC 3339, Unix seconds, or now")
-    parser.add_argument("--step", default=None,
-                        help="override every group's evaluation interval (e.g. 1m; default: the group's)")
+    parser.add_argument(
+        "--step",
+        default=None,
+        help="override every group's evaluation interval (e.g. 1m; default: the group's)",
+    )
     parser.add_argument("--incidents", default=None, metavar="FILE.yml", help="labelled incidents to score")
-    parser.add_argument("--grace", default="10m", help="how long after an incident's end a firing still "
-                                                       "counts as detecting it (default 10m)")
+    parser.add_argument(
+        "--grace",
+        default="10m",
+        help="how long after an incident's end a firing still counts as detecting it (default 10m)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per Prometheus query")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--tune", action="store_true",
-                        help="sweep each alert's threshold and for: over a grid (needs --incidents), print "
-                             "the front of false firings vs recall and delay, today's setting, a rule diff")
-    parser.add_argument("--tune-alert", action="append", default=[], metavar="ALERTNAME",
-                        help="with --tune: only this alert (repeatable)")
-    parser.add_argument("--threshold-factors", default=None, metavar="F,F,...",
-                        help="with --tune: threshold multipliers (default 0.5,0.75,1,1.25,1.5,2)")
-    parser.add_argument("--for-factors", default=None, metavar="F,F,...",
-                        help="with --tune: for: multipliers (default 0,0.25,0.5,1,1.5,2)")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="sweep each alert's threshold and for: over a grid (needs --incidents), print "
+        "the front of false firings vs recall and delay, today's setting, a rule diff",
+    )
+    parser.add_argument(
+        "--tune-alert",
+        action="append",
+        default=[],
+        metavar="ALERTNAME",
+        help="with --tune: only this alert (repeatable)",
+    )
+    parser.add_argument(
+        "--threshold-factors",
+        default=None,
+        metavar="F,F,...",
+        help="with --tune: threshold multipliers (default 0.5,0.75,1,1.25,1.5,2)",
+    )
+    parser.add_argument(
+        "--for-factors",
+        default=None,
+        metavar="F,F,...",
+        help="with --tune: for: multipliers (default 0,0.25,0.5,1,1.5,2)",
+    )
     parser.set_defaults(func=handle)
 
 
@@ -103,8 +130,18 @@ def handle(args: argparse.Namespace) -> int:
         except PrometheusError as exc:
             raise BacktestError(f"Prometheus at {args.prometheus} is not usable: {exc.message}") from exc
         if (args.tune or args.tune_alert) and incidents is not None:
-            tunings = tune(client, groups, incidents, start, end, alerts=args.tune_alert, step=step,
-                           grace=grace, threshold_factors=threshold_factors, for_factors=for_factors)
+            tunings = tune(
+                client,
+                groups,
+                incidents,
+                start,
+                end,
+                alerts=args.tune_alert,
+                step=step,
+                grace=grace,
+                threshold_factors=threshold_factors,
+                for_factors=for_factors,
+            )
             if args.json:
                 print(json.dumps(tuning_json(tunings), indent=2))
             else:

@@ -29,23 +29,45 @@ def register(subparsers: Any) -> None:
     from receiver.drill.scenarios import scenario_names
 
     names = scenario_names()
-    parser = subparsers.add_parser("drill", help="run an incident drill on a local stack",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", action="append", dest="scenarios", metavar="NAME",
-                        help=f"scenario to run (repeatable, or 'all'): {', '.join(names)}")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="tabletop: the receiver acts in dry-run (the timeline says what would have run)")
-    parser.add_argument("--keep", action="store_true",
-                        help="leave the stack up after the report and print its URLs (Ctrl-C stops it)")
+    parser = subparsers.add_parser(
+        "drill",
+        help="run an incident drill on a local stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        dest="scenarios",
+        metavar="NAME",
+        help=f"scenario to run (repeatable, or 'all'): {', '.join(names)}",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="tabletop: the receiver acts in dry-run (the timeline says what would have run)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the stack up after the report and print its URLs (Ctrl-C stops it)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON (no progress line)")
     parser.add_argument("--workdir", type=Path, help="keep configs, logs and data here instead of a temp dir")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    parser.add_argument("--ha", action="store_true",
-                        help="the production shape: a clustered Alertmanager pair, each peer posting to its "
-                             "own receiver replica, both replicas on one PostgreSQL started for the drill")
-    parser.add_argument("--registry", choices=("sqlite", "mlflow"), default="sqlite",
-                        help="model registry: a SQLite file (default) or a real local 'mlflow server' "
-                             "(SQLite backend store, local artifact root; needs the mlflow extra)")
+    parser.add_argument(
+        "--ha",
+        action="store_true",
+        help="the production shape: a clustered Alertmanager pair, each peer posting to its "
+        "own receiver replica, both replicas on one PostgreSQL started for the drill",
+    )
+    parser.add_argument(
+        "--registry",
+        choices=("sqlite", "mlflow"),
+        default="sqlite",
+        help="model registry: a SQLite file (default) or a real local 'mlflow server' "
+        "(SQLite backend store, local artifact root; needs the mlflow extra)",
+    )
     parser.set_defaults(func=handle)
 
 
@@ -64,8 +86,10 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     wanted = args.scenarios or []
     if not wanted:
-        print(f"error: name a scenario with --scenario (one of: {', '.join(scenario_names())}, all)",
-              file=sys.stderr)
+        print(
+            f"error: name a scenario with --scenario (one of: {', '.join(scenario_names())}, all)",
+            file=sys.stderr,
+        )
         return 2
     try:
         scenarios = list(SCENARIOS) if "all" in wanted else [get_scenario(n) for n in dict.fromkeys(wanted)]
@@ -78,13 +102,20 @@ def handle(args: argparse.Namespace) -> int:
         from receiver.drill.run import DrillRun
         from receiver.drill.stack import StackOptions
     except ImportError as exc:  # the demo model server's stack is an extra
-        print(f"error: receiver drill needs the model-server extra (pip install "
-              f"'ml-incident-runbooks[model-server]'): {exc}", file=sys.stderr)
+        print(
+            f"error: receiver drill needs the model-server extra (pip install "
+            f"'ml-incident-runbooks[model-server]'): {exc}",
+            file=sys.stderr,
+        )
         return 2
 
     progress = Progress(quiet=args.json)
-    run = DrillRun(scenarios, dry_run=args.dry_run, progress=progress,
-                   options=StackOptions(workdir=args.workdir, ha=args.ha, registry=args.registry))
+    run = DrillRun(
+        scenarios,
+        dry_run=args.dry_run,
+        progress=progress,
+        options=StackOptions(workdir=args.workdir, ha=args.ha, registry=args.registry),
+    )
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:

@@ -13,13 +13,21 @@ __all__ = ["handle", "register"]
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("lint", help="validate runbooks (schema, matchers, expressions, actions)",
-                                   description="Validate every runbook; print each problem as "
-                                               "file:line: field: message.")
-    parser.add_argument("directory", nargs="?", type=Path, default=Path("runbooks"),
-                        help="directory of runbook YAML files (default: runbooks/)")
-    parser.add_argument("--schema", type=Path, default=None,
-                        help="runbook JSON Schema (default: the shipped one)")
+    parser = subparsers.add_parser(
+        "lint",
+        help="validate runbooks (schema, matchers, expressions, actions)",
+        description="Validate every runbook; print each problem as file:line: field: message.",
+    )
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=Path("runbooks"),
+        help="directory of runbook YAML files (default: runbooks/)",
+    )
+    parser.add_argument(
+        "--schema", type=Path, default=None, help="runbook JSON Schema (default: the shipped one)"
+    )
     parser.set_defaults(func=handle)
 
 

@@ -48,8 +48,11 @@ def register(subparsers: Any) -> None:
         help="bearer token for the read API (else env RECEIVER_ADMIN_TOKEN, else generated)",
     )
     parser.add_argument("--config", type=Path, help="YAML file of settings")
-    parser.add_argument("--registry-url", help="MLflow Model Registry, mlflow+http(s)://host:port "
-                        "(token: --registry-token-file or env MLFLOW_TRACKING_TOKEN)")
+    parser.add_argument(
+        "--registry-url",
+        help="MLflow Model Registry, mlflow+http(s)://host:port "
+        "(token: --registry-token-file or env MLFLOW_TRACKING_TOKEN)",
+    )
     parser.add_argument("--registry-token-file", type=Path, help="file holding the MLflow bearer token")
     parser.add_argument("--threads", type=int, help="waitress worker threads (default 8)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")

@@ -88,8 +88,10 @@ class ChatSink:
                     self.send_response(404)
                     self.end_headers()
                     return
-                rows = [{"at": m.at, "path": m.path, "channel": m.channel, "text": m.text()}
-                        for m in sink.messages()]
+                rows = [
+                    {"at": m.at, "path": m.path, "channel": m.channel, "text": m.text()}
+                    for m in sink.messages()
+                ]
                 answer = json.dumps({"messages": rows} if self.path.startswith("/messages") else {"ok": True})
                 data = answer.encode()
                 self.send_response(200)
@@ -120,8 +122,10 @@ class ChatSink:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m receiver.drill.chatsink",
-                                     description="record chat and pager posts; GET /messages lists them")
+    parser = argparse.ArgumentParser(
+        prog="python -m receiver.drill.chatsink",
+        description="record chat and pager posts; GET /messages lists them",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8088)
     args = parser.parse_args(argv)

@@ -47,13 +47,15 @@ class Floors:
     after_signal: dict[str, dict[str, Hops]]
 
 
-def effective_floors(from_fault: Hops, after_signal: Mapping[str, Hops],
-                     signal_elapsed: Mapping[str, float]) -> tuple[Hops, str | None]:
+def effective_floors(
+    from_fault: Hops, after_signal: Mapping[str, Hops], signal_elapsed: Mapping[str, float]
+) -> tuple[Hops, str | None]:
     """Each hop's floor given the measured signal times (seconds after the fault, per alert name).
 
     The alert whose loop allows the earliest containment sets the floor; each hop's floor is the later of
     that and the instant-signal floor. Returns the floors and the alert chosen (None: nothing measured).
     """
+
     def contained_at(name: str) -> float:
         offset = after_signal[name].get("containment applied")
         return signal_elapsed[name] + (offset if offset is not None else 0.0)
@@ -101,10 +103,15 @@ def compute_floors(stack: Any, scenarios: Sequence[Scenario]) -> Floors:
     registry_poll = float(stack.options.registry_poll_interval)
     alerts: dict[str, dict[str, float]] = {}
     config: dict[str, Any] = {
-        "scrape_interval": scrape, "evaluation_interval": evaluation, "worker_poll_interval": worker,
-        "registry_poll_interval": registry_poll, "time_factor": getattr(stack, "factor", None),
-        "psi_window": getattr(stack.options, "psi_window", None), "alerts": alerts,
-        "registry": getattr(stack.options, "registry", "sqlite")}
+        "scrape_interval": scrape,
+        "evaluation_interval": evaluation,
+        "worker_poll_interval": worker,
+        "registry_poll_interval": registry_poll,
+        "time_factor": getattr(stack, "factor", None),
+        "psi_window": getattr(stack.options, "psi_window", None),
+        "alerts": alerts,
+        "registry": getattr(stack.options, "registry", "sqlite"),
+    }
     out: dict[str, Hops] = {}
     after: dict[str, dict[str, Hops]] = {}
     for scenario in scenarios:
@@ -115,8 +122,10 @@ def compute_floors(stack: Any, scenarios: Sequence[Scenario]) -> Floors:
             rule = rules.get(name)
             if rule is None:
                 continue
-            labels = {"incident_type": scenario.incident_type,
-                      **{k: str(v) for k, v in rule.get("labels", {}).items()}}
+            labels = {
+                "incident_type": scenario.incident_type,
+                **{k: str(v) for k, v in rule.get("labels", {}).items()},
+            }
             for_s = _seconds(rule.get("for"), 0.0)
             wait = route_group_wait(am.get("route", {}), labels)
             alerts[name] = {"for": for_s, "group_wait": wait}

@@ -24,8 +24,15 @@ from receiver.drill.traffic import NullFeatureTraffic, TrafficThread
 __all__ = ["HOPS", "DrillReport", "DrillRun", "ScenarioResult", "run_drill"]
 
 #: The hops measured from the fault, in order.
-HOPS = (SIGNAL_HOP, "rule firing", "alertmanager", "webhook received", "containment applied",
-        "serving contained", "verified")
+HOPS = (
+    SIGNAL_HOP,
+    "rule firing",
+    "alertmanager",
+    "webhook received",
+    "containment applied",
+    "serving contained",
+    "verified",
+)
 DEFAULT_RATE = 8.0
 WARMUP_TIMEOUT = 60.0
 QUIET_TIMEOUT = 60.0
@@ -84,17 +91,36 @@ class ScenarioResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "scenario": self.scenario, "model": self.model, "incident_type": self.incident_type,
-            "summary": self.summary, "fault": self.fault, "expected": self.expected, "dry_run": self.dry_run,
-            "passed": self.passed, "contained": self.contained, "verified": self.verified,
-            "reason": self.reason, "deadline_seconds": self.deadline, "fault_at": self.fault_at,
+            "scenario": self.scenario,
+            "model": self.model,
+            "incident_type": self.incident_type,
+            "summary": self.summary,
+            "fault": self.fault,
+            "expected": self.expected,
+            "dry_run": self.dry_run,
+            "passed": self.passed,
+            "contained": self.contained,
+            "verified": self.verified,
+            "reason": self.reason,
+            "deadline_seconds": self.deadline,
+            "fault_at": self.fault_at,
             "healed_at": self.healed_at,
             "signals": {name: at - (self.fault_at or 0.0) for name, at in self.signals.items()},
             "signal_alert": self.signal_alert,
-            "hops": [{"hop": h, "seconds_after_fault": self.elapsed(h), "floor_seconds": self.floors.get(h),
-                      "floor_with_instant_signal_seconds": self.config_floors.get(h)} for h in HOPS],
-            "incident": self.incident, "timeline": self.timeline, "messages": self.messages,
-            "registry": self.registry, "registry_history": self.registry_history,
+            "hops": [
+                {
+                    "hop": h,
+                    "seconds_after_fault": self.elapsed(h),
+                    "floor_seconds": self.floors.get(h),
+                    "floor_with_instant_signal_seconds": self.config_floors.get(h),
+                }
+                for h in HOPS
+            ],
+            "incident": self.incident,
+            "timeline": self.timeline,
+            "messages": self.messages,
+            "registry": self.registry,
+            "registry_history": self.registry_history,
             "server_state": self.server_state,
         }
 
@@ -114,18 +140,29 @@ class DrillReport:
         return bool(self.results) and all(r.passed for r in self.results) and not self.problems
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "duration_seconds": self.finished_at - self.started_at,
-                "config": self.floors_config, "settings_not_supported_by_receiver": self.dropped_settings,
-                "problems": self.problems, "urls": self.urls,
-                "scenarios": [r.to_dict() for r in self.results]}
+        return {
+            "passed": self.passed,
+            "duration_seconds": self.finished_at - self.started_at,
+            "config": self.floors_config,
+            "settings_not_supported_by_receiver": self.dropped_settings,
+            "problems": self.problems,
+            "urls": self.urls,
+            "scenarios": [r.to_dict() for r in self.results],
+        }
 
 
 class DrillRun:
     """One run: owns the stack and the traffic; ``execute()`` returns the report. ``stop()`` is idempotent."""
 
-    def __init__(self, scenarios: Sequence[Scenario], *, dry_run: bool = False,
-                 progress: Progress | None = None, options: StackOptions | None = None,
-                 rate: float = DEFAULT_RATE) -> None:
+    def __init__(
+        self,
+        scenarios: Sequence[Scenario],
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        options: StackOptions | None = None,
+        rate: float = DEFAULT_RATE,
+    ) -> None:
         if not scenarios:
             raise ValueError("no scenarios to run")
         names = [s.model for s in scenarios]
@@ -137,13 +174,27 @@ class DrillRun:
         base = options or StackOptions()
         from dataclasses import replace
 
-        self.stack = Stack(names, replace(base, dry_run=dry_run),
-                           setup_promote={s.model: s.setup_promote for s in scenarios if s.setup_promote})
+        self.stack = Stack(
+            names,
+            replace(base, dry_run=dry_run),
+            setup_promote={s.model: s.setup_promote for s in scenarios if s.setup_promote},
+        )
         self.rate = rate
         self.traffic: dict[str, TrafficThread | NullFeatureTraffic] = {}
-        self.results = {s.name: ScenarioResult(
-            s.name, s.model, s.incident_type, s.summary, s.fault.describe(), s.expect.description,
-            dry_run, s.deadline, expect_verified=s.expect.verified and not dry_run) for s in scenarios}
+        self.results = {
+            s.name: ScenarioResult(
+                s.name,
+                s.model,
+                s.incident_type,
+                s.summary,
+                s.fault.describe(),
+                s.expect.description,
+                dry_run,
+                s.deadline,
+                expect_verified=s.expect.verified and not dry_run,
+            )
+            for s in scenarios
+        }
         self.problems: list[str] = []
         self._baseline_registry: dict[str, dict[str, Any]] = {}
         self._session = requests.Session()
@@ -171,8 +222,15 @@ class DrillRun:
             self._collect(scenario)
             self._settle_floors(self.results[scenario.name])
         self.progress.done()
-        return DrillReport(list(self.results.values()), self.floors.config, started, time.time(),
-                           self.stack.urls(), self.stack.dropped_settings, self.problems)
+        return DrillReport(
+            list(self.results.values()),
+            self.floors.config,
+            started,
+            time.time(),
+            self.stack.urls(),
+            self.stack.dropped_settings,
+            self.problems,
+        )
 
     def stop(self) -> None:
         try:
@@ -186,12 +244,17 @@ class DrillRun:
     # -- steps ---------------------------------------------------------------------------------------
     def _traffic_config(self, scenario: Scenario) -> TrafficConfig:
         options = {"rate": self.rate, **scenario.traffic}
-        return TrafficConfig(url=self.stack.server_urls[scenario.model], duration=6 * 3600.0,
-                             seed=abs(hash(scenario.name)) % 10_000, **options)
+        return TrafficConfig(
+            url=self.stack.server_urls[scenario.model],
+            duration=6 * 3600.0,
+            seed=abs(hash(scenario.name)) % 10_000,
+            **options,
+        )
 
     def _query(self, promql: str) -> list[dict[str, Any]]:
-        resp = self._session.get(self.stack.prometheus_url + "/api/v1/query", params={"query": promql},
-                                 timeout=5)
+        resp = self._session.get(
+            self.stack.prometheus_url + "/api/v1/query", params={"query": promql}, timeout=5
+        )
         resp.raise_for_status()
         result: list[dict[str, Any]] = resp.json()["data"]["result"]
         return result
@@ -210,8 +273,9 @@ class DrillRun:
             if not missing:
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no traffic seen by Prometheus after {WARMUP_TIMEOUT:g}s for: "
-                                   + ", ".join(missing))
+                raise TimeoutError(
+                    f"no traffic seen by Prometheus after {WARMUP_TIMEOUT:g}s for: " + ", ".join(missing)
+                )
             self.progress.stage("warming up", f"waiting for traffic in Prometheus: {', '.join(missing)}")
             time.sleep(0.5)
         # the compressed rate windows (10 s) must hold healthy traffic, and no page-severity alert may be
@@ -219,16 +283,21 @@ class DrillRun:
         settle = time.monotonic() + 10.0
         quiet_deadline = settle + QUIET_TIMEOUT
         while True:
-            noisy = sorted({str(a.get("labels", {}).get("alertname")) + "/" + str(a["labels"].get("model"))
-                            for a in self._firing_alerts() if a.get("labels", {}).get("model") in models
-                            and a["labels"].get("severity") == "page"})
+            noisy = sorted(
+                {
+                    str(a.get("labels", {}).get("alertname")) + "/" + str(a["labels"].get("model"))
+                    for a in self._firing_alerts()
+                    if a.get("labels", {}).get("model") in models and a["labels"].get("severity") == "page"
+                }
+            )
             if time.monotonic() >= settle and not noisy:
                 break
             if time.monotonic() > quiet_deadline:
                 self.problems.append(f"alerts still active before the fault: {', '.join(noisy)}")
                 break
-            self.progress.stage("settling" if not noisy else "waiting for start-up pages to clear",
-                                ", ".join(noisy))
+            self.progress.stage(
+                "settling" if not noisy else "waiting for start-up pages to clear", ", ".join(noisy)
+            )
             time.sleep(0.5)
         self.progress.note("traffic flowing for every model, no alert active")
 
@@ -239,8 +308,13 @@ class DrillRun:
     @staticmethod
     def _serving_fields(state: dict[str, Any]) -> tuple[Any, ...]:
         unhealthy = sorted(v["version"] for v in state.get("versions", []) if v.get("unhealthy"))
-        return (state.get("active_version"), sorted((state.get("traffic") or {}).items()), state.get("mode"),
-                state.get("guardrail_level"), unhealthy)
+        return (
+            state.get("active_version"),
+            sorted((state.get("traffic") or {}).items()),
+            state.get("mode"),
+            state.get("guardrail_level"),
+            unhealthy,
+        )
 
     def _inject(self, scenario: Scenario) -> None:
         result = self.results[scenario.name]
@@ -249,16 +323,23 @@ class DrillRun:
         if fault.faults:
             self.stack.set_faults(scenario.model, fault.faults)
         if fault.promote:
-            self.stack.registry().promote(scenario.model, fault.promote, actor="drill",
-                                          reason=f"drill {scenario.name}: the release under test")
+            self.stack.registry().promote(
+                scenario.model,
+                fault.promote,
+                actor="drill",
+                reason=f"drill {scenario.name}: the release under test",
+            )
         if fault.drift:
             traffic = self.traffic[scenario.model]
             assert isinstance(traffic, TrafficThread)
             traffic.restart(drift=dict(fault.drift))
         if fault.null_feature:
             self.traffic.pop(scenario.model).stop()
-            null = NullFeatureTraffic(self.stack.server_urls[scenario.model], fault.null_feature,
-                                      float(scenario.traffic.get("rate", self.rate)))
+            null = NullFeatureTraffic(
+                self.stack.server_urls[scenario.model],
+                fault.null_feature,
+                float(scenario.traffic.get("rate", self.rate)),
+            )
             null.start()
             self.traffic[scenario.model] = null
         if fault.kill_server:
@@ -301,8 +382,9 @@ class DrillRun:
                     status = "PASS" if result.passed else "FAIL"
                     self.progress.note(f"{name}: {status} - {reason}")
             if pending:
-                self.progress.stage("watching", " | ".join(
-                    f"{n}: {self._stage_of(self.results[n])}" for n in pending))
+                self.progress.stage(
+                    "watching", " | ".join(f"{n}: {self._stage_of(self.results[n])}" for n in pending)
+                )
                 time.sleep(POLL_INTERVAL)
 
     @staticmethod
@@ -314,12 +396,15 @@ class DrillRun:
         assert result.fault_at is not None
         if not result.contained:
             if now - result.fault_at > scenario.deadline:
-                return True, (f"expected containment ({scenario.expect.description}) not observed within "
-                              f"{scenario.deadline:g}s; last stage: {self._stage_of(result)}")
+                return True, (
+                    f"expected containment ({scenario.expect.description}) not observed within "
+                    f"{scenario.deadline:g}s; last stage: {self._stage_of(result)}"
+                )
             return False, ""
         if not result.expect_verified:
-            return True, "containment observed" + (" (dry run: would-have-run on the timeline, registry "
-                                                   "unchanged)" if self.dry_run else "")
+            return True, "containment observed" + (
+                " (dry run: would-have-run on the timeline, registry unchanged)" if self.dry_run else ""
+            )
         if result.verified:
             return True, "contained and verified"
         contained_at = result.times["containment applied"] or now
@@ -346,9 +431,12 @@ class DrillRun:
 
     def _incident(self, scenario: Scenario) -> dict[str, Any] | None:
         try:
-            resp = self._session.get(self.stack.receiver_url + "/api/v1/incidents",
-                                     params={"model": scenario.model, "limit": "50"},
-                                     headers=self.stack.admin_headers(), timeout=3)
+            resp = self._session.get(
+                self.stack.receiver_url + "/api/v1/incidents",
+                params={"model": scenario.model, "limit": "50"},
+                headers=self.stack.admin_headers(),
+                timeout=3,
+            )
             incidents: list[dict[str, Any]] = resp.json()["incidents"]
         except (requests.RequestException, KeyError, ValueError):
             return None
@@ -362,19 +450,32 @@ class DrillRun:
 
     def _incident_detail(self, incident_id: int) -> dict[str, Any] | None:
         try:
-            resp = self._session.get(f"{self.stack.receiver_url}/api/v1/incidents/{incident_id}",
-                                     headers=self.stack.admin_headers(), timeout=3)
+            resp = self._session.get(
+                f"{self.stack.receiver_url}/api/v1/incidents/{incident_id}",
+                headers=self.stack.admin_headers(),
+                timeout=3,
+            )
             detail: dict[str, Any] = resp.json()
             return detail if resp.status_code == 200 else None
         except (requests.RequestException, ValueError):
             return None
 
-    def _observe(self, scenario: Scenario, result: ScenarioResult, now: float,
-                 firing: list[dict[str, Any]], am_alerts: list[dict[str, Any]], messages: list[Any]) -> None:
+    def _observe(
+        self,
+        scenario: Scenario,
+        result: ScenarioResult,
+        now: float,
+        firing: list[dict[str, Any]],
+        am_alerts: list[dict[str, Any]],
+        messages: list[Any],
+    ) -> None:
         times = result.times
         model, kind = scenario.model, scenario.incident_type
-        ours = [a for a in firing if a.get("labels", {}).get("model") == model
-                and a.get("labels", {}).get("incident_type") == kind]
+        ours = [
+            a
+            for a in firing
+            if a.get("labels", {}).get("model") == model and a.get("labels", {}).get("incident_type") == kind
+        ]
         if times["rule firing"] is None:
             # when each alert's expression first held (the earliest of its series, e.g. one per feature),
             # re-read until a rule fires (an alert that drops out of pending and comes back gets a new
@@ -390,8 +491,11 @@ class DrillRun:
             if any(a.get("state") == "firing" for a in ours):
                 times["rule firing"] = now
         if times["alertmanager"] is None and any(
-                a.get("labels", {}).get("model") == model and a.get("labels", {}).get("incident_type") == kind
-                and (a.get("status") or {}).get("state") in ("active", "suppressed") for a in am_alerts):
+            a.get("labels", {}).get("model") == model
+            and a.get("labels", {}).get("incident_type") == kind
+            and (a.get("status") or {}).get("state") in ("active", "suppressed")
+            for a in am_alerts
+        ):
             times["alertmanager"] = now
         incident = self._incident(scenario)
         if incident is None:
@@ -407,8 +511,9 @@ class DrillRun:
         if self.dry_run:
             detail = self._incident_detail(int(incident["id"]))
             timeline = detail.get("timeline", []) if detail else []
-            would = [e for e in timeline
-                     if "would" in (str(e.get("message", "")) + str(e.get("kind", ""))).lower()]
+            would = [
+                e for e in timeline if "would" in (str(e.get("message", "")) + str(e.get("kind", ""))).lower()
+            ]
             unchanged = self._serving_fields(registry) == self._serving_fields(self._baseline_registry[model])
             if would and unchanged:
                 times["containment applied"] = _epoch(would[0].get("at")) or now
@@ -434,8 +539,11 @@ class DrillRun:
     def _applied_at(self, scenario: Scenario, result: ScenarioResult, messages: list[Any]) -> float | None:
         assert result.fault_at is not None
         if scenario.expect.registry_actions:
-            entries = [e for e in self.stack.registry().history(scenario.model, limit=50)
-                       if e.action in scenario.expect.registry_actions and not e.actor.startswith("drill")]
+            entries = [
+                e
+                for e in self.stack.registry().history(scenario.model, limit=50)
+                if e.action in scenario.expect.registry_actions and not e.actor.startswith("drill")
+            ]
             stamps = [e.at.timestamp() for e in entries if e.at.timestamp() >= result.fault_at - 1]
             if stamps:
                 return min(stamps)
@@ -465,8 +573,10 @@ class DrillRun:
         """Floors from the measured signals; the signal hop becomes that of the alert setting them."""
         fault_at = result.fault_at or 0.0
         floors, chosen = effective_floors(
-            result.config_floors, self.floors.after_signal[result.scenario],
-            {name: at - fault_at for name, at in result.signals.items()})
+            result.config_floors,
+            self.floors.after_signal[result.scenario],
+            {name: at - fault_at for name, at in result.signals.items()},
+        )
         result.floors.update(floors)
         result.signal_alert = chosen
         if chosen is not None:
@@ -485,13 +595,21 @@ class DrillRun:
         result.registry_history = [e.to_dict() for e in reversed(history) if e.at.timestamp() >= fault_at - 1]
         result.server_state = self.stack.server_state(scenario.model)
         sink = self.stack.sink
-        result.messages = [{"at": m.at, "path": m.path, "channel": m.channel, "text": m.text()}
-                           for m in (sink.messages() if sink else [])
-                           if scenario.model in m.text() or scenario.model in str(m.body)]
+        result.messages = [
+            {"at": m.at, "path": m.path, "channel": m.channel, "text": m.text()}
+            for m in (sink.messages() if sink else [])
+            if scenario.model in m.text() or scenario.model in str(m.body)
+        ]
 
 
-def run_drill(scenarios: Sequence[Scenario], *, dry_run: bool = False, progress: Progress | None = None,
-              options: StackOptions | None = None, keep: bool = False) -> DrillReport:
+def run_drill(
+    scenarios: Sequence[Scenario],
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    options: StackOptions | None = None,
+    keep: bool = False,
+) -> DrillReport:
     """Run ``scenarios`` on a fresh stack and return the report; the stack is stopped unless ``keep``."""
     run = DrillRun(scenarios, dry_run=dry_run, progress=progress, options=options)
     try:
@@ -499,6 +617,3 @@ def run_drill(scenarios: Sequence[Scenario], *, dry_run: bool = False, progress:
     finally:
         if not keep:
             run.stop()
-
-
-

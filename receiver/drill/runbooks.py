@@ -41,8 +41,10 @@ def compress_runbook(doc: dict[str, Any], factor: float, *, durations: bool = Tr
         if isinstance(out.get("verify"), dict):
             out["verify"] = dict(out["verify"], query=_query(out["verify"].get("query"), factor))
         if isinstance(out.get("evidence"), list):
-            out["evidence"] = [dict(e, query=_query(e.get("query"), factor)) if isinstance(e, dict) else e
-                               for e in out["evidence"]]
+            out["evidence"] = [
+                dict(e, query=_query(e.get("query"), factor)) if isinstance(e, dict) else e
+                for e in out["evidence"]
+            ]
         return out
     for key in ("cooldown",):
         if key in out:
@@ -56,8 +58,10 @@ def compress_runbook(doc: dict[str, Any], factor: float, *, durations: bool = Tr
         verify["query"] = _query(verify.get("query"), factor)
         out["verify"] = verify
     if isinstance(out.get("evidence"), list):
-        out["evidence"] = [dict(e, query=_query(e.get("query"), factor)) if isinstance(e, dict) else e
-                           for e in out["evidence"]]
+        out["evidence"] = [
+            dict(e, query=_query(e.get("query"), factor)) if isinstance(e, dict) else e
+            for e in out["evidence"]
+        ]
     if isinstance(out.get("escalate"), dict) and "after" in out["escalate"]:
         out["escalate"] = dict(out["escalate"], after=_duration(out["escalate"]["after"], factor))
     if isinstance(out.get("comms"), dict) and "cadence" in out["comms"]:
@@ -78,8 +82,9 @@ def compress_runbook(doc: dict[str, Any], factor: float, *, durations: bool = Tr
     return out
 
 
-def write_compressed_runbooks(source: Path, target: Path, factor: float, *,
-                              durations: bool = True) -> list[Path]:
+def write_compressed_runbooks(
+    source: Path, target: Path, factor: float, *, durations: bool = True
+) -> list[Path]:
     """Compress every ``*.yml`` runbook of ``source`` into ``target``; other files are copied as they are."""
     target.mkdir(parents=True, exist_ok=True)
     written = []

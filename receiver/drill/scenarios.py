@@ -132,15 +132,20 @@ def _guardrail_raised(state: Mapping[str, Any]) -> bool:
 
 
 def _paged(messages: Sequence[SinkMessage], model: str) -> bool:
-    return any(m.path.startswith("/pager") and isinstance(m.body, dict)
-               and m.body.get("event_action") == "trigger" and model in m.text() + str(m.body)
-               for m in messages)
+    return any(
+        m.path.startswith("/pager")
+        and isinstance(m.body, dict)
+        and m.body.get("event_action") == "trigger"
+        and model in m.text() + str(m.body)
+        for m in messages
+    )
 
 
 def _ticket(channel: str, fragment: str = "") -> SinkCheck:
     return lambda messages, model: any(
         m.path.startswith("/chat/") and m.channel == channel and model in m.text() and fragment in m.text()
-        for m in messages)
+        for m in messages
+    )
 
 
 def _all(*checks: SinkCheck) -> SinkCheck:
@@ -154,9 +159,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         summary="v2 (the worse version) is promoted and fails half of its requests",
         model="drill-bad-release",
         fault=Fault(faults={"version": "v2", "error_rate": 0.5}, promote="v2"),
-        expect=Expectation("rollback to v1, v2 marked unhealthy, server serves v1",
-                           registry=_rolled_back_to("v1", "v2"), server=_serving_active("v1"),
-                           registry_actions=("rollback",)),
+        expect=Expectation(
+            "rollback to v1, v2 marked unhealthy, server serves v1",
+            registry=_rolled_back_to("v1", "v2"),
+            server=_serving_active("v1"),
+            registry_actions=("rollback",),
+        ),
         # the release watch (cause="release") opens it; Alertmanager inhibits the burn-rate pages meanwhile,
         # so the bad-release runbook is the one that runs
         alerts=("ModelReleaseErrorRatioHigh", "ModelErrorBudgetBurnFast", "ModelErrorBudgetBurnMedium"),
@@ -168,9 +176,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         summary="a release (v2) answers 300 ms slower, three times the 100 ms SLO",
         model="drill-latency",
         fault=Fault(faults={"version": "v2", "latency_seconds": 0.3}, promote="v2"),
-        expect=Expectation("rollback to v1 (recent release) and a page, server serves v1",
-                           registry=_active("v1"), server=_serving_active("v1"), sink=_paged,
-                           registry_actions=("rollback",)),
+        expect=Expectation(
+            "rollback to v1 (recent release) and a page, server serves v1",
+            registry=_active("v1"),
+            server=_serving_active("v1"),
+            sink=_paged,
+            registry_actions=("rollback",),
+        ),
         # the release watch's latency half opens it (bad-release: rollback and a page)
         alerts=("ModelReleaseLatencyHigh", "ModelLatencyP95High"),
         runbooks=("bad-release",),
@@ -178,16 +190,18 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="feature-drift",
         incident_type="drift",
-        summary=f"the traffic's {DRIFT_FEATURE} shifts by 1 standard deviation "
-                "on v2 (v1 is last known good)",
+        summary=f"the traffic's {DRIFT_FEATURE} shifts by 1 standard deviation on v2 (v1 is last known good)",
         model="drill-drift",
         setup_promote="v2",
         # 1 sd: PSI far above 0.2 while few values leave the baseline range (3 sd would also trip the
         # data-quality out_of_range rule, whose fallback then holds the model's cooldown)
         fault=Fault(drift={DRIFT_FEATURE: 1.0}),
-        expect=Expectation("traffic split: 50 % to v1 (last known good), served by the model server",
-                           registry=_split_to("v1", 50.0), server=_split_to("v1", 50.0),
-                           registry_actions=("split", "split_to_last_known_good", "traffic_split")),
+        expect=Expectation(
+            "traffic split: 50 % to v1 (last known good), served by the model server",
+            registry=_split_to("v1", 50.0),
+            server=_split_to("v1", 50.0),
+            registry_actions=("split", "split_to_last_known_good", "traffic_split"),
+        ),
         alerts=("ModelFeatureDriftHigh",),
         runbooks=("feature-drift",),
         # refills the drill's 400-input PSI window in 20 s once the drift is withdrawn
@@ -199,15 +213,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         name="prediction-shift",
         incident_type="prediction_shift",
         summary="the release v2 serves inverted scores (1 - score, a corrupt artifact): its mean moves "
-                "0.45 baseline standard deviations (v1 is last known good)",
+        "0.45 baseline standard deviations (v1 is last known good)",
         model="drill-prediction",
         setup_promote="v2",
         # v2 active with v1 as last known good (v1 served healthily before), so the runbook's SEV2 split
         # has somewhere to go; inverting v1 itself would leave no last known good to split to
         fault=Fault(faults={"version": "v2", "corrupt_rate": 1.0}),
-        expect=Expectation("traffic split: 50 % to v1 (last known good), served by the model server",
-                           registry=_split_to("v1", 50.0), server=_split_to("v1", 50.0),
-                           registry_actions=("split", "split_to_last_known_good", "traffic_split")),
+        expect=Expectation(
+            "traffic split: 50 % to v1 (last known good), served by the model server",
+            registry=_split_to("v1", 50.0),
+            server=_split_to("v1", 50.0),
+            registry_actions=("split", "split_to_last_known_good", "traffic_split"),
+        ),
         alerts=("ModelPredictionMeanShift",),
         runbooks=("prediction-shift",),
         # the split halves the damage but does not cure v2: the drill then withdraws the corruption (the
@@ -222,8 +239,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         model="drill-auc",
         traffic={"label_delay": 1.0, "label_fraction": 1.0},
         fault=Fault(faults={"version": "v1", "corrupt_rate": 1.0}),
-        expect=Expectation("a ticket on ml-tickets (no automatic change to serving)",
-                           registry=_active("v1"), sink=_ticket("ml-tickets", "AUC"), verified=False),
+        expect=Expectation(
+            "a ticket on ml-tickets (no automatic change to serving)",
+            registry=_active("v1"),
+            sink=_ticket("ml-tickets", "AUC"),
+            verified=False,
+        ),
         alerts=("ModelAUCDrop",),
         runbooks=("auc-drop",),
         deadline=150.0,
@@ -235,10 +256,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         model="drill-llm",
         traffic={"text": True},
         fault=Fault(faults={"toxic_rate": 0.3}),
-        expect=Expectation("guardrail raised and risky tools blocked in the registry and on the server, "
-                           "safety paged",
-                           registry=_guardrail_raised, server=_guardrail_raised, sink=_paged,
-                           registry_actions=("guardrail", "set_guardrail")),
+        expect=Expectation(
+            "guardrail raised and risky tools blocked in the registry and on the server, safety paged",
+            registry=_guardrail_raised,
+            server=_guardrail_raised,
+            sink=_paged,
+            registry_actions=("guardrail", "set_guardrail"),
+        ),
         alerts=("ModelToxicOutputRatioHigh",),
         runbooks=("toxic-output",),
     ),
@@ -248,9 +272,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         summary=f"the upstream feature store sends {NULL_FEATURE} as null in every request",
         model="drill-data",
         fault=Fault(null_feature=NULL_FEATURE),
-        expect=Expectation("fallback mode in the registry and on the server",
-                           registry=_mode("fallback"), server=_mode("fallback"),
-                           registry_actions=("mode", "set_mode", "fallback")),
+        expect=Expectation(
+            "fallback mode in the registry and on the server",
+            registry=_mode("fallback"),
+            server=_mode("fallback"),
+            registry_actions=("mode", "set_mode", "fallback"),
+        ),
         alerts=("ModelInputProblemsHigh",),
         runbooks=("data-quality",),
     ),
@@ -260,8 +287,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         summary="the model server process is killed",
         model="drill-down",
         fault=Fault(kill_server=True),
-        expect=Expectation("the serving on-call is paged; nothing to roll back (registry unchanged)",
-                           registry=_active("v1"), sink=_paged, verified=False),
+        expect=Expectation(
+            "the serving on-call is paged; nothing to roll back (registry unchanged)",
+            registry=_active("v1"),
+            sink=_paged,
+            verified=False,
+        ),
         alerts=("ModelTargetDown", "ModelMetricsAbsent"),
         runbooks=("model-availability",),
     ),

@@ -56,8 +56,10 @@ def _binary(*names: str) -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise StackError(f"none of {', '.join(names)} is on PATH; run scripts/setup.sh "
-                     "(installs Debian's prometheus and prometheus-alertmanager)")
+    raise StackError(
+        f"none of {', '.join(names)} is on PATH; run scripts/setup.sh "
+        "(installs Debian's prometheus and prometheus-alertmanager)"
+    )
 
 
 def _write_secret(path: Path, value: str) -> Path:
@@ -212,23 +214,46 @@ class Stack:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             self.server_urls[model] = url
-            self._spawn(f"model-server-{model}", [
-                sys.executable, "-m", "model_server.server", "serve",
-                "--registry-url" if self.mlflow_url else "--registry-db", self.registry_target,
-                "--model", model, "--host", "127.0.0.1", "--port", str(port),
-                "--admin-token-file", str(ms_token),
-                "--poll-interval", str(self.options.registry_poll_interval), "--threads", "8",
-                "--psi-window", str(self.options.psi_window),
-            ], url)
+            self._spawn(
+                f"model-server-{model}",
+                [
+                    sys.executable,
+                    "-m",
+                    "model_server.server",
+                    "serve",
+                    "--registry-url" if self.mlflow_url else "--registry-db",
+                    self.registry_target,
+                    "--model",
+                    model,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--admin-token-file",
+                    str(ms_token),
+                    "--poll-interval",
+                    str(self.options.registry_poll_interval),
+                    "--threads",
+                    "8",
+                    "--psi-window",
+                    str(self.options.psi_window),
+                ],
+                url,
+            )
 
-        self._wait_healthy({f"model-server-{m}": (u + "/healthz", {}) for m, u in self.server_urls.items()},
-                           progress)
+        self._wait_healthy(
+            {f"model-server-{m}": (u + "/healthz", {}) for m, u in self.server_urls.items()}, progress
+        )
         progress.stage("writing configs", f"time factor 1/{factor:g}")
         paths = render_drill_configs(
-            self.config_dir, receiver_url=self.receiver_url + "/api/v1/alerts",
+            self.config_dir,
+            receiver_url=self.receiver_url + "/api/v1/alerts",
             model_server_targets={u.removeprefix("http://"): m for m, u in self.server_urls.items()},
-            alertmanager_url=self.alertmanager_url, credentials_file=webhook_token, factor=factor,
-            repo_root=self.options.repo_root)
+            alertmanager_url=self.alertmanager_url,
+            credentials_file=webhook_token,
+            factor=factor,
+            repo_root=self.options.repo_root,
+        )
         self.config_paths = paths
         alertmanager_configs = [paths.alertmanager]
         if self.options.ha:
@@ -236,8 +261,9 @@ class Stack:
         from receiver.config import Settings
 
         scales_itself = "time_scale" in {f.name for f in dataclasses.fields(Settings)}
-        write_compressed_runbooks(self.options.repo_root / "runbooks", self.runbooks_dir, factor,
-                                  durations=not scales_itself)
+        write_compressed_runbooks(
+            self.options.repo_root / "runbooks", self.runbooks_dir, factor, durations=not scales_itself
+        )
         # runbook links in alerts and messages name the compose host; on this stack they are loopback
         for path in [paths.rules, *sorted(self.runbooks_dir.glob("*.yml"))]:
             text = path.read_text()
@@ -249,27 +275,46 @@ class Stack:
         ]
 
         progress.stage("starting prometheus, alertmanager and the receiver")
-        self._spawn("prometheus", [
-            _binary("prometheus"), f"--config.file={paths.prometheus}",
-            f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--web.enable-lifecycle",
-            # alerts link back here ("Alert source" in messages) instead of to this host's name
-            f"--web.external-url={self.prometheus_url}",
-        ], self.prometheus_url, cwd=paths.prometheus.parent)
+        self._spawn(
+            "prometheus",
+            [
+                _binary("prometheus"),
+                f"--config.file={paths.prometheus}",
+                f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+                "--web.enable-lifecycle",
+                # alerts link back here ("Alert source" in messages) instead of to this host's name
+                f"--web.external-url={self.prometheus_url}",
+            ],
+            self.prometheus_url,
+            cwd=paths.prometheus.parent,
+        )
         cluster = [f"127.0.0.1:{free_port()}" for _ in self.alertmanager_urls]
         checks: dict[str, tuple[str, dict[str, str]]] = {"prometheus": (self.prometheus_url + "/-/ready", {})}
         for n, (url, config) in enumerate(zip(self.alertmanager_urls, alertmanager_configs, strict=True)):
             name = "alertmanager" if n == 0 else f"alertmanager-{n + 1}"
             peering = (
-                [f"--cluster.listen-address={cluster[n]}", f"--cluster.peer={cluster[1 - n]}",
-                 "--cluster.settle-timeout=2s", "--cluster.peer-timeout=2s"]
-                if len(cluster) == 2 else ["--cluster.listen-address="]
+                [
+                    f"--cluster.listen-address={cluster[n]}",
+                    f"--cluster.peer={cluster[1 - n]}",
+                    "--cluster.settle-timeout=2s",
+                    "--cluster.peer-timeout=2s",
+                ]
+                if len(cluster) == 2
+                else ["--cluster.listen-address="]
             )
-            self._spawn(name, [
-                _binary("prometheus-alertmanager", "alertmanager"), f"--config.file={config}",
-                f"--storage.path={self.workdir / f'{name}-data'}",
-                f"--web.listen-address={url.removeprefix('http://')}", *peering, f"--web.external-url={url}",
-            ], url)
+            self._spawn(
+                name,
+                [
+                    _binary("prometheus-alertmanager", "alertmanager"),
+                    f"--config.file={config}",
+                    f"--storage.path={self.workdir / f'{name}-data'}",
+                    f"--web.listen-address={url.removeprefix('http://')}",
+                    *peering,
+                    f"--web.external-url={url}",
+                ],
+                url,
+            )
             checks[name] = (url + "/-/ready", {})
         for n, (url, config) in enumerate(zip(self.replica_urls, receiver_configs, strict=True)):
             name = "receiver" if n == 0 else f"receiver-{n + 1}"
@@ -301,8 +346,12 @@ class Stack:
             bootstrap(self.registry_target, model, artifacts, actor="drill-bootstrap")
         registry = open_registry(self.registry_target)
         for model, version in self.setup_promote.items():
-            registry.promote(model, version, actor="drill-setup",
-                             reason=f"drill setup: {version} released before the fault")
+            registry.promote(
+                model,
+                version,
+                actor="drill-setup",
+                reason=f"drill setup: {version} released before the fault",
+            )
 
     def _second_peer_config(self, paths: Any, webhook_token: Path, factor: float) -> Path:
         """The second Alertmanager peer posts to the second replica; Prometheus alerts both peers and
@@ -310,10 +359,14 @@ class Stack:
         from receiver.rulegen import render_drill_configs
 
         second = render_drill_configs(
-            self.config_dir / "peer-2", receiver_url=self.replica_urls[1] + "/api/v1/alerts",
+            self.config_dir / "peer-2",
+            receiver_url=self.replica_urls[1] + "/api/v1/alerts",
             model_server_targets={u.removeprefix("http://"): m for m, u in self.server_urls.items()},
-            alertmanager_url=self.alertmanager_urls[1], credentials_file=webhook_token, factor=factor,
-            repo_root=self.options.repo_root)
+            alertmanager_url=self.alertmanager_urls[1],
+            credentials_file=webhook_token,
+            factor=factor,
+            repo_root=self.options.repo_root,
+        )
         prom = yaml.safe_load(paths.prometheus.read_text())
         for manager in prom.get("alerting", {}).get("alertmanagers", []):
             for static in manager.get("static_configs", []):
@@ -335,8 +388,9 @@ class Stack:
         assert self.sink is not None
         channel_files = {}
         for name in channel_names(self.options.repo_root / "runbooks"):
-            channel_files[name] = str(_write_secret(self.secrets_dir / f"channel-{name}",
-                                                    f"{self.sink.url}/chat/{name}"))
+            channel_files[name] = str(
+                _write_secret(self.secrets_dir / f"channel-{name}", f"{self.sink.url}/chat/{name}")
+            )
         port = int(url.rsplit(":", 1)[1])
         wanted: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -347,8 +401,11 @@ class Stack:
             "admin_token_file": str(admin_token),
             "prometheus_url": self.prometheus_url,
             "alertmanager_url": self.alertmanager_url,
-            **({"registry_url": self.registry_target} if self.mlflow_url
-               else {"registry_db": str(self.registry_db)}),
+            **(
+                {"registry_url": self.registry_target}
+                if self.mlflow_url
+                else {"registry_db": str(self.registry_db)}
+            ),
             "dry_run": self.options.dry_run,
             "worker_poll_interval": self.options.worker_poll_interval,
             "log_format": "text",
@@ -374,15 +431,24 @@ class Stack:
         log_path = self.workdir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:
-            process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, cwd=cwd or self.options.repo_root,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                argv,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd or self.options.repo_root,
+                start_new_session=True,
+            )
         managed = ManagedProcess(name, process, url, log_path)
         self.processes[name] = managed
         return managed
 
-    def _wait_healthy(self, checks: Mapping[str, tuple[str, dict[str, str]]], progress: Progress,
-                      timeout: float | None = None) -> None:
+    def _wait_healthy(
+        self,
+        checks: Mapping[str, tuple[str, dict[str, str]]],
+        progress: Progress,
+        timeout: float | None = None,
+    ) -> None:
         timeout = self.options.start_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         pending = dict(checks)
@@ -390,8 +456,10 @@ class Stack:
             for name in list(pending):
                 proc = self.processes[name]
                 if not proc.alive():
-                    raise StackError(f"{name} exited with {proc.process.returncode} while starting; "
-                                     f"log {proc.log_path}:\n{proc.log_tail()}")
+                    raise StackError(
+                        f"{name} exited with {proc.process.returncode} while starting; "
+                        f"log {proc.log_path}:\n{proc.log_tail()}"
+                    )
                 url, headers = pending[name]
                 try:
                     if requests.get(url, headers=headers, timeout=1).status_code == 200:
@@ -402,8 +470,7 @@ class Stack:
                 break
             if time.monotonic() > deadline:
                 names = ", ".join(sorted(pending))
-                raise StackError(f"not healthy after {timeout:g}s: {names} "
-                                 f"(logs in {self.workdir / 'logs'})")
+                raise StackError(f"not healthy after {timeout:g}s: {names} (logs in {self.workdir / 'logs'})")
             progress.stage("waiting until healthy", f"{len(pending)} pending: {', '.join(sorted(pending))}")
             time.sleep(0.2)
         progress.note(f"healthy: {', '.join(sorted(checks))}")
@@ -435,16 +502,23 @@ class Stack:
         return open_registry(self.registry_target)
 
     def set_faults(self, model: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-        resp = requests.post(self.server_urls[model] + "/admin/faults", json=dict(spec), timeout=5,
-                             headers={"Authorization": f"Bearer {self.model_server_token}"})
+        resp = requests.post(
+            self.server_urls[model] + "/admin/faults",
+            json=dict(spec),
+            timeout=5,
+            headers={"Authorization": f"Bearer {self.model_server_token}"},
+        )
         if resp.status_code != 200:
             raise StackError(f"fault injection on {model} answered {resp.status_code}: {resp.text[:300]}")
         body: dict[str, Any] = resp.json()
         return body
 
     def clear_faults(self, model: str) -> None:
-        requests.delete(self.server_urls[model] + "/admin/faults", timeout=5,
-                        headers={"Authorization": f"Bearer {self.model_server_token}"})
+        requests.delete(
+            self.server_urls[model] + "/admin/faults",
+            timeout=5,
+            headers={"Authorization": f"Bearer {self.model_server_token}"},
+        )
 
     def kill_server(self, model: str) -> None:
         self.processes[f"model-server-{model}"].kill()
@@ -457,8 +531,12 @@ class Stack:
         return resp.json() if resp.status_code == 200 else None
 
     def urls(self) -> dict[str, str]:
-        out = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url,
-               "receiver": self.receiver_url, "chat sink": self.sink.url if self.sink else ""}
+        out = {
+            "prometheus": self.prometheus_url,
+            "alertmanager": self.alertmanager_url,
+            "receiver": self.receiver_url,
+            "chat sink": self.sink.url if self.sink else "",
+        }
         for n, url in enumerate(self.alertmanager_urls[1:], start=2):
             out[f"alertmanager {n}"] = url
         for n, url in enumerate(self.replica_urls[1:], start=2):

@@ -10,7 +10,6 @@ from receiver.durations import parse_prometheus_duration
 __all__ = ["DURATION_PATTERN", "parse_duration"]
 
 
-
 def parse_duration(text: str) -> float:
     """Seconds in ``text``; raises ValueError naming the bad text."""
     if not isinstance(text, str) or not re.match(DURATION_PATTERN, text):

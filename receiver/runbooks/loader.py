@@ -62,8 +62,10 @@ def load_runbooks(directory: Path, *, schema_path: Path | None = None) -> Runboo
     loaded = _load(directory, schema_path)
     if loaded.problems:
         first = loaded.problems[0]
-        raise RunbookError(f"{len(loaded.problems)} problem(s) in runbooks under {directory}; first: {first}",
-                           problems=loaded.problems)
+        raise RunbookError(
+            f"{len(loaded.problems)} problem(s) in runbooks under {directory}; first: {first}",
+            problems=loaded.problems,
+        )
     return RunbookSet(loaded.runbooks)
 
 
@@ -73,8 +75,17 @@ def _load(directory: Path, schema_path: Path | None) -> _Loaded:
         return _Loaded([], [Problem(str(directory), None, ROOT_FIELD, "is not a directory")])
     files = sorted(p for p in directory.iterdir() if p.suffix in RUNBOOK_SUFFIXES and p.is_file())
     if not files:
-        return _Loaded([], [Problem(str(directory), None, ROOT_FIELD,
-                                    "no runbooks (*.yml, *.yaml) found; every alert would be unmatched")])
+        return _Loaded(
+            [],
+            [
+                Problem(
+                    str(directory),
+                    None,
+                    ROOT_FIELD,
+                    "no runbooks (*.yml, *.yaml) found; every alert would be unmatched",
+                )
+            ],
+        )
     runbooks: list[Runbook] = []
     problems: list[Problem] = []
     first_seen: dict[str, Problem] = {}
@@ -94,8 +105,9 @@ def _load(directory: Path, schema_path: Path | None) -> _Loaded:
     return _Loaded(runbooks, problems)
 
 
-def _load_file(path: Path, validator: Draft202012Validator
-               ) -> tuple[Runbook | None, int | None, list[Problem]]:
+def _load_file(
+    path: Path, validator: Draft202012Validator
+) -> tuple[Runbook | None, int | None, list[Problem]]:
     """One file: (runbook or None, line of its id, problems)."""
     name = str(path)
     try:
@@ -114,8 +126,14 @@ def _load_file(path: Path, validator: Draft202012Validator
         return None, None, problems
     problems += DocumentChecker.create(name, parsed.lines).check(doc)
     if isinstance(doc.get("id"), str) and doc["id"] == UNMATCHED_RUNBOOK_ID:
-        problems.append(Problem(name, parsed.lines.line_for(("id",)), "id",
-                                f"{UNMATCHED_RUNBOOK_ID!r} is reserved for the built-in runbook"))
+        problems.append(
+            Problem(
+                name,
+                parsed.lines.line_for(("id",)),
+                "id",
+                f"{UNMATCHED_RUNBOOK_ID!r} is reserved for the built-in runbook",
+            )
+        )
     problems = _dedupe(problems)
     if problems:
         return None, None, problems

@@ -53,8 +53,10 @@ class Runbook:
         doc: dict[str, Any] = json.loads(json.dumps(document))  # deep, plain copy
         for key, default in _DOCUMENT_DEFAULTS.items():
             doc.setdefault(key, json.loads(json.dumps(default)))
-        rows = tuple(SeverityRow(level=row["level"], when=row.get("when"))
-                     for row in doc.get("severity") or [{"level": "SEV3"}])
+        rows = tuple(
+            SeverityRow(level=row["level"], when=row.get("when"))
+            for row in doc.get("severity") or [{"level": "SEV3"}]
+        )
         return cls(
             id=doc["id"],
             title=doc.get("title", doc["id"]),
@@ -106,14 +108,16 @@ class Runbook:
 
 def unmatched_runbook() -> Runbook:
     """The built-in fallback: SEV2 for ``severity="page"`` alerts, else SEV3; no actions."""
-    return Runbook.from_document({
-        "id": UNMATCHED_RUNBOOK_ID,
-        "title": "Alert without a runbook",
-        "description": "Built in: no runbook matched this alert. Triage by hand and write a runbook.",
-        "match": [],
-        "group_by": ["alertname", "model"],
-        "severity": [{"when": 'labels.severity == "page"', "level": "SEV2"}, {"level": "SEV3"}],
-    })
+    return Runbook.from_document(
+        {
+            "id": UNMATCHED_RUNBOOK_ID,
+            "title": "Alert without a runbook",
+            "description": "Built in: no runbook matched this alert. Triage by hand and write a runbook.",
+            "match": [],
+            "group_by": ["alertname", "model"],
+            "severity": [{"when": 'labels.severity == "page"', "level": "SEV2"}, {"level": "SEV3"}],
+        }
+    )
 
 
 class RunbookSet:

@@ -77,11 +77,18 @@ class SeverityContext:
     facts: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
-    def from_alert(cls, labels: Mapping[str, str], annotations: Mapping[str, str], *,
-                   firing_count: int = 1, facts: Mapping[str, Any] | None = None) -> SeverityContext:
+    def from_alert(
+        cls,
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        *,
+        firing_count: int = 1,
+        facts: Mapping[str, Any] | None = None,
+    ) -> SeverityContext:
         """Build a context from an alert, parsing ``value`` from its annotations."""
-        return cls(labels, annotations, parse_value(annotations), firing_count,
-                   MappingProxyType(dict(facts or {})))
+        return cls(
+            labels, annotations, parse_value(annotations), firing_count, MappingProxyType(dict(facts or {}))
+        )
 
     def variables(self) -> dict[str, Any]:
         """The expression namespace (label values are copied as plain data, never templates)."""
@@ -113,7 +120,7 @@ class SeverityRowError:
 @dataclass(frozen=True)
 class SeverityDecision:
     level: str
-    row: int | None                      # index of the winning row; None = default
+    row: int | None  # index of the winning row; None = default
     errors: tuple[SeverityRowError, ...] = ()
 
 

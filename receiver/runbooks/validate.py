@@ -40,14 +40,16 @@ Path_ = tuple[str | int, ...]
 
 #: Names an action step's ``when`` may use (the executor's ``ActionContext.template_context``).
 STEP_NAMES: frozenset[str] = frozenset(
-    {"labels", "annotations", "value", "level", "facts", "incident", "model"})
+    {"labels", "annotations", "value", "level", "facts", "incident", "model"}
+)
 #: Names owner templates may use.
 OWNER_NAMES: frozenset[str] = frozenset({"labels"})
 _STEP_LISTS = ("contain", "recover")
 
 
-def schema_problems(validator: Draft202012Validator, instance: Any, lines: LineMap, filename: str,
-                    prefix: Path_ = ()) -> list[Problem]:
+def schema_problems(
+    validator: Draft202012Validator, instance: Any, lines: LineMap, filename: str, prefix: Path_ = ()
+) -> list[Problem]:
     """Every JSON Schema violation as a located problem (``prefix`` is prepended to field paths)."""
     problems: list[Problem] = []
     for error in validator.iter_errors(instance):
@@ -136,8 +138,13 @@ class DocumentChecker:
             return [self._problem(path, exc.message)]
         unknown = self._undeclared("{{ " + source + " }}") - allowed
         if unknown:
-            return [self._problem(path, f"unknown name(s) {', '.join(sorted(unknown))} in {source!r}; "
-                                        f"{where} can use: {', '.join(sorted(allowed))}")]
+            return [
+                self._problem(
+                    path,
+                    f"unknown name(s) {', '.join(sorted(unknown))} in {source!r}; "
+                    f"{where} can use: {', '.join(sorted(allowed))}",
+                )
+            ]
         return []
 
     def _template(self, path: Path_, source: Any, allowed: frozenset[str] | None = None) -> list[Problem]:
@@ -150,8 +157,13 @@ class DocumentChecker:
         if allowed is not None:
             unknown = self._undeclared(source) - allowed
             if unknown:
-                return [self._problem(path, f"unknown name(s) {', '.join(sorted(unknown))}; "
-                                            f"this template can use: {', '.join(sorted(allowed))}")]
+                return [
+                    self._problem(
+                        path,
+                        f"unknown name(s) {', '.join(sorted(unknown))}; "
+                        f"this template can use: {', '.join(sorted(allowed))}",
+                    )
+                ]
         return []
 
     def _undeclared(self, source: str) -> set[str]:
@@ -166,8 +178,9 @@ class DocumentChecker:
             if "when" not in row and index != len(items) - 1:
                 message = "only the last row may omit 'when': the rows after it are unreachable"
                 out.append(self._problem(("severity", index), message))
-            out += self._expression(("severity", index, "when"), row.get("when"), SEVERITY_NAMES,
-                                    "severity expressions")
+            out += self._expression(
+                ("severity", index, "when"), row.get("when"), SEVERITY_NAMES, "severity expressions"
+            )
         return out
 
     def _steps(self, key: str, steps: Any) -> list[Problem]:
@@ -191,8 +204,12 @@ class DocumentChecker:
             if kind not in ACTION_PARAM_SCHEMAS:
                 hint = difflib.get_close_matches(kind, ACTION_KINDS, n=1)
                 suffix = f"; did you mean {hint[0]!r}?" if hint else ""
-                out.append(self._problem((*path, "action"), f"unknown action kind {kind!r}{suffix} "
-                                                            f"(known: {', '.join(ACTION_KINDS)})"))
+                out.append(
+                    self._problem(
+                        (*path, "action"),
+                        f"unknown action kind {kind!r}{suffix} (known: {', '.join(ACTION_KINDS)})",
+                    )
+                )
                 continue
             params = step_params(dict(step))
             validator = Draft202012Validator(params_schema(kind, key))
@@ -267,8 +284,10 @@ class DocumentChecker:
         except ValueError:
             return out  # the schema reports bad durations
         if window > timeout:
-            message = (f"timeout {verify.get('timeout', '30m')} is shorter than the verify window "
-                       f"for: {verify.get('for', '5m')}, so verification can never pass")
+            message = (
+                f"timeout {verify.get('timeout', '30m')} is shorter than the verify window "
+                f"for: {verify.get('for', '5m')}, so verification can never pass"
+            )
             out.append(self._problem(("verify", "timeout"), message))
         return out
 

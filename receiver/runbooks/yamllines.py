@@ -58,8 +58,9 @@ def parse_yaml(text: str, filename: str) -> ParsedYaml:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
-        problems.append(Problem(filename, mark.line + 1 if mark else None, YAML_FIELD,
-                                f"YAML syntax error: {message}"))
+        problems.append(
+            Problem(filename, mark.line + 1 if mark else None, YAML_FIELD, f"YAML syntax error: {message}")
+        )
         return ParsedYaml(None, lines, problems)
     except yaml.YAMLError as exc:
         # e.g. a ReaderError (a control character): it has a character position, not a mark
@@ -73,8 +74,9 @@ def parse_yaml(text: str, filename: str) -> ParsedYaml:
     return ParsedYaml(data, lines, problems)
 
 
-def _walk(node: yaml.Node, path: PathKey, lines: LineMap, problems: list[Problem], filename: str,
-          active: set[int]) -> None:
+def _walk(
+    node: yaml.Node, path: PathKey, lines: LineMap, problems: list[Problem], filename: str, active: set[int]
+) -> None:
     if id(node) in active:  # recursive alias: already being walked
         return
     lines.lines.setdefault(path, node.start_mark.line + 1)
@@ -88,8 +90,14 @@ def _walk(node: yaml.Node, path: PathKey, lines: LineMap, problems: list[Problem
                 key = str(key_node.value)
                 line = key_node.start_mark.line + 1
                 if key in seen:
-                    problems.append(Problem(filename, line, format_path((*path, key)),
-                                            f"duplicate key {key!r} (first at line {seen[key]})"))
+                    problems.append(
+                        Problem(
+                            filename,
+                            line,
+                            format_path((*path, key)),
+                            f"duplicate key {key!r} (first at line {seen[key]})",
+                        )
+                    )
                     continue
                 seen[key] = line
                 lines.lines[(*path, key)] = line

@@ -20,8 +20,16 @@ REPO = Path(__file__).resolve().parents[2]
 def test_list_names_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["drill", "--list"]) == 0
     out = capsys.readouterr().out
-    for name in ("bad-release", "latency-spike", "feature-drift", "prediction-shift", "auc-drop", "toxicity",
-                 "data-quality", "server-down"):
+    for name in (
+        "bad-release",
+        "latency-spike",
+        "feature-drift",
+        "prediction-shift",
+        "auc-drop",
+        "toxicity",
+        "data-quality",
+        "server-down",
+    ):
         assert name in out
     assert set(scenario_names()) >= {"bad-release", "server-down"}
 
@@ -55,16 +63,31 @@ def _processes_mentioning(text: str) -> list[int]:
 @pytest.mark.timeout(120)
 def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     workdir = tmp_path / "drill"
-    proc = subprocess.Popen([sys.executable, "-m", "receiver.cli", "drill", "--scenario", "bad-release",
-                             "--workdir", str(workdir)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "receiver.cli",
+            "drill",
+            "--scenario",
+            "bad-release",
+            "--workdir",
+            str(workdir),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 90
         # wait until the whole stack runs: the receiver is the last process started
         while time.monotonic() < deadline:
             children = _processes_mentioning(str(workdir))
-            if any("receiver.yml" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
-                   for p in children if Path(f"/proc/{p}").exists()):
+            if any(
+                "receiver.yml" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
+                for p in children
+                if Path(f"/proc/{p}").exists()
+            ):
                 break
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             time.sleep(0.3)

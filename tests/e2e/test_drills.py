@@ -85,7 +85,8 @@ def test_registry_state_proves_each_containment(report: DrillReport) -> None:
     shift = _result(report, "prediction-shift")
     assert shift.registry["active_version"] == "v2" and shift.registry["traffic"] == {"v1": 50.0, "v2": 50.0}
     assert [(e["action"], e["actor"]) for e in shift.registry_history if e["actor"] == "receiver"] == [
-        ("split_to_last_known_good", "receiver")]
+        ("split_to_last_known_good", "receiver")
+    ]
     assert _result(report, "data-quality").registry["mode"] == "fallback"
     toxic = _result(report, "toxicity")
     assert toxic.registry["guardrail_level"] > 0 and toxic.registry["tools_blocked"] is True

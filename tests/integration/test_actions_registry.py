@@ -60,8 +60,10 @@ def test_rollback_promotes_last_known_good_once(tmp_path, registry_path):
     ctx = make_context(executor.settings, incident_id="INC-7")
     outcome = executor.run_step(step({"action": "rollback", "preconditions": {"max_active_age": "1h"}}), ctx)
     assert outcome.state == "succeeded", outcome
-    assert {k: outcome.data[k] for k in ("from_version", "to_version")} == {"from_version": "v2",
-                                                                           "to_version": "v1"}
+    assert {k: outcome.data[k] for k in ("from_version", "to_version")} == {
+        "from_version": "v2",
+        "to_version": "v1",
+    }
     if str(registry_path).startswith("mlflow+"):  # evidence shows the aliases as MLflow users see them
         assert "alias champion=v1" in outcome.summary and str(registry_path)[7:] in outcome.summary
     state = open_registry(registry_path).state("fraud")
@@ -162,7 +164,10 @@ def test_guardrail_blocks_risky_tools_and_recovery_restores_level_and_tools(tmp_
     contained = executor.run_step(step(raise_step), ctx)
     assert contained.state == "succeeded", contained
     assert contained.data == {
-        "previous_level": 1, "level": 2, "previous_tools_blocked": False, "tools_blocked": True
+        "previous_level": 1,
+        "level": 2,
+        "previous_tools_blocked": False,
+        "tools_blocked": True,
     }
     assert contained.summary.startswith("fraud: guardrail level 1 -> 2; risky tools blocked; in ")
     assert "not supported" not in str(contained.timeline)
@@ -174,7 +179,9 @@ def test_guardrail_blocks_risky_tools_and_recovery_restores_level_and_tools(tmp_
     assert (audit[0].before["tools_blocked"], audit[0].after["tools_blocked"]) == (False, True)
 
     recovered = executor.run_step(
-        step({"id": "restore-guardrail", "action": "guardrail", "level": "restore"}), ctx, phase="recover",
+        step({"id": "restore-guardrail", "action": "guardrail", "level": "restore"}),
+        ctx,
+        phase="recover",
         automatic=False,
     )
     assert recovered.state == "succeeded", recovered
@@ -182,7 +189,10 @@ def test_guardrail_blocks_risky_tools_and_recovery_restores_level_and_tools(tmp_
         "fraud: guardrail level 2 -> 1 (restored); risky tools allowed again (restored)"
     )
     assert recovered.data == {
-        "level": 1, "previous_level": 2, "tools_blocked": False, "previous_tools_blocked": True
+        "level": 1,
+        "previous_level": 2,
+        "tools_blocked": False,
+        "previous_tools_blocked": True,
     }
     state = reg.state("fraud")
     assert (state.guardrail_level, state.tools_blocked) == (1, False)
@@ -264,7 +274,10 @@ def test_restart_mid_guardrail_finishes_the_tool_switch_without_raising_twice(tm
     state = reg.state("fraud")
     assert (state.guardrail_level, state.tools_blocked) == (1, True)  # not raised a second time
     assert outcome[0].data == {
-        "previous_level": 0, "level": 1, "previous_tools_blocked": False, "tools_blocked": True
+        "previous_level": 0,
+        "level": 1,
+        "previous_tools_blocked": False,
+        "tools_blocked": True,
     }
     # died after both writes (level 0 -> 1, tools blocked): completed without writing again
     writes = len(reg.history("fraud"))

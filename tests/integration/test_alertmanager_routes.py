@@ -41,19 +41,22 @@ def test_webhooks_follow_the_contract() -> None:
     assert all(h["http_config"]["authorization"]["credentials_file"] for h in hooks)
 
 
-@pytest.mark.parametrize(("labels", "receiver"), [
-    ({"severity": "page", "incident_type": "availability"}, "runbook-page-urgent"),
-    ({"severity": "page", "incident_type": "errors"}, "runbook-page-urgent"),
-    ({"severity": "page", "incident_type": "errors", "cause": "release"}, "runbook-page-urgent"),
-    ({"severity": "page", "incident_type": "latency"}, "runbook-page-urgent"),
-    ({"severity": "page", "incident_type": "toxicity"}, "runbook-page-urgent"),
-    ({"severity": "page", "incident_type": "drift"}, "runbook-page"),
-    ({"severity": "page", "incident_type": "auc_drop"}, "runbook-page"),
-    ({"severity": "page", "incident_type": "data_quality"}, "runbook-page"),
-    ({"severity": "ticket", "incident_type": "errors"}, "runbook-ticket"),
-    ({"severity": "ticket", "incident_type": "drift"}, "runbook-ticket"),
-    ({"incident_type": "drift"}, "runbook-ticket"),  # no severity: still reaches the engine
-])
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        ({"severity": "page", "incident_type": "availability"}, "runbook-page-urgent"),
+        ({"severity": "page", "incident_type": "errors"}, "runbook-page-urgent"),
+        ({"severity": "page", "incident_type": "errors", "cause": "release"}, "runbook-page-urgent"),
+        ({"severity": "page", "incident_type": "latency"}, "runbook-page-urgent"),
+        ({"severity": "page", "incident_type": "toxicity"}, "runbook-page-urgent"),
+        ({"severity": "page", "incident_type": "drift"}, "runbook-page"),
+        ({"severity": "page", "incident_type": "auc_drop"}, "runbook-page"),
+        ({"severity": "page", "incident_type": "data_quality"}, "runbook-page"),
+        ({"severity": "ticket", "incident_type": "errors"}, "runbook-ticket"),
+        ({"severity": "ticket", "incident_type": "drift"}, "runbook-ticket"),
+        ({"incident_type": "drift"}, "runbook-ticket"),  # no severity: still reaches the engine
+    ],
+)
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.parent.name)
 def test_routes(path: Path, labels: dict[str, str], receiver: str) -> None:
     args = [f"{k}={v}" for k, v in {"model": "fraud", **labels}.items()]
@@ -64,30 +67,36 @@ def test_routes(path: Path, labels: dict[str, str], receiver: str) -> None:
 
 def _alert(**labels: str) -> dict[str, object]:
     name = f"Test{labels['incident_type']}{labels['severity']}{labels.get('cause', '')}"
-    return {"labels": {"alertname": name, **labels},
-            "annotations": {"summary": "test"},
-            "startsAt": datetime.now(UTC).isoformat()}
+    return {
+        "labels": {"alertname": name, **labels},
+        "annotations": {"summary": "test"},
+        "startsAt": datetime.now(UTC).isoformat(),
+    }
 
 
 def test_grouping_auth_and_inhibition(tmp_path: Path, alertmanager_factory, recording_server) -> None:
     sink = recording_server()
     token = tmp_path / "receiver-token"
     token.write_text("drill-token-123\n")
-    paths = render_drill_configs(tmp_path / "drill", receiver_url=sink.url + "/api/v1/alerts",
-                                 model_server_targets=["127.0.0.1:1"], alertmanager_url="http://127.0.0.1:2",
-                                 credentials_file=token)
+    paths = render_drill_configs(
+        tmp_path / "drill",
+        receiver_url=sink.url + "/api/v1/alerts",
+        model_server_targets=["127.0.0.1:1"],
+        alertmanager_url="http://127.0.0.1:2",
+        credentials_file=token,
+    )
     am = alertmanager_factory(paths.alertmanager.read_text())
     alerts = [
         _alert(model="m1", incident_type="drift", severity="page", feature="age"),
         _alert(model="m1", incident_type="drift", severity="page", feature="income"),
-        _alert(model="m1", incident_type="drift", severity="ticket", feature="age"),   # inhibited by the page
+        _alert(model="m1", incident_type="drift", severity="ticket", feature="age"),  # inhibited by the page
         _alert(model="m3", incident_type="availability", severity="page"),
-        _alert(model="m3", incident_type="latency", severity="page"),                 # inhibited: m3 is down
+        _alert(model="m3", incident_type="latency", severity="page"),  # inhibited: m3 is down
         # a bad release: the release watch plus the burn-rate and latency pages it trips; one incident
         _alert(model="m2", incident_type="errors", severity="page", cause="release", version="v2"),
-        _alert(model="m2", incident_type="errors", severity="page"),                  # inhibited: release
-        _alert(model="m2", incident_type="latency", severity="page"),                 # inhibited: release
-        _alert(model="m2", incident_type="drift", severity="page", feature="age"),    # not a release symptom
+        _alert(model="m2", incident_type="errors", severity="page"),  # inhibited: release
+        _alert(model="m2", incident_type="latency", severity="page"),  # inhibited: release
+        _alert(model="m2", incident_type="drift", severity="page", feature="age"),  # not a release symptom
     ]
     response = requests.post(am.url + "/api/v2/alerts", json=alerts, timeout=5)
     assert response.status_code == 200, response.text

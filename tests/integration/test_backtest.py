@@ -60,8 +60,9 @@ def history(
     openmetrics = scenario.write_openmetrics(work / "history.om")
     prom_dir = work / "prometheus"
     write_tsdb_blocks(openmetrics, prom_dir / "tsdb")
-    prometheus = start_prometheus(prom_dir, {"global": {"evaluation_interval": "15s"}},
-                                  extra_args=["--storage.tsdb.retention.time=30d"])
+    prometheus = start_prometheus(
+        prom_dir, {"global": {"evaluation_interval": "15s"}}, extra_args=["--storage.tsdb.retention.time=30d"]
+    )
     incidents = scenario.write_incidents(work / "incidents.yml")
     try:
         yield scenario, prometheus, incidents
@@ -75,10 +76,24 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return status, captured.out, captured.err
 
 
-def backtest_json(capsys: pytest.CaptureFixture[str], prometheus: RunningProcess, scenario: Scenario,
-                  rules: list[str], incidents: Path | None = None) -> dict[str, Any]:
-    argv = ["--prometheus", prometheus.url, "--rules", *rules, "--start", str(scenario.start),
-            "--end", str(scenario.end), "--json"]
+def backtest_json(
+    capsys: pytest.CaptureFixture[str],
+    prometheus: RunningProcess,
+    scenario: Scenario,
+    rules: list[str],
+    incidents: Path | None = None,
+) -> dict[str, Any]:
+    argv = [
+        "--prometheus",
+        prometheus.url,
+        "--rules",
+        *rules,
+        "--start",
+        str(scenario.start),
+        "--end",
+        str(scenario.end),
+        "--json",
+    ]
     if incidents is not None:
         argv += ["--incidents", str(incidents)]
     status, out, err = run_cli(capsys, *argv)
@@ -92,7 +107,8 @@ def ts(text: str | None) -> float:
 
 
 def test_small_rules_fire_on_injected_incidents_at_the_expected_times_and_not_on_blips(
-        history, capsys, tmp_path: Path):
+    history, capsys, tmp_path: Path
+):
     scenario, prometheus, incidents = history
     rules = tmp_path / "small.yml"
     rules.write_text(SMALL_RULES)
@@ -121,8 +137,11 @@ def test_small_rules_fire_on_injected_incidents_at_the_expected_times_and_not_on
     assert burst.start + 300 <= ts(errors["fired_at"]) <= burst.start + 300 + 120 + STEP
 
     # Blips shorter than for: (error blip, PSI blip, 45 s scrape failure) only ever pend.
-    for kind, alertname in (("error_blip", "ErrorRatioHigh"), ("psi_blip", "PsiHigh"),
-                            ("target_flap", "TargetDown")):
+    for kind, alertname in (
+        ("error_blip", "ErrorRatioHigh"),
+        ("psi_blip", "PsiHigh"),
+        ("target_flap", "TargetDown"),
+    ):
         blip = next(e for e in scenario.blips if e.kind == kind)
         pending = alerts[alertname]["pending_only"]
         assert any(abs(ts(p["pending_at"]) - blip.start) <= 2 * STEP for p in pending), kind
@@ -137,21 +156,31 @@ def test_inlined_recording_rules_equal_direct_queries(history, tmp_path: Path):
     scenario, prometheus, _ = history
     client = PrometheusClient(prometheus.url, timeout=10)
     rules = tmp_path / "r.yml"
-    rules.write_text(SMALL_RULES.replace("alert: PsiHigh", "alert: PsiHigh2").replace(
-        "      - alert: ErrorRatioHigh",
-        "      - record: m:psi\n        expr: max by (model, feature) (model_feature_psi)\n"
-        "        labels: {source: backtest}\n      - alert: ErrorRatioHigh"))
+    rules.write_text(
+        SMALL_RULES.replace("alert: PsiHigh", "alert: PsiHigh2").replace(
+            "      - alert: ErrorRatioHigh",
+            "      - record: m:psi\n        expr: max by (model, feature) (model_feature_psi)\n"
+            "        labels: {source: backtest}\n      - alert: ErrorRatioHigh",
+        )
+    )
     inliner = Inliner([r for g in load_rule_files([rules]) for r in g.recording])
     at = scenario.start + 210 * 60  # fraud f2 is drifting
     pairs = [
-        ('m:psi{feature=~"f[12]", model!="chat"}',
-         'label_replace(max by (model, feature) (model_feature_psi{feature=~"f[12]", model!="chat"}), '
-         '"source", "backtest", "", "")'),
-        ('max_over_time(m:psi{model="fraud", feature!~"f1|f3"}[5m])',
-         'max_over_time(label_replace(max by (model, feature) '
-         '(model_feature_psi{model="fraud", feature="f2"}), "source", "backtest", "", "")[5m:30s])'),
-        ("model:errors:ratio2m", 'sum by (model) (rate(model_requests_total{outcome="error"}[2m])) '
-                                 "/ sum by (model) (rate(model_requests_total[2m]))"),
+        (
+            'm:psi{feature=~"f[12]", model!="chat"}',
+            'label_replace(max by (model, feature) (model_feature_psi{feature=~"f[12]", model!="chat"}), '
+            '"source", "backtest", "", "")',
+        ),
+        (
+            'max_over_time(m:psi{model="fraud", feature!~"f1|f3"}[5m])',
+            "max_over_time(label_replace(max by (model, feature) "
+            '(model_feature_psi{model="fraud", feature="f2"}), "source", "backtest", "", "")[5m:30s])',
+        ),
+        (
+            "model:errors:ratio2m",
+            'sum by (model) (rate(model_requests_total{outcome="error"}[2m])) '
+            "/ sum by (model) (rate(model_requests_total[2m]))",
+        ),
     ]
     for reference, direct in pairs:
         inlined = inliner.inline(reference, 30).expr
@@ -185,8 +214,9 @@ def test_bad_input_exits_2_with_a_clear_error(history, capsys, tmp_path: Path):
     good.write_text(SMALL_RULES)
     base = ["--rules", str(good), "--start", str(scenario.start), "--end", str(scenario.end)]
 
-    status, _, err = run_cli(capsys, "--prometheus", prometheus.url, *base[:2], "--start", "yesterday-ish",
-                             "--end", "now")
+    status, _, err = run_cli(
+        capsys, "--prometheus", prometheus.url, *base[:2], "--start", "yesterday-ish", "--end", "now"
+    )
     assert status == 2 and "--start: 'yesterday-ish' is not a time" in err
 
     status, _, err = run_cli(capsys, "--prometheus", f"http://127.0.0.1:{free_port()}", *base)
@@ -198,8 +228,16 @@ def test_bad_input_exits_2_with_a_clear_error(history, capsys, tmp_path: Path):
     assert status == 2
     assert str(bad) in err and "'Broken'" in err and "query failed" in err
 
-    status, _, err = run_cli(capsys, "--prometheus", prometheus.url, *base[:2], "--start", str(scenario.end),
-                             "--end", str(scenario.start))
+    status, _, err = run_cli(
+        capsys,
+        "--prometheus",
+        prometheus.url,
+        *base[:2],
+        "--start",
+        str(scenario.end),
+        "--end",
+        str(scenario.start),
+    )
     assert status == 2 and "must be after --start" in err
 
 
@@ -207,9 +245,19 @@ def test_text_report_lists_firing_intervals_and_scores(history, capsys, tmp_path
     scenario, prometheus, incidents = history
     rules = tmp_path / "small.yml"
     rules.write_text(SMALL_RULES)
-    status, out, err = run_cli(capsys, "--prometheus", prometheus.url, "--rules", str(rules),
-                               "--start", str(scenario.start), "--end", str(scenario.end),
-                               "--incidents", str(incidents))
+    status, out, err = run_cli(
+        capsys,
+        "--prometheus",
+        prometheus.url,
+        "--rules",
+        str(rules),
+        "--start",
+        str(scenario.start),
+        "--end",
+        str(scenario.end),
+        "--incidents",
+        str(incidents),
+    )
     assert status == 0, err
     assert "PsiHigh  (group small, for 10m, step 30s): 1 firing" in out
     assert "Missed incidents" in out  # the small rules cover three incident types only

@@ -30,11 +30,18 @@ def _bind_mounts() -> list[tuple[str, str]]:
     return mounts
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed "
-                    "(scripts/setup.sh installs Debian's docker-compose)")
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="docker-compose not installed (scripts/setup.sh installs Debian's docker-compose)",
+)
 def test_docker_compose_config_is_valid() -> None:
-    result = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["docker-compose", "-f", str(COMPOSE), "config", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -50,11 +57,24 @@ def test_stack_uses_the_repos_config_files_and_pinned_images() -> None:
     assert services["prometheus"]["image"] == "prom/prometheus:v2.42.0"
     assert services["alertmanager"]["image"] == "prom/alertmanager:v0.25.0"
     sources = {source for _, source in _bind_mounts()}
-    for path in ("./prometheus/prometheus.yml", "./alertmanager/alertmanager.yml", "./alert_rules",
-                 "./grafana/provisioning"):
+    for path in (
+        "./prometheus/prometheus.yml",
+        "./alertmanager/alertmanager.yml",
+        "./alert_rules",
+        "./grafana/provisioning",
+    ):
         assert path in sources, f"{path} is not mounted"
-    for name in ("receiver-1", "receiver-2", "model-server", "traffic", "grafana", "prometheus",
-                 "alertmanager", "alertmanager-2", "postgres"):
+    for name in (
+        "receiver-1",
+        "receiver-2",
+        "model-server",
+        "traffic",
+        "grafana",
+        "prometheus",
+        "alertmanager",
+        "alertmanager-2",
+        "postgres",
+    ):
         assert name in services, f"service {name} missing"
 
 
@@ -62,8 +82,11 @@ def test_webhook_token_is_shared_through_a_volume_not_the_repo() -> None:
     doc = _compose()
     services = doc["services"]
     am_cfg = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
-    credential_files = {hook["http_config"]["authorization"]["credentials_file"]
-                        for receiver in am_cfg["receivers"] for hook in receiver.get("webhook_configs", [])}
+    credential_files = {
+        hook["http_config"]["authorization"]["credentials_file"]
+        for receiver in am_cfg["receivers"]
+        for hook in receiver.get("webhook_configs", [])
+    }
     assert credential_files == {"/etc/alertmanager/secrets/receiver-token"}
     assert "secrets:/etc/alertmanager/secrets:ro" in services["alertmanager"]["volumes"]
     for replica in ("receiver-1", "receiver-2"):
@@ -76,8 +99,17 @@ def test_webhook_token_is_shared_through_a_volume_not_the_repo() -> None:
 
 def test_services_have_health_checks() -> None:
     services = _compose()["services"]
-    for name in ("prometheus", "alertmanager", "alertmanager-2", "grafana", "receiver-1", "receiver-2",
-                 "model-server", "chat-sink", "postgres"):
+    for name in (
+        "prometheus",
+        "alertmanager",
+        "alertmanager-2",
+        "grafana",
+        "receiver-1",
+        "receiver-2",
+        "model-server",
+        "chat-sink",
+        "postgres",
+    ):
         assert "healthcheck" in services[name], f"{name} has no health check"
 
 
@@ -111,9 +143,23 @@ def test_optional_mlflow_service_and_its_override() -> None:
         assert override[replica]["environment"]["RECEIVER_REGISTRY_URL"] == "mlflow+http://mlflow:5000"
     assert "--registry-url mlflow+http://mlflow:5000" in " ".join(override["model-server"]["command"])
     if shutil.which("docker-compose"):
-        result = subprocess.run(["docker-compose", "--profile", "mlflow", "-f", str(COMPOSE), "-f",
-                                 str(REPO / "docker-compose.mlflow.yml"), "config", "-q"], cwd=REPO,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [
+                "docker-compose",
+                "--profile",
+                "mlflow",
+                "-f",
+                str(COMPOSE),
+                "-f",
+                str(REPO / "docker-compose.mlflow.yml"),
+                "config",
+                "-q",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
 
 

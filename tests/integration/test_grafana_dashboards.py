@@ -39,7 +39,7 @@ def _targets() -> list[tuple[str, str, str]]:
 
 
 def _substitute(expr: str) -> str:
-    return (expr.replace("$model", MODEL).replace("$__rate_interval", "10s").replace("$__interval", "5s"))
+    return expr.replace("$model", MODEL).replace("$__rate_interval", "10s").replace("$__interval", "5s")
 
 
 class _Exporter:
@@ -48,11 +48,13 @@ class _Exporter:
     def __init__(self) -> None:
         reg = CollectorRegistry()
         lv = ["model", "version"]
-        self.duration = Histogram("model_request_duration_seconds", "latency", lv, registry=reg,
-                                  buckets=(0.05, 0.1, 0.25, 0.5, 1.0))
+        self.duration = Histogram(
+            "model_request_duration_seconds", "latency", lv, registry=reg, buckets=(0.05, 0.1, 0.25, 0.5, 1.0)
+        )
         self.requests = Counter("model_requests", "requests", [*lv, "outcome"], registry=reg)
-        self.score = Histogram("model_prediction_score", "scores", lv, registry=reg,
-                               buckets=(0.1, 0.25, 0.5, 0.75, 0.9))
+        self.score = Histogram(
+            "model_prediction_score", "scores", lv, registry=reg, buckets=(0.1, 0.25, 0.5, 0.75, 0.9)
+        )
         baseline = Gauge("model_prediction_baseline", "baseline", [*lv, "stat"], registry=reg)
         self.psi = Gauge("model_feature_psi", "psi", [*lv, "feature"], registry=reg)
         self.problems = Counter("model_input_problems", "problems", [*lv, "feature", "kind"], registry=reg)
@@ -91,8 +93,9 @@ class _Exporter:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
-        self._server, self._server_thread = start_http_server(self.port, addr="127.0.0.1",
-                                                              registry=self.registry)
+        self._server, self._server_thread = start_http_server(
+            self.port, addr="127.0.0.1", registry=self.registry
+        )
         self._thread.start()
 
     def _run(self) -> None:
@@ -132,8 +135,13 @@ def prometheus(prometheus_factory: Any, exporter: _Exporter) -> Any:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": ["recording.yml"],
-        "scrape_configs": [{"job_name": "model-server", "honor_labels": True,
-                            "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]}],
+        "scrape_configs": [
+            {
+                "job_name": "model-server",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}],
+            }
+        ],
     }
     rules = (REPO / "alert_rules/recording.yml").read_text()
     prom = prometheus_factory(config, rule_files={"recording.yml": rules})
@@ -181,6 +189,7 @@ def test_every_panel_query_parses_and_returns_data(prometheus: Any) -> None:
 
 
 def test_model_variable_lists_the_exported_model(prometheus: Any) -> None:
-    values = requests.get(prometheus.url + "/api/v1/label/model/values",
-                          params={"match[]": "model_requests_total"}, timeout=10).json()
+    values = requests.get(
+        prometheus.url + "/api/v1/label/model/values", params={"match[]": "model_requests_total"}, timeout=10
+    ).json()
     assert values["data"] == [MODEL]

@@ -61,16 +61,18 @@ def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return out
 
 
-def by(found: dict[str, list[tuple[dict[str, str], float]]], name: str, key: str,
-       **labels: str) -> dict[str, float]:
+def by(
+    found: dict[str, list[tuple[dict[str, str], float]]], name: str, key: str, **labels: str
+) -> dict[str, float]:
     return {lab[key]: v for lab, v in found.get(name, []) if all(lab.get(k) == x for k, x in labels.items())}
 
 
 def test_follows_a_rollback_within_two_seconds(served: tuple[BackgroundServer, Any]) -> None:
     server, reg = served
     reg.promote(MODEL, "v2", actor="test", reason="release v2")
-    wait_until(lambda: post_all(server.url, rows(1))[0].json()["version"] == "v2", timeout=5,
-               message="v2 serving")
+    wait_until(
+        lambda: post_all(server.url, rows(1))[0].json()["version"] == "v2", timeout=5, message="v2 serving"
+    )
     reg.rollback(MODEL, actor="test", reason="bad release", expected_active="v2")
     changed = time.monotonic()
     feature = rows(1)[0]
@@ -87,14 +89,18 @@ def test_follows_a_rollback_within_two_seconds(served: tuple[BackgroundServer, A
     assert roles == {"v1": 1.0}
 
 
-def test_real_prometheus_scrapes_psi(served: tuple[BackgroundServer, Any],
-                                     prometheus_factory: Callable[..., Any]) -> None:
+def test_real_prometheus_scrapes_psi(
+    served: tuple[BackgroundServer, Any], prometheus_factory: Callable[..., Any]
+) -> None:
     server, _ = served
     assert all(r.status_code == 200 for r in post_all(server.url, rows(150)))
     target = server.url.removeprefix("http://")
-    prom = prometheus_factory({"global": {"scrape_interval": "1s"},
-                               "scrape_configs": [{"job_name": "model-server",
-                                                   "static_configs": [{"targets": [target]}]}]})
+    prom = prometheus_factory(
+        {
+            "global": {"scrape_interval": "1s"},
+            "scrape_configs": [{"job_name": "model-server", "static_configs": [{"targets": [target]}]}],
+        }
+    )
 
     def psi_series() -> list[Any]:
         query = f'model_feature_psi{{model="{MODEL}"}}'
@@ -139,11 +145,15 @@ def test_error_fault_raises_only_error_outcome_and_clears(served: tuple[Backgrou
 
 def test_version_scoped_fault_hits_only_that_version(served: tuple[BackgroundServer, Any]) -> None:
     server, reg = served
-    requests.post(server.url + "/admin/faults", json={"version": "v2", "error_rate": 1.0}, headers=AUTH,
-                  timeout=5).raise_for_status()
+    requests.post(
+        server.url + "/admin/faults", json={"version": "v2", "error_rate": 1.0}, headers=AUTH, timeout=5
+    ).raise_for_status()
     reg.split(MODEL, {"v1": 50, "v2": 50}, actor="test", reason="canary")
-    wait_until(lambda: requests.get(server.url + "/state", timeout=5).json()["traffic"].get("v2") == 50,
-               timeout=5, message="split applied")
+    wait_until(
+        lambda: requests.get(server.url + "/state", timeout=5).json()["traffic"].get("v2") == 50,
+        timeout=5,
+        message="split applied",
+    )
     responses = post_all(server.url, rows(60))
     served_versions = {r.json()["version"] for r in responses if r.status_code == 200}
     assert served_versions == {"v1"}
@@ -158,8 +168,9 @@ def test_nulls_and_corruption_change_their_metrics(served: tuple[BackgroundServe
     server, _ = served
     feature = rows(1)
     clean = post_all(server.url, feature)[0].json()
-    requests.post(server.url + "/admin/faults", json={"null_rate": 1.0, "corrupt_rate": 1.0}, headers=AUTH,
-                  timeout=5).raise_for_status()
+    requests.post(
+        server.url + "/admin/faults", json={"null_rate": 1.0, "corrupt_rate": 1.0}, headers=AUTH, timeout=5
+    ).raise_for_status()
     faulty = post_all(server.url, feature * 10)
     assert all(r.status_code == 200 and r.json()["input_problems"] for r in faulty)
     nulls = by(scrape(server.url), "model_input_problems_total", "feature", kind="null")
@@ -169,14 +180,18 @@ def test_nulls_and_corruption_change_their_metrics(served: tuple[BackgroundServe
 
 def test_fallback_mode_and_guardrail_follow_the_registry(served: tuple[BackgroundServer, Any]) -> None:
     server, reg = served
-    requests.post(server.url + "/admin/faults", json={"toxic_rate": 1.0}, headers=AUTH,
-                  timeout=5).raise_for_status()
+    requests.post(
+        server.url + "/admin/faults", json={"toxic_rate": 1.0}, headers=AUTH, timeout=5
+    ).raise_for_status()
     replies = [generate(server.url) for _ in range(5)]
     assert not any(r["blocked"] for r in replies)
     reg.set_guardrail(MODEL, 1, actor="test", reason="toxicity")
     reg.set_mode(MODEL, "fallback", actor="test", reason="feature store outage")
-    wait_until(lambda: requests.get(server.url + "/state", timeout=5).json()["guardrail_level"] == 1,
-               timeout=5, message="guardrail applied")
+    wait_until(
+        lambda: requests.get(server.url + "/state", timeout=5).json()["guardrail_level"] == 1,
+        timeout=5,
+        message="guardrail applied",
+    )
     replies = [generate(server.url) for _ in range(5)]
     assert all(r["blocked"] for r in replies)
     prediction = post_all(server.url, rows(1))[0].json()
@@ -203,8 +218,11 @@ def test_risky_tools_are_refused_while_the_registry_blocks_them(served: tuple[Ba
     assert generate(server.url)["tools_allowed"] == []  # no tools asked: empty lists, nothing counted
 
     reg.set_tools_blocked(MODEL, True, actor="test", reason="INC-9 toxic output")
-    wait_until(lambda: requests.get(server.url + "/state", timeout=5).json()["tools_blocked"] is True,
-               timeout=5, message="tools_blocked applied")
+    wait_until(
+        lambda: requests.get(server.url + "/state", timeout=5).json()["tools_blocked"] is True,
+        timeout=5,
+        message="tools_blocked applied",
+    )
     for _ in range(3):
         resp = generate_with_tools(server.url, tools)
         assert resp.status_code == 200
@@ -224,8 +242,11 @@ def test_risky_tools_are_refused_while_the_registry_blocks_them(served: tuple[Ba
     assert allowed == {"web_browse": 1.0, "code_exec": 1.0, "search": 4.0, "_other": 4.0, "calculator": 1.0}
 
     reg.set_tools_blocked(MODEL, False, actor="test", reason="INC-9 recovered")
-    wait_until(lambda: requests.get(server.url + "/state", timeout=5).json()["tools_blocked"] is False,
-               timeout=5, message="tools allowed again")
+    wait_until(
+        lambda: requests.get(server.url + "/state", timeout=5).json()["tools_blocked"] is False,
+        timeout=5,
+        message="tools allowed again",
+    )
     reply = generate_with_tools(server.url, ["code_exec"]).json()
     assert (reply["tools_allowed"], reply["tools_refused"]) == (["code_exec"], [])
     assert by(scrape(server.url), "model_tools_blocked", "version") == {"v1": 0.0}
@@ -258,10 +279,15 @@ def test_bad_requests_get_clear_errors(served: tuple[BackgroundServer, Any]) -> 
     assert resp.json()["error"]["problems"] == ["feature 'mean_radius' is not a number"]
     resp = requests.post(server.url + "/feedback", json={"request_id": "x", "label": 3}, timeout=5)
     assert resp.status_code == 400 and "label" in resp.json()["error"]["problems"][0]
-    assert requests.post(server.url + "/feedback", json={"request_id": "nope", "label": 1},
-                         timeout=5).status_code == 404
-    resp = requests.post(server.url + "/admin/faults", json={"latency_seconds": -1, "bogus": 1},
-                         headers=AUTH, timeout=5)
+    assert (
+        requests.post(
+            server.url + "/feedback", json={"request_id": "nope", "label": 1}, timeout=5
+        ).status_code
+        == 404
+    )
+    resp = requests.post(
+        server.url + "/admin/faults", json={"latency_seconds": -1, "bogus": 1}, headers=AUTH, timeout=5
+    )
     assert resp.status_code == 400 and len(resp.json()["error"]["problems"]) == 2
     assert requests.get(server.url + "/healthz", timeout=5).json()["active_version"] == "v1"
 
@@ -269,8 +295,9 @@ def test_bad_requests_get_clear_errors(served: tuple[BackgroundServer, Any]) -> 
 def test_psi_window_sized_to_traffic_forgets_a_withdrawn_drift(tmp_path: Path) -> None:
     db = tmp_path / "registry.db"
     bootstrap(db, MODEL, tmp_path / "artifacts")
-    server = serve_background(ServerConfig(str(db), MODEL, port=0, poll_interval=0.2,
-                                           psi_window=200, psi_min_samples=100))
+    server = serve_background(
+        ServerConfig(str(db), MODEL, port=0, poll_interval=0.2, psi_window=200, psi_min_samples=100)
+    )
     try:
         post_all(server.url, rows(50))
         assert by(scrape(server.url), "model_feature_psi", "feature") == {}, "exported below min samples"
@@ -285,7 +312,18 @@ def test_psi_window_sized_to_traffic_forgets_a_withdrawn_drift(tmp_path: Path) -
 def test_cli_refuses_min_samples_above_the_window(capsys: pytest.CaptureFixture[str]) -> None:
     from model_server.server import main
 
-    code = main(["serve", "--registry-db", "unused.db", "--model", MODEL,
-                 "--psi-window", "50", "--psi-min-samples", "100"])
+    code = main(
+        [
+            "serve",
+            "--registry-db",
+            "unused.db",
+            "--model",
+            MODEL,
+            "--psi-window",
+            "50",
+            "--psi-min-samples",
+            "100",
+        ]
+    )
     assert code == 2
     assert "--psi-min-samples <= --psi-window" in capsys.readouterr().err

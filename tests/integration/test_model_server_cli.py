@@ -15,8 +15,16 @@ BIN = Path(sys.executable).parent
 
 def test_bootstrap_then_serve_subprocess(tmp_path: Path) -> None:
     db = tmp_path / "registry.db"
-    argv = [str(BIN / "model-server"), "bootstrap", "--registry-db", str(db), "--model", "demo",
-            "--artifacts", str(tmp_path / "art")]
+    argv = [
+        str(BIN / "model-server"),
+        "bootstrap",
+        "--registry-db",
+        str(db),
+        "--model",
+        "demo",
+        "--artifacts",
+        str(tmp_path / "art"),
+    ]
     boot = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert boot.returncode == 0, boot.stderr
     assert "v1 (validation AUC" in boot.stdout and (tmp_path / "art" / "demo-v2.joblib").exists()
@@ -24,19 +32,42 @@ def test_bootstrap_then_serve_subprocess(tmp_path: Path) -> None:
     token_file.write_text("tok-123\n")
     port = free_port()
     log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([str(BIN / "model-server"), "--registry-db", str(db), "--model", "demo",
-                             "--port", str(port), "--admin-token-file", str(token_file)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "model-server"),
+            "--registry-db",
+            str(db),
+            "--model",
+            "demo",
+            "--port",
+            str(port),
+            "--admin-token-file",
+            str(token_file),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        health = wait_until(lambda: requests.get(url + "/healthz", timeout=1).json(), timeout=30,
-                            message="model-server healthy")
+        health = wait_until(
+            lambda: requests.get(url + "/healthz", timeout=1).json(),
+            timeout=30,
+            message="model-server healthy",
+        )
         assert health["active_version"] == "v1"
-        faults = requests.post(url + "/admin/faults", json={"latency_seconds": 0.05},
-                               headers={"Authorization": "Bearer tok-123"}, timeout=5)
+        faults = requests.post(
+            url + "/admin/faults",
+            json={"latency_seconds": 0.05},
+            headers={"Authorization": "Bearer tok-123"},
+            timeout=5,
+        )
         assert faults.status_code == 200
-        assert requests.get(url + "/admin/faults", headers={"Authorization": "Bearer wrong"},
-                            timeout=5).status_code == 401
+        assert (
+            requests.get(
+                url + "/admin/faults", headers={"Authorization": "Bearer wrong"}, timeout=5
+            ).status_code
+            == 401
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -45,8 +76,12 @@ def test_bootstrap_then_serve_subprocess(tmp_path: Path) -> None:
 
 def test_serving_an_empty_registry_names_the_model_and_the_fix(tmp_path: Path) -> None:
     db = tmp_path / "empty.db"
-    out = subprocess.run([str(BIN / "model-server"), "serve", "--registry-db", str(db), "--model", "demo"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(BIN / "model-server"), "serve", "--registry-db", str(db), "--model", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr

@@ -54,8 +54,9 @@ def prometheus(
     """One real Prometheus for the module (start-up plus first scrape costs ~5 s)."""
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{"job_name": "exporter",
-                            "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]}],
+        "scrape_configs": [
+            {"job_name": "exporter", "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]}
+        ],
     }
     prom = start_prometheus(tmp_path_factory.mktemp("prometheus"), config)
     try:
@@ -73,7 +74,7 @@ def test_instant_vector_scalar_and_range(prometheus: RunningProcess) -> None:
     assert by_feature == {"amount": pytest.approx(0.31), "country": pytest.approx(0.05)}
     assert all(s.labels["job"] == "exporter" for s in samples)
 
-    scalar = client.query("scalar(max(demo_feature_psi{model=\"fraud\"})) * 2")
+    scalar = client.query('scalar(max(demo_feature_psi{model="fraud"})) * 2')
     assert len(scalar) == 1 and scalar[0].labels == {} and scalar[0].value == pytest.approx(0.62)
 
     assert client.query('demo_feature_psi{model="nope"}') == []
@@ -108,8 +109,9 @@ def test_connection_refused_timeout_5xx_and_bad_json(recording_server: Callable[
     finally:
         silent.close()
 
-    down = recording_server(status=503,
-                            response_body=b'{"status":"error","errorType":"unavailable","error":"x"}')
+    down = recording_server(
+        status=503, response_body=b'{"status":"error","errorType":"unavailable","error":"x"}'
+    )
     with pytest.raises(PrometheusUnavailable, match="HTTP 503: unavailable: x"):
         PrometheusClient(down.url).query("up")
 
@@ -149,8 +151,10 @@ def test_evidence_captures_values_and_escapes_label_values(prometheus: RunningPr
 
 def test_evidence_with_prometheus_down_never_raises() -> None:
     client = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=1)
-    specs = [{"name": "max PSI", "query": 'max(x{model="{{ labels.model }}"})'},
-             {"name": "broken", "query": "{{ labels.missing }}"}]
+    specs = [
+        {"name": "max PSI", "query": 'max(x{model="{{ labels.model }}"})'},
+        {"name": "broken", "query": "{{ labels.missing }}"},
+    ]
     snaps = capture_evidence(client, specs, {"labels": {"model": "fraud"}})
     assert snaps[0].error is not None and snaps[0].error.startswith("evidence unavailable: cannot connect")
     assert snaps[0].display() == snaps[0].error

@@ -36,9 +36,10 @@ class Exporter:
 
 
 def _config(port: int) -> dict[str, Any]:
-    return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": "exporter",
-                                "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]}
+    return {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "exporter", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +57,17 @@ def prometheus(
     prom = start_prometheus(tmp_path_factory.mktemp("prometheus"), _config(exporter.port))
     try:
         client = PrometheusClient(prom.url, timeout=2)
-        wait_until(lambda: client.query('demo_feature_psi{model="warmup"}'), timeout=15,
-                   message="first scrape")
+        wait_until(
+            lambda: client.query('demo_feature_psi{model="warmup"}'), timeout=15, message="first scrape"
+        )
         yield prom
     finally:
         prom.stop()
 
 
-def drive(client: PrometheusClient, model: str, for_s: float, timeout_s: float,
-          outcomes: list[Outcome]) -> VerificationState:
+def drive(
+    client: PrometheusClient, model: str, for_s: float, timeout_s: float, outcomes: list[Outcome]
+) -> VerificationState:
     state = VerificationState.start(time.time(), for_s, timeout_s)
     while not state.done:
         outcome = check_condition(client, VERIFY, {"labels": {"model": model}})
@@ -75,9 +78,13 @@ def drive(client: PrometheusClient, model: str, for_s: float, timeout_s: float,
 
 
 def _wait_scraped(client: PrometheusClient, model: str, value: float) -> None:
-    wait_until(lambda: any(abs(s.value - value) < 1e-9
-                           for s in client.query(f'demo_feature_psi{{model="{model}"}}')),
-               timeout=10, message=f"{model}={value} scraped")
+    wait_until(
+        lambda: any(
+            abs(s.value - value) < 1e-9 for s in client.query(f'demo_feature_psi{{model="{model}"}}')
+        ),
+        timeout=10,
+        message=f"{model}={value} scraped",
+    )
 
 
 def test_passes_once_psi_stays_low_for_the_duration(prometheus: RunningProcess, exporter: Exporter) -> None:

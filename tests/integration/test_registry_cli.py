@@ -50,10 +50,20 @@ def test_register_with_metadata_and_baseline_file(cli: CLI, tmp_path: Path) -> N
     baseline = compute_baseline(X, scores, y, ["a", "b"])
     (tmp_path / "baseline.json").write_text(json.dumps(baseline.to_dict()))
     (tmp_path / "meta.json").write_text(json.dumps({"kind": "classifier", "feature_names": ["a", "b"]}))
-    info = cli.json("register", "fraud", "v1", "--artifact", "/m/v1",
-                    "--metadata", f"@{tmp_path / 'meta.json'}",
-                    "--baseline-file", str(tmp_path / "baseline.json"),
-                    "--healthy", "--reason", "initial")
+    info = cli.json(
+        "register",
+        "fraud",
+        "v1",
+        "--artifact",
+        "/m/v1",
+        "--metadata",
+        f"@{tmp_path / 'meta.json'}",
+        "--baseline-file",
+        str(tmp_path / "baseline.json"),
+        "--healthy",
+        "--reason",
+        "initial",
+    )
     assert isinstance(info, dict)
     assert info["served_healthy"] is True and info["metadata"]["kind"] == "classifier"
     stored = open_registry(cli.db).version("fraud", "v1")
@@ -124,8 +134,9 @@ def test_history_and_list(cli: CLI) -> None:
 
 def test_options_may_follow_the_subcommand(cli: CLI, capsys: pytest.CaptureFixture[str]) -> None:
     setup_two_versions(cli)
-    code = main(["mode", "fraud", "fallback", "--reason", "x",
-                 "--db", str(cli.db), "--actor", "bob", "--json"])
+    code = main(
+        ["mode", "fraud", "fallback", "--reason", "x", "--db", str(cli.db), "--actor", "bob", "--json"]
+    )
     out, _ = capsys.readouterr()
     assert code == 0 and json.loads(out)["mode"] == "fallback"
     assert open_registry(cli.db).history("fraud", 1)[0].actor == "bob"
@@ -150,8 +161,9 @@ def test_bad_input_exits_2_with_a_clear_message(cli: CLI) -> None:
     before = open_registry(cli.db).state("fraud").summary()
     code, _, err = cli("register", "fraud", "v3", "--artifact", "/m", "--metadata", "{bad", "--reason", "x")
     assert code == 2 and "--metadata: invalid JSON" in err
-    code, _, err = cli("register", "fraud", "v3", "--artifact", "/m", "--metadata", '{"kind": "svm"}',
-                       "--reason", "x")
+    code, _, err = cli(
+        "register", "fraud", "v3", "--artifact", "/m", "--metadata", '{"kind": "svm"}', "--reason", "x"
+    )
     assert code == 2 and "metadata.kind must be one of classifier, llm" in err
     code, _, err = cli("split", "fraud", "v1:50", "v2=50", "--reason", "x")
     assert code == 2 and "expected VERSION=PERCENT, got 'v1:50'" in err
@@ -186,8 +198,9 @@ def test_installed_console_script_reads_the_db_from_the_environment(tmp_path: Pa
     env = {**os.environ, "MODEL_REGISTRY_DB": str(tmp_path / "env.db"), "USER": "carol"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(script), *args], env=env, cwd=REPO, capture_output=True, text=True,
-                              timeout=60)
+        return subprocess.run(
+            [str(script), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
 
     assert run("register", "m", "v1", "--artifact", "/a", "--reason", "r").returncode == 0
     done = run("--json", "promote", "m", "v1", "--reason", "go")
@@ -202,18 +215,31 @@ def test_cli_on_mlflow_with_a_token_file_that_is_never_printed(mlflow_url, tmp_p
 
     token = tmp_path / "token"
     token.write_text("very-secret-token\n")
-    base = [sys.executable, "-m", "model_registry.cli", "--registry-url", mlflow_url,
-            "--registry-token-file", str(token), "--actor", "alice"]
-    runs = [subprocess.run(base + args, capture_output=True, text=True, timeout=60) for args in (
-        ["register", "fraud", "v1", "--artifact", str(token.parent), "--healthy", "--reason", "initial"],
-        ["promote", "fraud", "v1", "--reason", "first"],
-        ["--json", "show", "fraud"],
-        ["rollback", "fraud", "--reason", "INC-1"],
-    )]
+    base = [
+        sys.executable,
+        "-m",
+        "model_registry.cli",
+        "--registry-url",
+        mlflow_url,
+        "--registry-token-file",
+        str(token),
+        "--actor",
+        "alice",
+    ]
+    runs = [
+        subprocess.run(base + args, capture_output=True, text=True, timeout=60)
+        for args in (
+            ["register", "fraud", "v1", "--artifact", str(token.parent), "--healthy", "--reason", "initial"],
+            ["promote", "fraud", "v1", "--reason", "first"],
+            ["--json", "show", "fraud"],
+            ["rollback", "fraud", "--reason", "INC-1"],
+        )
+    ]
     assert [r.returncode for r in runs] == [0, 0, 0, 1], [r.stderr for r in runs]
     assert json.loads(runs[2].stdout)["active_version"] == "v1"
     assert "cannot roll back" in runs[3].stderr and len(runs[3].stderr.strip().splitlines()) >= 1
     assert all("very-secret-token" not in r.stdout + r.stderr for r in runs)
-    both = subprocess.run([*base, "--db", str(tmp_path / "x.db"), "list"], capture_output=True, text=True,
-                          timeout=60)
+    both = subprocess.run(
+        [*base, "--db", str(tmp_path / "x.db"), "list"], capture_output=True, text=True, timeout=60
+    )
     assert both.returncode == 2 and "not both" in both.stderr

@@ -40,8 +40,9 @@ def sqlite_reg(tmp_path: Path) -> Registry:
 
 def register(reg: Registry, *versions: str, healthy: tuple[str, ...] = ()) -> None:
     for version in versions:
-        reg.register("m", version, artifact_path=f"/models/{version}", baseline=None,
-                     healthy=version in healthy, **WHO)
+        reg.register(
+            "m", version, artifact_path=f"/models/{version}", baseline=None, healthy=version in healthy, **WHO
+        )
 
 
 def released(reg: Registry, *versions: str) -> None:
@@ -59,8 +60,12 @@ def test_register_stores_version_with_baseline_and_metadata(reg: Registry) -> No
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(200, 2)), rng.integers(0, 2, 200)
     baseline = compute_baseline(X, rng.uniform(size=200), y, ["a", "b"])
-    meta = {"slo_latency_seconds": 0.1, "latency_buckets": [0.05, 0.1, 0.5], "kind": "classifier",
-            "feature_names": ["a", "b"]}
+    meta = {
+        "slo_latency_seconds": 0.1,
+        "latency_buckets": [0.05, 0.1, 0.5],
+        "kind": "classifier",
+        "feature_names": ["a", "b"],
+    }
     info = reg.register("m", "v1", artifact_path="/models/v1", baseline=baseline, metadata=meta, **WHO)
     again = reg.version("m", "v1")
     assert again == info
@@ -78,12 +83,19 @@ def test_register_refuses_duplicates_bad_metadata_and_mismatched_features(reg: R
     with pytest.raises(ConflictError, match="already has a version 'v1'"):
         register(reg, "v1")
     with pytest.raises(RegistryError, match="latency_buckets must include slo_latency_seconds"):
-        reg.register("m", "v2", artifact_path="/x", baseline=None,
-                     metadata={"slo_latency_seconds": 0.3, "latency_buckets": [0.1, 1.0]}, **WHO)
+        reg.register(
+            "m",
+            "v2",
+            artifact_path="/x",
+            baseline=None,
+            metadata={"slo_latency_seconds": 0.3, "latency_buckets": [0.1, 1.0]},
+            **WHO,
+        )
     baseline = compute_baseline(np.ones((4, 1)) * np.arange(4)[:, None], np.linspace(0, 1, 4), None, ["a"])
     with pytest.raises(RegistryError, match="differ from the baseline's features"):
-        reg.register("m", "v2", artifact_path="/x", baseline=baseline, metadata={"feature_names": ["b"]},
-                     **WHO)
+        reg.register(
+            "m", "v2", artifact_path="/x", baseline=baseline, metadata={"feature_names": ["b"]}, **WHO
+        )
     with pytest.raises(RegistryError, match="reason must be a non-empty string"):
         reg.register("m", "v2", artifact_path="/x", baseline=None, actor="me", reason="  ")
     assert snapshot(reg) == before
@@ -118,8 +130,8 @@ def test_rollback_goes_to_the_newest_healthy_version_and_marks_the_bad_one(reg: 
 
 def test_rollback_skips_unhealthy_and_never_served_versions(reg: Registry) -> None:
     released(reg, "v1", "v2", "v3")
-    register(reg, "v4")                      # registered, never served
-    reg.mark_unhealthy("m", "v2", **WHO)     # served, but now known bad
+    register(reg, "v4")  # registered, never served
+    reg.mark_unhealthy("m", "v2", **WHO)  # served, but now known bad
     result = reg.rollback("m", **WHO)
     assert result.to_version == "v1"
 
@@ -170,9 +182,9 @@ def test_rollback_loop_is_impossible(reg: Registry) -> None:
 
 def test_mark_healthy_clears_the_mark_so_the_version_is_eligible_again(reg: Registry) -> None:
     released(reg, "v1", "v2")
-    reg.rollback("m", **WHO)                       # v2 unhealthy, v1 active
+    reg.rollback("m", **WHO)  # v2 unhealthy, v1 active
     reg.mark_healthy("m", "v2", **WHO)
-    assert reg.state("m").last_known_good is None   # clearing a mark does not make it "served healthily"
+    assert reg.state("m").last_known_good is None  # clearing a mark does not make it "served healthily"
     reg.mark_served_healthy("m", "v2", **WHO)
     assert reg.state("m").last_known_good == "v2"
 
@@ -187,7 +199,7 @@ def test_mark_served_healthy_refuses_unhealthy_versions(reg: Registry) -> None:
 def test_initial_version_registered_healthy_is_a_rollback_target(reg: Registry) -> None:
     register(reg, "v1", healthy=("v1",))
     register(reg, "v2")
-    reg.promote("m", "v2", **WHO)          # v1 was never active here, but was registered as proven
+    reg.promote("m", "v2", **WHO)  # v1 was never active here, but was registered as proven
     assert reg.rollback("m", **WHO).to_version == "v1"
 
 
@@ -254,10 +266,10 @@ def test_unknown_model_and_version(reg: Registry) -> None:
 
 
 def test_generation_counts_every_change(reg: Registry) -> None:
-    released(reg, "v1", "v2")                 # 4 changes
+    released(reg, "v1", "v2")  # 4 changes
     assert reg.generation("m") == 4
     with pytest.raises(RegistryError):
-        reg.split("m", {"v1": 1}, **WHO)      # refused: no change
+        reg.split("m", {"v1": 1}, **WHO)  # refused: no change
     assert reg.generation("m") == 4
     reg.set_mode("m", "fallback", **WHO)
     assert reg.generation("m") == 5 == reg.state("m").generation
@@ -269,7 +281,11 @@ def test_history_records_every_change_newest_first_and_per_model(reg: Registry) 
     reg.split_to_last_known_good("m", 50, actor="receiver", reason="INC-1 drift")
     entries = reg.history("m")
     assert [e.action for e in entries] == [
-        "split_to_last_known_good", "promote", "register", "promote", "register"
+        "split_to_last_known_good",
+        "promote",
+        "register",
+        "promote",
+        "register",
     ]
     assert entries[0].before["traffic"] == {"v2": 100.0}
     assert entries[0].after["traffic"] == {"v1": 50.0, "v2": 50.0}

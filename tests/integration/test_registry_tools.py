@@ -130,14 +130,31 @@ def _old_registry(path: Path) -> None:
     ]
     for i, (action, change) in enumerate(steps, start=1):
         before = after
-        after = {"active_version": None, "traffic": {}, "mode": "normal", "guardrail_level": 0,
-                 "last_known_good": None, "versions": [], "unhealthy": [], "served_healthy": [],
-                 **{k: v for k, v in before.items() if k != "generation"}, **change, "generation": i}
+        after = {
+            "active_version": None,
+            "traffic": {},
+            "mode": "normal",
+            "guardrail_level": 0,
+            "last_known_good": None,
+            "versions": [],
+            "unhealthy": [],
+            "served_healthy": [],
+            **{k: v for k, v in before.items() if k != "generation"},
+            **change,
+            "generation": i,
+        }
         conn.execute(
             "INSERT INTO audit (at, model, action, actor, reason, before, after) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (1_700_000_000.0 + i, "chat", action, "bob", f"old change {i}", json.dumps(before),
-             json.dumps(after)),
+            (
+                1_700_000_000.0 + i,
+                "chat",
+                action,
+                "bob",
+                f"old change {i}",
+                json.dumps(before),
+                json.dumps(after),
+            ),
         )
     conn.execute(
         "INSERT INTO models (name, active_version, traffic, mode, guardrail_level, generation, active_since, "

@@ -33,8 +33,12 @@ def server(tmp_path: Path) -> Iterator[BackgroundServer]:
 
 def metric(url: str, name: str, key: str) -> dict[str, float]:
     text = requests.get(url + "/metrics", timeout=5).text
-    return {s.labels.get(key, ""): s.value for fam in text_string_to_metric_families(text)
-            for s in fam.samples if s.name == name}
+    return {
+        s.labels.get(key, ""): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == name
+    }
 
 
 def test_labels_after_a_delay_feed_online_auc(server: BackgroundServer) -> None:
@@ -66,12 +70,15 @@ def test_duration_bounds_the_run(server: BackgroundServer) -> None:
     assert 5 <= report.sent <= 11 and report.elapsed_seconds < 2
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    (TrafficConfig(), "unbounded"),
-    (TrafficConfig(url="http://10.1.2.3:80", count=1), "not a loopback"),
-    (TrafficConfig(count=1, rate=0), "rate"),
-    (TrafficConfig(count=1, label_fraction=2), "label_fraction"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (TrafficConfig(), "unbounded"),
+        (TrafficConfig(url="http://10.1.2.3:80", count=1), "not a loopback"),
+        (TrafficConfig(count=1, rate=0), "rate"),
+        (TrafficConfig(count=1, label_fraction=2), "label_fraction"),
+    ],
+)
 def test_bad_configs_are_refused(config: TrafficConfig, message: str) -> None:
     with pytest.raises(TrafficError, match=message):
         run_traffic(config)
@@ -83,11 +90,29 @@ def test_unknown_drift_feature_is_named() -> None:
 
 
 def test_cli(server: BackgroundServer) -> None:
-    done = subprocess.run([str(BIN / "model-traffic"), "--url", server.url, "--count", "5", "--rate", "50",
-                           "--drift", "mean_radius=1"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            str(BIN / "model-traffic"),
+            "--url",
+            server.url,
+            "--count",
+            "5",
+            "--rate",
+            "50",
+            "--drift",
+            "mean_radius=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ok"] == 5
-    refused = subprocess.run([str(BIN / "model-traffic"), "--url", "http://example.com:80"],
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [str(BIN / "model-traffic"), "--url", "http://example.com:80"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 2
     assert "unbounded" in refused.stderr and "not a loopback" in refused.stderr

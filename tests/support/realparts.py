@@ -79,8 +79,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
-               message: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, message: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; raise ``TimeoutError`` naming ``message``."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -134,8 +135,9 @@ def _binary(*names: str) -> str:
     )
 
 
-def _spawn(name: str, argv: list[str], workdir: Path, port: int, ready_path: str,
-           timeout: float = 30.0) -> RunningProcess:
+def _spawn(
+    name: str, argv: list[str], workdir: Path, port: int, ready_path: str, timeout: float = 30.0
+) -> RunningProcess:
     log_path = workdir / f"{name}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir)
@@ -154,8 +156,14 @@ def _spawn(name: str, argv: list[str], workdir: Path, port: int, ready_path: str
     return running
 
 
-def start_prometheus(workdir: Path, config: str | dict[str, Any], *, rule_files: dict[str, str] | None = None,
-                     extra_args: list[str] | None = None, port: int | None = None) -> RunningProcess:
+def start_prometheus(
+    workdir: Path,
+    config: str | dict[str, Any],
+    *,
+    rule_files: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    port: int | None = None,
+) -> RunningProcess:
     """Start Prometheus (2.42 or 2.53: :data:`PARTS`) with ``config`` (YAML text or a dict) and rule files.
 
     Rule files are written into ``workdir`` under their given names; reference them from the config by name.
@@ -179,8 +187,13 @@ def start_prometheus(workdir: Path, config: str | dict[str, Any], *, rule_files:
     return _spawn("prometheus", argv, workdir, port, "/-/ready")
 
 
-def start_alertmanager(workdir: Path, config: str | dict[str, Any], *, port: int | None = None,
-                       extra_args: list[str] | None = None) -> RunningProcess:
+def start_alertmanager(
+    workdir: Path,
+    config: str | dict[str, Any],
+    *,
+    port: int | None = None,
+    extra_args: list[str] | None = None,
+) -> RunningProcess:
     """Start Alertmanager (0.25 or 0.28: :data:`PARTS`) with ``config``, no cluster, data in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_text = config if isinstance(config, str) else json.dumps(config)
@@ -236,8 +249,11 @@ class RecordingServer:
                     recorder.attempts += 1
                     failing = recorder.attempts <= recorder.fail_first
                     if not failing:
-                        recorder.requests.append(RecordedRequest(
-                            self.command, self.path, dict(self.headers.items()), body, time.time()))
+                        recorder.requests.append(
+                            RecordedRequest(
+                                self.command, self.path, dict(self.headers.items()), body, time.time()
+                            )
+                        )
                 status = recorder.fail_status if failing else recorder.status
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -56,11 +56,21 @@ INCIDENT_TYPES = {
     "toxicity_burst": "toxicity",
     "null_burst": "data_quality",
     "target_down": "availability",
-    "bad_release": "errors",   # a new version (params: version, error_p) serving until the event ends
-    "slow_burn": "errors",     # error ratio params["factor"] x the SLO for hours (the ticket tier)
+    "bad_release": "errors",  # a new version (params: version, error_p) serving until the event ends
+    "slow_burn": "errors",  # error ratio params["factor"] x the SLO for hours (the ticket tier)
 }
-NOISE_KINDS = ("error_blip", "latency_blip", "psi_blip", "toxicity_blip", "null_blip", "target_flap",
-               "night", "retrain", "release", "label_gap")
+NOISE_KINDS = (
+    "error_blip",
+    "latency_blip",
+    "psi_blip",
+    "toxicity_blip",
+    "null_blip",
+    "target_flap",
+    "night",
+    "retrain",
+    "release",
+    "label_gap",
+)
 #: events that switch the serving version: retrain/release for good, bad_release while active
 _VERSION_KINDS = ("retrain", "release", "bad_release")
 
@@ -75,7 +85,7 @@ class ModelSpec:
     latency_median: float = 0.06
     score_mean: float = 0.3
     auc: float = 0.86
-    diurnal: float = 0.25   # traffic swings between base_rps * (1 - 2 diurnal) and base_rps
+    diurnal: float = 0.25  # traffic swings between base_rps * (1 - 2 diurnal) and base_rps
 
 
 @dataclass(frozen=True)
@@ -144,9 +154,15 @@ class Scenario:
     def incidents(self) -> list[dict[str, Any]]:
         """The labelled incidents, in the shape ``receiver backtest --incidents`` reads."""
         return [
-            {"name": f"{e.kind}-{e.model}-{index}", "model": e.model, "incident_type": INCIDENT_TYPES[e.kind],
-             "start": e.start, "end": e.end}
-            for index, e in enumerate(self.events) if e.labelled
+            {
+                "name": f"{e.kind}-{e.model}-{index}",
+                "model": e.model,
+                "incident_type": INCIDENT_TYPES[e.kind],
+                "start": e.start,
+                "end": e.end,
+            }
+            for index, e in enumerate(self.events)
+            if e.labelled
         ]
 
     @property
@@ -176,15 +192,28 @@ class Scenario:
 
     def _simulate(self) -> list[_Series]:
         rng = np.random.default_rng(self.seed)
-        fam = {name: _Series(name, kind) for name, kind in (
-            ("model_request_duration_seconds", "histogram"), ("model_requests", "counter"),
-            ("model_prediction_score", "histogram"), ("model_prediction_baseline", "gauge"),
-            ("model_feature_psi", "gauge"), ("model_input_problems", "counter"), ("model_auc", "gauge"),
-            ("model_auc_baseline", "gauge"), ("model_labeled_samples", "counter"),
-            ("model_outputs", "counter"), ("model_toxic_outputs", "counter"),
-            ("model_guardrail_level", "gauge"), ("model_serving_info", "gauge"),
-            ("model_traffic_weight", "gauge"), ("model_slo_latency_seconds", "gauge"),
-            ("model_slo_error_ratio", "gauge"), ("up", "gauge"))}
+        fam = {
+            name: _Series(name, kind)
+            for name, kind in (
+                ("model_request_duration_seconds", "histogram"),
+                ("model_requests", "counter"),
+                ("model_prediction_score", "histogram"),
+                ("model_prediction_baseline", "gauge"),
+                ("model_feature_psi", "gauge"),
+                ("model_input_problems", "counter"),
+                ("model_auc", "gauge"),
+                ("model_auc_baseline", "gauge"),
+                ("model_labeled_samples", "counter"),
+                ("model_outputs", "counter"),
+                ("model_toxic_outputs", "counter"),
+                ("model_guardrail_level", "gauge"),
+                ("model_serving_info", "gauge"),
+                ("model_traffic_weight", "gauge"),
+                ("model_slo_latency_seconds", "gauge"),
+                ("model_slo_error_ratio", "gauge"),
+                ("up", "gauge"),
+            )
+        }
         steps = int((self.end - self.start) // self.step) + 1
         counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
 
@@ -205,8 +234,12 @@ class Scenario:
                 active = self._events(spec.name, ts)
                 version, score_mean, auc_baseline = self._serving(spec, ts)
                 down = "target_down" in active or "target_flap" in active
-                fam["up"].add("up", {"job": "model-server", "instance": instance, "model": spec.name}, ts,
-                              0.0 if down else 1.0)
+                fam["up"].add(
+                    "up",
+                    {"job": "model-server", "instance": instance, "model": spec.name},
+                    ts,
+                    0.0 if down else 1.0,
+                )
                 if down:
                     continue
                 labels = {"model": spec.name, "version": version}
@@ -244,8 +277,9 @@ class Scenario:
                 slow_p = float(noisy.get("slow_p", 0.0))  # cold caches at night: a few slow requests
                 if slow_p and n:
                     durations = np.where(rng.random(n) < slow_p, durations * 10, durations)
-                self._histogram(bump, "model_request_duration_seconds", labels, durations, LATENCY_BUCKETS,
-                                ts)
+                self._histogram(
+                    bump, "model_request_duration_seconds", labels, durations, LATENCY_BUCKETS, ts
+                )
 
                 # --- prediction scores against the serving version's baseline
                 live_mean = score_mean
@@ -266,8 +300,9 @@ class Scenario:
                     blip = active.get("psi_blip")
                     if blip is not None and blip.params.get("feature", spec.features[0]) == feature:
                         psi = 0.3
-                    fam["model_feature_psi"].add("model_feature_psi", {**labels, "feature": feature}, ts,
-                                                 max(psi, 0.001))
+                    fam["model_feature_psi"].add(
+                        "model_feature_psi", {**labels, "feature": feature}, ts, max(psi, 0.001)
+                    )
 
                 # --- input problems per feature and kind
                 for feature in spec.features:
@@ -275,11 +310,19 @@ class Scenario:
                         p = float(noisy.get("null_p", 0.002)) if kind == "null" else 0.002
                         for name in ("null_burst", "null_blip"):
                             event = active.get(name)
-                            if kind == "null" and event is not None and \
-                                    event.params.get("feature", spec.features[0]) == feature:
+                            if (
+                                kind == "null"
+                                and event is not None
+                                and event.params.get("feature", spec.features[0]) == feature
+                            ):
                                 p = 0.4
-                        bump("model_input_problems", "model_input_problems_total",
-                             {**labels, "feature": feature, "kind": kind}, int(rng.binomial(n, p)), ts)
+                        bump(
+                            "model_input_problems",
+                            "model_input_problems_total",
+                            {**labels, "feature": feature, "kind": kind},
+                            int(rng.binomial(n, p)),
+                            ts,
+                        )
 
                 # --- AUC from delayed labels (a label gap: no labels, the AUC gauge stays frozen)
                 gap = "label_gap" in active
@@ -309,14 +352,21 @@ class Scenario:
                 fam["model_guardrail_level"].add("model_guardrail_level", labels, ts, 1.0)
                 gauge("model_serving_info", {**labels, "mode": "normal", "role": "active"}, ts, 1.0)
                 fam["model_traffic_weight"].add("model_traffic_weight", labels, ts, 1.0)
-                fam["model_slo_latency_seconds"].add("model_slo_latency_seconds", labels, ts,
-                                                     spec.slo_latency_seconds)
+                fam["model_slo_latency_seconds"].add(
+                    "model_slo_latency_seconds", labels, ts, spec.slo_latency_seconds
+                )
                 fam["model_slo_error_ratio"].add("model_slo_error_ratio", labels, ts, spec.slo_error_ratio)
         return list(fam.values())
 
     @staticmethod
-    def _histogram(bump: Any, family: str, labels: dict[str, str], values: np.ndarray,
-                   bounds: tuple[float, ...], ts: float) -> None:
+    def _histogram(
+        bump: Any,
+        family: str,
+        labels: dict[str, str],
+        values: np.ndarray,
+        bounds: tuple[float, ...],
+        ts: float,
+    ) -> None:
         for bound in bounds:
             bump(family, f"{family}_bucket", {**labels, "le": _fmt(bound)}, int((values <= bound).sum()), ts)
         bump(family, f"{family}_bucket", {**labels, "le": "+Inf"}, len(values), ts)
@@ -352,8 +402,10 @@ def default_scenario(end: float, *, hours: float = 6.0, step: float = 15.0, seed
         begin = start + minute * 60 * scale
         return begin, begin + length * 60
 
-    a, b = ModelSpec("fraud", base_rps=6.0), ModelSpec("chat", base_rps=4.0, slo_latency_seconds=0.5,
-                                                      score_mean=0.4)
+    a, b = (
+        ModelSpec("fraud", base_rps=6.0),
+        ModelSpec("chat", base_rps=4.0, slo_latency_seconds=0.5, score_mean=0.4),
+    )
     events = [
         Event("night", a.name, start, start + 75 * 60 * scale),
         Event("night", b.name, start, start + 75 * 60 * scale),
@@ -386,7 +438,11 @@ def write_tsdb_blocks(openmetrics: Path, tsdb_dir: Path, *, timeout: float = 120
     tsdb_dir.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
         [promtool, "tsdb", "create-blocks-from", "openmetrics", str(openmetrics), str(tsdb_dir)],
-        capture_output=True, text=True, timeout=timeout, check=False)
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if completed.returncode != 0:
         raise RuntimeError(f"promtool failed ({completed.returncode}): {completed.stderr[-2000:]}")
     return tsdb_dir
@@ -401,8 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--end", type=float, default=None, help="Unix seconds (default: 10 minutes ago)")
     parser.add_argument("--hours", type=float, default=6.0)
-    parser.add_argument("--corpus", choices=("default", "hard"), default="default",
-                        help="hard: the 24 h corpus of tests/support/hard_corpus.py")
+    parser.add_argument(
+        "--corpus",
+        choices=("default", "hard"),
+        default="default",
+        help="hard: the 24 h corpus of tests/support/hard_corpus.py",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     end = args.end if args.end is not None else time.time() - 600

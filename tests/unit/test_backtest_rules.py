@@ -55,19 +55,31 @@ def test_directories_contribute_their_own_rule_files_only(tmp_path: Path):
     assert [g.name for g in load_rule_files([tmp_path])] == ["g1", "g2"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: 5 minutes\n",
-     "group 'g' rule 'A': for: not a Prometheus duration"),
-    ("groups:\n  - name: g\n    rules:\n      - alert: A\n", "group 'g' rule 'A': 'expr' must be"),
-    ("groups:\n  - name: g\n    rules:\n      - record: a-b\n        expr: up\n",
-     "'a-b' is not a valid metric"),
-    ("groups:\n  - name: g\n    rules:\n      - expr: up\n", "rule #1: needs 'record' or 'alert'"),
-    ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        labels: {1x: y}\n",
-     "label name '1x' is not a valid"),
-    ("groups:\n  - name: g\n    interval: soon\n    rules: []\n", "group 'g': interval: not a Prometheus"),
-    ("groups: [\n", "not valid YAML"),
-    ("rules: []\n", "needs a top-level 'groups' list"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: 5 minutes\n",
+            "group 'g' rule 'A': for: not a Prometheus duration",
+        ),
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n", "group 'g' rule 'A': 'expr' must be"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - record: a-b\n        expr: up\n",
+            "'a-b' is not a valid metric",
+        ),
+        ("groups:\n  - name: g\n    rules:\n      - expr: up\n", "rule #1: needs 'record' or 'alert'"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        labels: {1x: y}\n",
+            "label name '1x' is not a valid",
+        ),
+        (
+            "groups:\n  - name: g\n    interval: soon\n    rules: []\n",
+            "group 'g': interval: not a Prometheus",
+        ),
+        ("groups: [\n", "not valid YAML"),
+        ("rules: []\n", "needs a top-level 'groups' list"),
+    ],
+)
 def test_bad_rule_files_name_file_group_and_rule(tmp_path: Path, text: str, expected: str):
     path = write(tmp_path, text)
     with pytest.raises(BacktestError) as caught:
@@ -92,27 +104,32 @@ def test_durations_round_trip():
 
 
 def inliner() -> Inliner:
-    return Inliner([
-        RecordingRule("m:err:ratio", "sum by (model) (rate(e[5m]))"),
-        RecordingRule("m:slo", "max by (model) (slo)", {"window": "5m"}),
-        RecordingRule("m:slo", "max by (model) (slo_long)", {"window": "1h"}),
-        RecordingRule("m:nested", "m:err:ratio * 2"),
-        RecordingRule("model", "vector(1)"),  # a recorded name that collides with a label name
-    ])
+    return Inliner(
+        [
+            RecordingRule("m:err:ratio", "sum by (model) (rate(e[5m]))"),
+            RecordingRule("m:slo", "max by (model) (slo)", {"window": "5m"}),
+            RecordingRule("m:slo", "max by (model) (slo_long)", {"window": "1h"}),
+            RecordingRule("m:nested", "m:err:ratio * 2"),
+            RecordingRule("model", "vector(1)"),  # a recorded name that collides with a label name
+        ]
+    )
 
 
 def test_bare_reference_is_inlined_and_label_names_are_untouched():
     result = inliner().inline('m:err:ratio > on (model) 0.1 and sum by (model) (x{model="model"})', 60)
-    assert result.expr == ('(sum by (model) (rate(e[5m]))) > on (model) 0.1 '
-                           'and sum by (model) (x{model="model"})')
+    assert result.expr == (
+        '(sum by (model) (rate(e[5m]))) > on (model) 0.1 and sum by (model) (x{model="model"})'
+    )
     assert result.warnings == []
 
 
 def test_nested_references_and_static_labels_and_alternatives():
     assert inliner().inline("m:nested", 60).expr == "((sum by (model) (rate(e[5m]))) * 2)"
     expr = inliner().inline("m:slo", 60).expr
-    assert expr == ('(label_replace((max by (model) (slo)), "window", "5m", "", "") or '
-                    'label_replace((max by (model) (slo_long)), "window", "1h", "", ""))')
+    assert expr == (
+        '(label_replace((max by (model) (slo)), "window", "5m", "", "") or '
+        'label_replace((max by (model) (slo_long)), "window", "1h", "", ""))'
+    )
 
 
 def test_matchers_become_filters_and_ranges_become_subqueries():

@@ -14,22 +14,28 @@ from receiver.errors import BacktestError
 
 def alert(name: str, kind: str, *intervals: tuple[str, float, float | None]) -> AlertResult:
     rule = AlertRule(alert=name, expr="x", labels={"incident_type": kind})
-    episodes = [Episode({"alertname": name, "model": model, "incident_type": kind}, start - 60, start, end)
-                for model, start, end in intervals]
+    episodes = [
+        Episode({"alertname": name, "model": model, "incident_type": kind}, start - 60, start, end)
+        for model, start, end in intervals
+    ]
     return AlertResult(rule, "x", 60.0, episodes)
 
 
 def test_precision_recall_and_delay_per_alert_and_overall():
-    result = BacktestResult(0, 10_000, [
-        alert("ErrorsFast", "errors", ("a", 1_300, 2_000), ("a", 8_000, 8_100), ("b", 5_000, 5_500)),
-        alert("Drift", "drift", ("a", 3_500, None)),
-    ])
+    result = BacktestResult(
+        0,
+        10_000,
+        [
+            alert("ErrorsFast", "errors", ("a", 1_300, 2_000), ("a", 8_000, 8_100), ("b", 5_000, 5_500)),
+            alert("Drift", "drift", ("a", 3_500, None)),
+        ],
+    )
     incidents = [
         Incident("a", "errors", 1_000, 1_900),
-        Incident("b", "errors", 4_000, 4_500),   # ErrorsFast fires at 5000: within the 600 s grace
-        Incident("a", "errors", 6_000, 6_500),   # never detected
+        Incident("b", "errors", 4_000, 4_500),  # ErrorsFast fires at 5000: within the 600 s grace
+        Incident("a", "errors", 6_000, 6_500),  # never detected
         Incident("a", "drift", 3_000, 4_000),
-        Incident("b", "drift", 3_000, 4_000),    # Drift fires for model a only: a miss for b
+        Incident("b", "drift", 3_000, 4_000),  # Drift fires for model a only: a miss for b
     ]
     scored = score(result, incidents, grace=600)
     fast, drift = scored.alerts
@@ -60,8 +66,11 @@ def test_interval_ending_at_incident_start_does_not_match():
 
 
 def test_incident_naming_an_alert_only_counts_for_it():
-    result = BacktestResult(0, 10_000, [alert("Fast", "errors", ("a", 1_100, 1_200)),
-                                        alert("Slow", "errors", ("a", 1_100, 1_200))])
+    result = BacktestResult(
+        0,
+        10_000,
+        [alert("Fast", "errors", ("a", 1_100, 1_200)), alert("Slow", "errors", ("a", 1_100, 1_200))],
+    )
     scored = score(result, [Incident("a", "errors", 1_000, 1_500, alertname="Slow")])
     fast, slow = scored.alerts
     assert (fast.incidents, fast.false_positives) == (0, 1)
@@ -75,17 +84,20 @@ def test_no_firing_and_no_incidents_give_undefined_ratios():
 
 def test_load_incidents_accepts_rfc3339_and_unix(tmp_path: Path):
     path = tmp_path / "incidents.yml"
-    path.write_text("incidents:\n"
-                    "  - {model: a, incident_type: errors, start: '2024-05-01T12:00:00Z', end: 1714565400}\n")
+    path.write_text(
+        "incidents:\n  - {model: a, incident_type: errors, start: '2024-05-01T12:00:00Z', end: 1714565400}\n"
+    )
     [incident] = load_incidents(path)
     assert (incident.start, incident.end) == (1714564800.0, 1714565400.0)
 
 
 def test_load_incidents_names_every_bad_entry(tmp_path: Path):
     path = tmp_path / "incidents.yml"
-    path.write_text("- {model: a, incident_type: errors, start: yesterday, end: 10}\n"
-                    "- {model: a, start: 1, end: 2}\n"
-                    "- {model: a, incident_type: drift, start: 5, end: 1}\n")
+    path.write_text(
+        "- {model: a, incident_type: errors, start: yesterday, end: 10}\n"
+        "- {model: a, start: 1, end: 2}\n"
+        "- {model: a, incident_type: drift, start: 5, end: 1}\n"
+    )
     with pytest.raises(BacktestError) as caught:
         load_incidents(path)
     problems = caught.value.problems

@@ -16,11 +16,13 @@ from model_registry import Baseline, FeatureBaseline, RegistryError, compute_bas
 def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(7)
     n = 1000
-    X = np.column_stack([
-        rng.normal(10.0, 2.0, n),            # continuous
-        rng.integers(0, 2, n).astype(float),  # binary: heavy ties
-        rng.exponential(1.0, n),             # skewed
-    ])
+    X = np.column_stack(
+        [
+            rng.normal(10.0, 2.0, n),  # continuous
+            rng.integers(0, 2, n).astype(float),  # binary: heavy ties
+            rng.exponential(1.0, n),  # skewed
+        ]
+    )
     y = rng.integers(0, 2, n)
     scores = np.clip(0.3 * y + rng.uniform(0.0, 0.7, n), 0.0, 1.0)
     return X, scores, y

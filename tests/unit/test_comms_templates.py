@@ -103,12 +103,17 @@ def test_failed_action_and_evidence_error_are_reported_honestly() -> None:
 
 
 def test_stakeholders_hear_that_risky_tools_were_blocked_only_when_they_were() -> None:
-    blocked = make_update("contained", actions=(
-        ActionSummary("guardrail", "succeeded", "chat: guardrail level 0 -> 1; risky tools blocked"),))
+    blocked = make_update(
+        "contained",
+        actions=(
+            ActionSummary("guardrail", "succeeded", "chat: guardrail level 0 -> 1; risky tools blocked"),
+        ),
+    )
     text = render_message(blocked, "stakeholder").text
     assert "tightened the safety filters on the model's output and blocked its risky tools" in text
-    level_only = make_update("contained", actions=(
-        ActionSummary("guardrail", "succeeded", "chat: guardrail level 0 -> 1"),))
+    level_only = make_update(
+        "contained", actions=(ActionSummary("guardrail", "succeeded", "chat: guardrail level 0 -> 1"),)
+    )
     text = render_message(level_only, "stakeholder").text
     assert "tightened the safety filters on the model's output" in text and "risky tools" not in text
 

@@ -106,13 +106,18 @@ def test_logs_redact_secrets_and_authorization() -> None:
 
 
 def test_registry_url_selects_mlflow_and_wins_over_the_file(tmp_path: Path) -> None:
-    settings = load_settings(env={"RECEIVER_REGISTRY_URL": "mlflow+http://127.0.0.1:5000",
-                                  "RECEIVER_REGISTRY_DB": str(tmp_path / "r.db"),
-                                  "RECEIVER_REGISTRY_TOKEN_FILE": str(tmp_path / "tok")})
+    settings = load_settings(
+        env={
+            "RECEIVER_REGISTRY_URL": "mlflow+http://127.0.0.1:5000",
+            "RECEIVER_REGISTRY_DB": str(tmp_path / "r.db"),
+            "RECEIVER_REGISTRY_TOKEN_FILE": str(tmp_path / "tok"),
+        }
+    )
     assert settings.registry_target == "mlflow+http://127.0.0.1:5000"
     assert settings.registry_token_file == tmp_path / "tok"
     assert load_settings(env={"RECEIVER_REGISTRY_DB": str(tmp_path / "r.db")}).registry_target == str(
-        tmp_path / "r.db")
+        tmp_path / "r.db"
+    )
     assert load_settings(env={}).registry_target is None
     for bad in ("http://127.0.0.1:5000", "mlflow+ftp://x", "mlflow+http://"):
         with pytest.raises(ConfigError, match="registry_url: expected mlflow\\+http"):

@@ -19,11 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def stack() -> SimpleNamespace:
     """The attributes compute_floors reads, pointing at the committed (generated) drill configs."""
-    paths = DrillConfigPaths(rules=ROOT / "alert_rules/generated/drill-rules.yml",
-                             prometheus=ROOT / "prometheus/drill/prometheus.yml",
-                             alertmanager=ROOT / "alertmanager/drill/alertmanager.yml")
-    return SimpleNamespace(config_paths=paths, options=StackOptions(), runbooks_dir=ROOT / "runbooks",
-                           factor=30)
+    paths = DrillConfigPaths(
+        rules=ROOT / "alert_rules/generated/drill-rules.yml",
+        prometheus=ROOT / "prometheus/drill/prometheus.yml",
+        alertmanager=ROOT / "alertmanager/drill/alertmanager.yml",
+    )
+    return SimpleNamespace(
+        config_paths=paths, options=StackOptions(), runbooks_dir=ROOT / "runbooks", factor=30
+    )
 
 
 def _known(offsets: Mapping[str, float | None]) -> dict[str, float]:
@@ -44,7 +47,8 @@ def test_loop_offsets_follow_the_rule_and_route(stack: SimpleNamespace) -> None:
     # the webhook's commit wakes the receiver's worker: its poll interval is not on the path
     assert loop["containment applied"] == loop["webhook received"]
     assert loop["serving contained"] == pytest.approx(
-        loop["containment applied"] + options.registry_poll_interval)
+        loop["containment applied"] + options.registry_poll_interval
+    )
     # from the fault, with the signal at its own floor (one 1 s scrape and one 1 s evaluation), the
     # alert allowing the earliest containment sets it: the release watch (for: 2s), not the fast burn
     # (4s) nor the medium one (10s)
@@ -71,8 +75,12 @@ SLOW = {SIGNAL_HOP: 0.0, "rule firing": 10.0, "containment applied": 11.2, "serv
 def test_effective_floor_is_the_later_of_instant_signal_and_measured_signal() -> None:
     late, chosen = effective_floors(FROM_FAULT, {"fast": FAST}, {"fast": 15.0})
     assert chosen == "fast"
-    assert late == {SIGNAL_HOP: 15.0, "rule firing": 19.0, "containment applied": 20.2,
-                    "serving contained": None}
+    assert late == {
+        SIGNAL_HOP: 15.0,
+        "rule firing": 19.0,
+        "containment applied": 20.2,
+        "serving contained": None,
+    }
     # a signal measured earlier than its configured floor (a scrape right after the fault) never lowers it
     assert effective_floors(FROM_FAULT, {"fast": FAST}, {"fast": 0.5}) == (FROM_FAULT, "fast")
     assert effective_floors(FROM_FAULT, {"fast": FAST}, {}) == (FROM_FAULT, None)
@@ -91,11 +99,17 @@ def test_effective_floor_takes_the_alert_allowing_the_earliest_containment() -> 
 
 
 def test_route_group_wait_takes_the_first_matching_child_and_inherits() -> None:
-    route = {"group_wait": "30s", "routes": [
-        {"matchers": ['severity="page"'], "group_wait": "2s",
-         "routes": [{"matchers": ['incident_type="toxicity"']}]},
-        {"matchers": ['severity="ticket"']},
-    ]}
+    route = {
+        "group_wait": "30s",
+        "routes": [
+            {
+                "matchers": ['severity="page"'],
+                "group_wait": "2s",
+                "routes": [{"matchers": ['incident_type="toxicity"']}],
+            },
+            {"matchers": ['severity="ticket"']},
+        ],
+    }
     assert route_group_wait(route, {"severity": "page", "incident_type": "toxicity"}) == 2.0
     assert route_group_wait(route, {"severity": "ticket"}) == 30.0
     assert route_group_wait(route, {"severity": "none"}) == 30.0

@@ -12,26 +12,65 @@ FAULT_AT = 1_800_000_000.0
 
 
 def _result() -> ScenarioResult:
-    result = ScenarioResult("bad-release", "drill-bad-release", "errors", "v2 fails half its requests",
-                            "promote v2", "rollback to v1", False, 120.0, fault_at=FAULT_AT)
-    after = {SIGNAL_HOP: 8.9, "rule firing": 13.4, "alertmanager": 13.4, "webhook received": 13.9,
-             "containment applied": 13.9, "serving contained": 14.4, "verified": 43.4}
+    result = ScenarioResult(
+        "bad-release",
+        "drill-bad-release",
+        "errors",
+        "v2 fails half its requests",
+        "promote v2",
+        "rollback to v1",
+        False,
+        120.0,
+        fault_at=FAULT_AT,
+    )
+    after = {
+        SIGNAL_HOP: 8.9,
+        "rule firing": 13.4,
+        "alertmanager": 13.4,
+        "webhook received": 13.9,
+        "containment applied": 13.9,
+        "serving contained": 14.4,
+        "verified": 43.4,
+    }
     result.times.update({hop: FAULT_AT + s for hop, s in after.items()})
-    result.floors.update({SIGNAL_HOP: 8.9, "rule firing": 12.9, "alertmanager": 12.9,
-                          "webhook received": 13.9, "containment applied": 13.9, "serving contained": 14.4,
-                          "verified": 14.4})
-    result.signals = {"ModelErrorBudgetBurnFast": FAULT_AT + 8.9,
-                      "ModelErrorBudgetBurnMedium": FAULT_AT + 3.1}
+    result.floors.update(
+        {
+            SIGNAL_HOP: 8.9,
+            "rule firing": 12.9,
+            "alertmanager": 12.9,
+            "webhook received": 13.9,
+            "containment applied": 13.9,
+            "serving contained": 14.4,
+            "verified": 14.4,
+        }
+    )
+    result.signals = {
+        "ModelErrorBudgetBurnFast": FAULT_AT + 8.9,
+        "ModelErrorBudgetBurnMedium": FAULT_AT + 3.1,
+    }
     result.signal_alert = "ModelErrorBudgetBurnFast"
     result.contained, result.verified, result.reason = True, True, "contained and verified"
-    result.messages = [{"at": FAULT_AT + 14.0, "path": "/chat/ml-incidents", "channel": "ml-incidents",
-                        "text": "SEV1 drill-bad-release: rolled back to v1"}]
+    result.messages = [
+        {
+            "at": FAULT_AT + 14.0,
+            "path": "/chat/ml-incidents",
+            "channel": "ml-incidents",
+            "text": "SEV1 drill-bad-release: rolled back to v1",
+        }
+    ]
     return result
 
 
 def _report() -> DrillReport:
-    config = {"scrape_interval": 1.0, "evaluation_interval": 1.0, "worker_poll_interval": 0.2,
-              "registry_poll_interval": 0.5, "psi_window": 400, "time_factor": 30, "alerts": {}}
+    config = {
+        "scrape_interval": 1.0,
+        "evaluation_interval": 1.0,
+        "worker_poll_interval": 0.2,
+        "registry_poll_interval": 0.5,
+        "psi_window": 400,
+        "time_factor": 30,
+        "alerts": {},
+    }
     return DrillReport([_result()], config, FAULT_AT - 40, FAULT_AT + 60)
 
 

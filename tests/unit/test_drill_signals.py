@@ -17,11 +17,20 @@ from receiver.drill.stack import StackOptions
 FAULT_AT = 1_800_000_000.0
 
 
-def alert(name: str, state: str, after_fault: float, model: str = "drill-data",
-          kind: str = "data_quality", **labels: str) -> dict[str, object]:
+def alert(
+    name: str,
+    state: str,
+    after_fault: float,
+    model: str = "drill-data",
+    kind: str = "data_quality",
+    **labels: str,
+) -> dict[str, object]:
     at = datetime.fromtimestamp(FAULT_AT + after_fault, tz=UTC).isoformat().replace("+00:00", "Z")
-    return {"labels": {"alertname": name, "model": model, "incident_type": kind, **labels},
-            "state": state, "activeAt": at}
+    return {
+        "labels": {"alertname": name, "model": model, "incident_type": kind, **labels},
+        "state": state,
+        "activeAt": at,
+    }
 
 
 @pytest.fixture
@@ -33,23 +42,39 @@ def run(tmp_path: Path) -> Iterator[DrillRun]:
 
 
 def observe(run: DrillRun, now_after_fault: float, alerts: list[dict[str, object]]) -> None:
-    run._observe(get_scenario("data-quality"), run.results["data-quality"], FAULT_AT + now_after_fault,
-                 alerts, [], [])
+    run._observe(
+        get_scenario("data-quality"), run.results["data-quality"], FAULT_AT + now_after_fault, alerts, [], []
+    )
 
 
 def test_signal_is_the_earliest_series_of_each_alert_until_a_rule_fires(run: DrillRun) -> None:
     result = run.results["data-quality"]
-    noise = [alert("ModelInputProblemsHigh", "pending", -30.0, model="drill-other"),
-             alert("ModelFeatureDriftHigh", "pending", -20.0, kind="drift")]
-    observe(run, 6.0, [*noise, alert("ModelInputProblemsHigh", "pending", 5.0, feature="a"),
-                       alert("ModelInputProblemsHigh", "pending", 4.0, feature="b")])
+    noise = [
+        alert("ModelInputProblemsHigh", "pending", -30.0, model="drill-other"),
+        alert("ModelFeatureDriftHigh", "pending", -20.0, kind="drift"),
+    ]
+    observe(
+        run,
+        6.0,
+        [
+            *noise,
+            alert("ModelInputProblemsHigh", "pending", 5.0, feature="a"),
+            alert("ModelInputProblemsHigh", "pending", 4.0, feature="b"),
+        ],
+    )
     assert result.signals == {"ModelInputProblemsHigh": FAULT_AT + 4.0}
     assert result.elapsed(SIGNAL_HOP) == pytest.approx(4.0) and result.times["rule firing"] is None
     # the pending series dropped out and came back: its activeAt moved, and so does the signal
     observe(run, 9.0, [alert("ModelInputProblemsHigh", "pending", 8.0, feature="b")])
     assert result.elapsed(SIGNAL_HOP) == pytest.approx(8.0)
-    observe(run, 18.5, [alert("ModelInputProblemsHigh", "firing", 8.0, feature="b"),
-                        alert("ModelInputProblemsElevated", "pending", 3.0)])
+    observe(
+        run,
+        18.5,
+        [
+            alert("ModelInputProblemsHigh", "firing", 8.0, feature="b"),
+            alert("ModelInputProblemsElevated", "pending", 3.0),
+        ],
+    )
     assert result.elapsed("rule firing") == pytest.approx(18.5)
     frozen = dict(result.signals)
     observe(run, 30.0, [alert("ModelInputProblemsHigh", "firing", 25.0, feature="c")])

@@ -6,13 +6,16 @@ from receiver.evidence import EvidenceSnapshot
 
 
 def snapshot(*samples: dict[str, object], unit: str | None = "ratio") -> EvidenceSnapshot:
-    return EvidenceSnapshot("error ratio by version", "q", "2026-11-25T20:00:00+00:00", unit,
-                            [dict(s) for s in samples])
+    return EvidenceSnapshot(
+        "error ratio by version", "q", "2026-11-25T20:00:00+00:00", unit, [dict(s) for s in samples]
+    )
 
 
 def test_a_version_without_traffic_reads_as_nothing_in_the_window_not_nan() -> None:
-    shown = snapshot({"labels": {"version": "v1"}, "value": "NaN", "timestamp": 1.0},
-                     {"labels": {"version": "v2"}, "value": 0.54171, "timestamp": 1.0}).display()
+    shown = snapshot(
+        {"labels": {"version": "v1"}, "value": "NaN", "timestamp": 1.0},
+        {"labels": {"version": "v2"}, "value": 0.54171, "timestamp": 1.0},
+    ).display()
     assert shown == '{version="v1"} n/a (nothing in the window), {version="v2"} 0.5417 (54.17%)'
     assert "NaN" not in shown
 

@@ -16,8 +16,12 @@ from model_server.toxicity import LexiconToxicity, ToxicityClassifier
 
 NAMES = ["a", "b", "c"]
 Setup = tuple[CollectorRegistry, ServingMetrics, np.ndarray]
-META = {"slo_latency_seconds": 0.3, "slo_error_ratio": 0.02, "latency_buckets": [0.1, 0.5, 1.0],
-        "feature_names": NAMES}
+META = {
+    "slo_latency_seconds": 0.3,
+    "slo_error_ratio": 0.02,
+    "latency_buckets": [0.1, 0.5, 1.0],
+    "feature_names": NAMES,
+}
 
 
 def samples(registry: CollectorRegistry) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -60,12 +64,25 @@ def test_whole_contract_is_exported_and_parses(setup: Setup) -> None:
         v1.observe(check.row, 0.7, 0.05, request_id=None)
     v1.observe_output(toxic=True)
     found = samples(registry)
-    for name in ["model_request_duration_seconds_bucket", "model_request_duration_seconds_count",
-                 "model_requests_total", "model_prediction_score_bucket", "model_prediction_baseline",
-                 "model_feature_psi", "model_input_problems_total", "model_auc_baseline",
-                 "model_labeled_samples_total", "model_outputs_total", "model_toxic_outputs_total",
-                 "model_guardrail_level", "model_tools_blocked", "model_serving_info", "model_traffic_weight",
-                 "model_slo_latency_seconds", "model_slo_error_ratio"]:
+    for name in [
+        "model_request_duration_seconds_bucket",
+        "model_request_duration_seconds_count",
+        "model_requests_total",
+        "model_prediction_score_bucket",
+        "model_prediction_baseline",
+        "model_feature_psi",
+        "model_input_problems_total",
+        "model_auc_baseline",
+        "model_labeled_samples_total",
+        "model_outputs_total",
+        "model_toxic_outputs_total",
+        "model_guardrail_level",
+        "model_tools_blocked",
+        "model_serving_info",
+        "model_traffic_weight",
+        "model_slo_latency_seconds",
+        "model_slo_error_ratio",
+    ]:
         assert name in found, name
         assert all(lab["model"] == "m" and lab["version"] in ("v1", "v2") for lab, _ in found[name]), name
     assert value(found, "model_requests_total", version="v1", outcome="ok") == 100
@@ -85,8 +102,9 @@ def test_latency_buckets_include_the_slo_with_le_semantics(setup: Setup) -> None
     for duration in (0.1, 0.3, 0.31, 2.0):
         v1.observe(None, None, duration)
     found = samples(registry)
-    buckets = {lab["le"]: v for lab, v in found["model_request_duration_seconds_bucket"]
-               if lab["version"] == "v1"}
+    buckets = {
+        lab["le"]: v for lab, v in found["model_request_duration_seconds_bucket"] if lab["version"] == "v1"
+    }
     assert buckets == {"0.1": 1, "0.3": 2, "0.5": 3, "1.0": 3, "+Inf": 4}
     assert value(found, "model_request_duration_seconds_sum", version="v1") == pytest.approx(2.71)
 
@@ -96,15 +114,21 @@ def test_data_quality_counts_each_kind(setup: Setup) -> None:
     v1 = metrics.model("m").version("v1")
     assert v1.check_input({"a": 0.1, "b": 0, "c": -0.2}).problems == []
     check = v1.check_input({"a": None, "b": 1e6, "zzz": 1})  # c missing, zzz extra
-    assert sorted(check.problems) == sorted([("a", "null"), ("b", "out_of_range"), ("c", "schema"),
-                                             (EXTRA_FEATURE_LABEL, "schema")])
+    assert sorted(check.problems) == sorted(
+        [("a", "null"), ("b", "out_of_range"), ("c", "schema"), (EXTRA_FEATURE_LABEL, "schema")]
+    )
     assert math.isnan(check.row[0]) and check.row[1] == 1e6
     nan_check = v1.check_input({"a": float("nan"), "b": "1.0", "c": True})
     assert sorted(nan_check.problems) == [("a", "null"), ("b", "schema"), ("c", "schema")]
     assert nan_check.schema_errors == ["b", "c"]
     found = samples(registry)
-    expected = {("a", "null"): 2, ("b", "out_of_range"): 1, ("c", "schema"): 2, ("b", "schema"): 1,
-                (EXTRA_FEATURE_LABEL, "schema"): 1}
+    expected = {
+        ("a", "null"): 2,
+        ("b", "out_of_range"): 1,
+        ("c", "schema"): 2,
+        ("b", "schema"): 1,
+        (EXTRA_FEATURE_LABEL, "schema"): 1,
+    }
     for lab, count in found["model_input_problems_total"]:
         if lab["version"] == "v2":
             assert count == 0
@@ -137,8 +161,9 @@ def test_only_serving_versions_export_window_gauges(setup: Setup) -> None:
         vi = model.version(name)
         for row in X[:60]:
             vi.observe(row, 0.5, 0.01)
-    model.set_serving(active="v1", traffic={"v1": 70.0, "v2": 30.0}, mode="fallback", guardrail_level=2,
-                      tools_blocked=True)
+    model.set_serving(
+        active="v1", traffic={"v1": 70.0, "v2": 30.0}, mode="fallback", guardrail_level=2, tools_blocked=True
+    )
     found = samples(registry)
     roles = {(lab["version"], lab["role"], lab["mode"]) for lab, _ in found["model_serving_info"]}
     assert roles == {("v1", "active", "fallback"), ("v2", "split", "fallback")}
@@ -165,8 +190,12 @@ def test_tool_calls_are_counted_by_outcome_with_a_bounded_tool_label() -> None:
     v1.observe_tools(allowed=["unknown_b"], refused=["code_exec", "unknown_c"])
     found = samples(registry)
     counts = {(lab["tool"], lab["outcome"]): v for lab, v in found["model_tool_calls_total"]}
-    assert counts == {("search", "allowed"): 1, ("_other", "allowed"): 2, ("code_exec", "refused"): 2,
-                      ("_other", "refused"): 1}
+    assert counts == {
+        ("search", "allowed"): 1,
+        ("_other", "allowed"): 2,
+        ("code_exec", "refused"): 2,
+        ("_other", "refused"): 1,
+    }
     assert all(lab["model"] == "llm" and lab["version"] == "v1" for lab, _ in found["model_tool_calls_total"])
 
 

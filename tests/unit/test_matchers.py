@@ -14,12 +14,12 @@ from receiver.runbooks import Matcher, MatcherError, parse_matcher
         ('severity!="ticket"', "severity", "!=", "ticket"),
         ('model=~"churn|fraud"', "model", "=~", "churn|fraud"),
         ('team!~"ml-.*"', "team", "!~", "ml-.*"),
-        ("  model = churn  ", "model", "=", "churn"),            # unquoted, spaces trimmed
-        ("alertname=~Model.*", "alertname", "=~", "Model.*"),    # unquoted regex
+        ("  model = churn  ", "model", "=", "churn"),  # unquoted, spaces trimmed
+        ("alertname=~Model.*", "alertname", "=~", "Model.*"),  # unquoted regex
         ('summary="say \\"hi\\""', "summary", "=", 'say "hi"'),  # escaped quotes
-        ('path="a\\\\b"', "path", "=", "a\\b"),                  # escaped backslash
-        ('text="line1\\nline2"', "text", "=", "line1\nline2"),   # \n escape
-        ('version=~"v\\\\d+"', "version", "=~", "v\\d+"),        # a backslash for the regex, escaped
+        ('path="a\\\\b"', "path", "=", "a\\b"),  # escaped backslash
+        ('text="line1\\nline2"', "text", "=", "line1\nline2"),  # \n escape
+        ('version=~"v\\\\d+"', "version", "=~", "v\\d+"),  # a backslash for the regex, escaped
         ('empty=""', "empty", "=", ""),
     ],
 )
@@ -79,8 +79,8 @@ def test_regex_is_fully_anchored() -> None:
 def test_missing_label_is_the_empty_string() -> None:
     assert parse_matcher('team=""').matches({})
     assert not parse_matcher('team!=""').matches({})
-    assert parse_matcher('team!~".+"').matches({})          # absent label: !~ on a non-empty regex matches
-    assert not parse_matcher('team!~".*"').matches({})      # ".*" matches the empty value
+    assert parse_matcher('team!~".+"').matches({})  # absent label: !~ on a non-empty regex matches
+    assert not parse_matcher('team!~".*"').matches({})  # ".*" matches the empty value
     assert parse_matcher('team=~".*"').matches({})
     assert not parse_matcher('team=~".+"').matches({})
     assert parse_matcher('team!="ml"').matches({})

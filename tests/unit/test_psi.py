@@ -37,7 +37,7 @@ def test_full_window_slides_and_matches_reference() -> None:
         window.add(np.array([value]))
         if i in (999, 1700, 2499):
             got = window.psi()["x"]
-            assert got == pytest.approx(reference_psi(stream[i - 999: i + 1], edges, props), rel=1e-9)
+            assert got == pytest.approx(reference_psi(stream[i - 999 : i + 1], edges, props), rel=1e-9)
     assert window.counts().sum() == 1000
     # the last 1000 values are all shifted by one sigma: clearly past the act threshold
     assert PSIThresholds().classify(window.psi()["x"] or 0.0) == "act"

@@ -20,11 +20,11 @@ def v(name: str, seq: int, *, served: bool = False, unhealthy: bool = False) -> 
 @pytest.mark.parametrize(
     ("versions", "active", "expected"),
     [
-        ([v("v1", 1, served=True), v("v2", 2, served=True), v("v3", 3)], "v3", "v2"),   # newest served
+        ([v("v1", 1, served=True), v("v2", 2, served=True), v("v3", 3)], "v3", "v2"),  # newest served
         ([v("v1", 1, served=True), v("v2", 2, served=True, unhealthy=True), v("v3", 3)], "v3", "v1"),
-        ([v("v1", 1, served=True), v("v2", 2)], "v2", "v1"),                              # v2 never served
-        ([v("v1", 1, served=True), v("v2", 2, served=True)], "v2", "v1"),                  # never the active
-        ([v("v2", 5, served=True), v("v1", 9, served=True), v("v3", 10)], "v3", "v1"),     # by registration
+        ([v("v1", 1, served=True), v("v2", 2)], "v2", "v1"),  # v2 never served
+        ([v("v1", 1, served=True), v("v2", 2, served=True)], "v2", "v1"),  # never the active
+        ([v("v2", 5, served=True), v("v1", 9, served=True), v("v3", 10)], "v3", "v1"),  # by registration
         ([v("v1", 1, served=True, unhealthy=True), v("v2", 2)], "v2", None),
         ([v("v1", 1)], "v1", None),
         ([v("v1", 1, served=True)], None, "v1"),

@@ -9,8 +9,16 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-INCIDENT_TYPES = {"latency", "errors", "drift", "prediction_shift", "auc_drop", "toxicity", "data_quality",
-                  "availability"}
+INCIDENT_TYPES = {
+    "latency",
+    "errors",
+    "drift",
+    "prediction_shift",
+    "auc_drop",
+    "toxicity",
+    "data_quality",
+    "availability",
+}
 ANNOTATIONS = {"summary", "description", "value", "threshold", "runbook_url", "dashboard_url"}
 
 
@@ -60,8 +68,10 @@ def test_alerts_only_reference_recorded_or_contract_metrics() -> None:
 
 def test_stack_prometheus_config_points_at_the_source_rules_and_alertmanager() -> None:
     config = yaml.safe_load((REPO / "prometheus/prometheus.yml").read_text())
-    assert config["rule_files"] == ["/etc/prometheus/rules/recording.yml",
-                                    "/etc/prometheus/rules/model_alerts.yml"]
+    assert config["rule_files"] == [
+        "/etc/prometheus/rules/recording.yml",
+        "/etc/prometheus/rules/model_alerts.yml",
+    ]
     # the HA pair: every alert goes to both peers
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093",

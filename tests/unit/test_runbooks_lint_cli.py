@@ -19,8 +19,9 @@ def test_shipped_runbooks_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert out == [f"{len(list((REPO / 'runbooks').glob('*.yml')))} runbooks OK"]
 
 
-def test_default_directory_is_runbooks(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                       tmp_path: Path) -> None:
+def test_default_directory_is_runbooks(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "drift.yml").write_text(GOOD)
     monkeypatch.chdir(tmp_path)

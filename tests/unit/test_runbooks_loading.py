@@ -89,16 +89,22 @@ def test_bad_matcher(tmp_path: Path) -> None:
 
 
 def test_bad_severity_expression(tmp_path: Path) -> None:
-    write(tmp_path, "drift.yml", VALID.replace("{when: 'value >= 0.2', level: SEV2}",
-                                               "{when: 'value >= ', level: SEV2}"))
+    write(
+        tmp_path,
+        "drift.yml",
+        VALID.replace("{when: 'value >= 0.2', level: SEV2}", "{when: 'value >= ', level: SEV2}"),
+    )
     problem = only_problem(tmp_path)
     assert (problem.line, problem.field) == (5, "severity[0].when")
     assert "invalid expression" in problem.message
 
 
 def test_severity_expression_using_level_is_rejected(tmp_path: Path) -> None:
-    write(tmp_path, "drift.yml", VALID.replace("{when: 'value >= 0.2', level: SEV2}",
-                                               "{when: 'level == \"SEV1\"', level: SEV2}"))
+    write(
+        tmp_path,
+        "drift.yml",
+        VALID.replace("{when: 'value >= 0.2', level: SEV2}", "{when: 'level == \"SEV1\"', level: SEV2}"),
+    )
     problem = only_problem(tmp_path)
     assert (problem.line, problem.field) == (5, "severity[0].when")
     assert "unknown name(s) level" in problem.message
@@ -120,9 +126,14 @@ def test_unknown_step_param_and_missing_required_param(tmp_path: Path) -> None:
 
 
 def test_reserved_step_keys_are_not_params(tmp_path: Path) -> None:
-    write(tmp_path, "drift.yml", VALID.replace("    weight: 50\n",
-                                               "    weight: 50\n    id: split\n    timeout: 10s\n"
-                                               "    retries: 2\n    dry_run: true\n"))
+    write(
+        tmp_path,
+        "drift.yml",
+        VALID.replace(
+            "    weight: 50\n",
+            "    weight: 50\n    id: split\n    timeout: 10s\n    retries: 2\n    dry_run: true\n",
+        ),
+    )
     assert lint_runbooks(tmp_path) == []
 
 
@@ -159,9 +170,9 @@ def test_missing_required_fields_and_bad_slug(tmp_path: Path) -> None:
 
 
 def test_reachable_rows_and_blank_promql_and_verify_window(tmp_path: Path) -> None:
-    text = (VALID.replace("  - {when: 'value >= 0.2', level: SEV2}", "  - {level: SEV2}")
-            .replace("query: 'max(model_feature_psi) < 0.2', for: 5m, timeout: 30m",
-                     "query: '   ', for: 1h, timeout: 30m"))
+    text = VALID.replace("  - {when: 'value >= 0.2', level: SEV2}", "  - {level: SEV2}").replace(
+        "query: 'max(model_feature_psi) < 0.2', for: 5m, timeout: 30m", "query: '   ', for: 1h, timeout: 30m"
+    )
     write(tmp_path, "drift.yml", text)
     problems = {(p.line, p.field): p.message for p in lint_runbooks(tmp_path)}
     assert "rows after it are unreachable" in problems[(5, "severity[0]")]
@@ -170,8 +181,9 @@ def test_reachable_rows_and_blank_promql_and_verify_window(tmp_path: Path) -> No
 
 
 def test_template_syntax_error_in_evidence_and_owner_names(tmp_path: Path) -> None:
-    text = (VALID.replace('{{ labels.model }}', '{{ labels.model }')
-            + "owners: {ml_owner: '{{ lables.team }}'}\n")
+    text = (
+        VALID.replace("{{ labels.model }}", "{{ labels.model }") + "owners: {ml_owner: '{{ lables.team }}'}\n"
+    )
     write(tmp_path, "drift.yml", text)
     problems = {(p.line, p.field): p.message for p in lint_runbooks(tmp_path)}
     assert "invalid template" in problems[(15, "evidence[0].query")]
@@ -186,22 +198,28 @@ def test_duplicate_yaml_key_is_reported(tmp_path: Path) -> None:
 
 
 def test_recover_params_optional_but_typed(tmp_path: Path) -> None:
-    write(tmp_path, "drift.yml",
-          VALID.replace("  - {action: traffic_split}", "  - {action: traffic_split, weight: 0}"))
+    write(
+        tmp_path,
+        "drift.yml",
+        VALID.replace("  - {action: traffic_split}", "  - {action: traffic_split, weight: 0}"),
+    )
     problem = only_problem(tmp_path)
     assert (problem.line, problem.field) == (13, "recover[0].weight")
     assert problem.message == "0 is less than the minimum of 1"
 
 
 def test_guardrail_level_and_page_target(tmp_path: Path) -> None:
-    text = VALID.replace("recover:\n  - {action: traffic_split}",
-                         "recover:\n  - {action: guardrail, level: high}\n  - {action: page, event: trigger}")
+    text = VALID.replace(
+        "recover:\n  - {action: traffic_split}",
+        "recover:\n  - {action: guardrail, level: high}\n  - {action: page, event: trigger}",
+    )
     write(tmp_path, "drift.yml", text)
     problems = {(p.line, p.field): p.message for p in lint_runbooks(tmp_path)}
     assert problems[(13, "recover[0].level")].startswith("'high' is not valid: Moderation level 0-3")
-    assert (14, "recover[1]") not in problems   # recover params are optional (undo semantics)
-    write(tmp_path, "drift.yml",
-          VALID.replace("contain:\n", "contain:\n  - {action: page, event: trigger}\n"))
+    assert (14, "recover[1]") not in problems  # recover params are optional (undo semantics)
+    write(
+        tmp_path, "drift.yml", VALID.replace("contain:\n", "contain:\n  - {action: page, event: trigger}\n")
+    )
     problems = {(p.line, p.field): p.message for p in lint_runbooks(tmp_path)}
     assert problems[(8, "contain[0]")] == "one of 'routing_key_file', 'service' is required"
 
@@ -218,7 +236,9 @@ def test_empty_file_not_a_mapping_and_empty_directory(tmp_path: Path) -> None:
     write(tmp_path, "list.yaml", "- id: x\n")
     problems = lint_runbooks(tmp_path)
     assert [(Path(p.file).name, p.line, p.field) for p in problems] == [
-        ("empty.yml", 1, "<root>"), ("list.yaml", 1, "<root>")]
+        ("empty.yml", 1, "<root>"),
+        ("list.yaml", 1, "<root>"),
+    ]
     assert "empty" in problems[0].message
     assert "is not of type 'object'" in problems[1].message
     empty_dir = tmp_path / "none"
@@ -229,8 +249,11 @@ def test_empty_file_not_a_mapping_and_empty_directory(tmp_path: Path) -> None:
 
 def test_load_raises_with_every_problem_and_lint_finds_all(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", VALID.replace("    weight: 50", "    weight: 150"))
-    write(tmp_path, "b.yml",
-          VALID.replace("id: feature-drift", "id: other").replace("level: SEV3", "level: SEV9"))
+    write(
+        tmp_path,
+        "b.yml",
+        VALID.replace("id: feature-drift", "id: other").replace("level: SEV3", "level: SEV9"),
+    )
     write(tmp_path, "c.yml", VALID.replace("id: feature-drift", "id: fine"))
     with pytest.raises(RunbookError) as caught:
         load_runbooks(tmp_path)
@@ -250,7 +273,10 @@ def test_other_files_are_ignored(tmp_path: Path) -> None:
 
 
 def test_anchors_in_extension_fields_and_merge_keys(tmp_path: Path) -> None:
-    write(tmp_path, "drift.yml", """\
+    write(
+        tmp_path,
+        "drift.yml",
+        """\
         id: anchors
         title: Anchors
         match: ['incident_type="drift"']
@@ -260,7 +286,8 @@ def test_anchors_in_extension_fields_and_merge_keys(tmp_path: Path) -> None:
             weight: 500
           - <<: *split
             weight: 50
-        """)
+        """,
+    )
     problem = only_problem(tmp_path)
     assert (problem.line, problem.field) == (7, "contain[0].weight")
     write(tmp_path, "drift.yml", (tmp_path / "drift.yml").read_text().replace("500", "25"))

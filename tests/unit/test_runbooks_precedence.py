@@ -57,8 +57,10 @@ def test_nothing_matches_gives_the_builtin_unmatched_runbook() -> None:
     assert chosen.id == UNMATCHED_RUNBOOK_ID
     assert chosen is runbooks.get(UNMATCHED_RUNBOOK_ID)
     assert chosen.group_by == ["alertname", "model"]
-    assert chosen.incident_key({"alertname": "DiskFull", "model": "churn"}) == \
-        'unmatched|{"alertname":"DiskFull","model":"churn"}'
+    assert (
+        chosen.incident_key({"alertname": "DiskFull", "model": "churn"})
+        == 'unmatched|{"alertname":"DiskFull","model":"churn"}'
+    )
     assert RunbookSet([]).match({}).id == UNMATCHED_RUNBOOK_ID
     assert len(runbooks) == 1 and UNMATCHED_RUNBOOK_ID in runbooks and "drift" in runbooks
 
@@ -73,8 +75,8 @@ def test_incident_key_is_canonical_and_stable() -> None:
     assert runbook.incident_key({"model": "churn", "feature": "age"}) == 'feature-drift|{"model":"churn"}'
     grouped = rb("g", ['a="b"'], group_by=["zone", "model"])
     key = grouped.incident_key({"model": "m", "zone": "eu"})
-    assert key == 'g|{"model":"m","zone":"eu"}'                       # sorted keys, compact
-    assert grouped.incident_key({"zone": "eu"}) == 'g|{"model":"","zone":"eu"}'   # missing label -> ""
+    assert key == 'g|{"model":"m","zone":"eu"}'  # sorted keys, compact
+    assert grouped.incident_key({"zone": "eu"}) == 'g|{"model":"","zone":"eu"}'  # missing label -> ""
     assert json.loads(key.split("|", 1)[1]) == {"model": "m", "zone": "eu"}
     tricky = grouped.incident_key({"model": 'a"|b', "zone": "ü"})
     assert json.loads(tricky.split("|", 1)[1]) == {"model": 'a"|b', "zone": "ü"}
@@ -88,8 +90,12 @@ def test_duplicate_or_reserved_ids_are_refused() -> None:
 
 
 def test_document_is_a_private_copy() -> None:
-    source: dict[str, Any] = {"id": "x", "title": "x", "match": ['a="1"'],
-                              "contain": [{"action": "fallback", "enabled": True}]}
+    source: dict[str, Any] = {
+        "id": "x",
+        "title": "x",
+        "match": ['a="1"'],
+        "contain": [{"action": "fallback", "enabled": True}],
+    }
     runbook = Runbook.from_document(source)
     runbook.document["contain"][0]["enabled"] = False
     assert source["contain"][0]["enabled"] is True

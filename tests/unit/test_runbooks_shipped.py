@@ -20,8 +20,16 @@ from receiver.templating import render
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOKS = REPO / "runbooks"
-INCIDENT_TYPES = ("latency", "errors", "drift", "prediction_shift", "auc_drop", "toxicity", "data_quality",
-                  "availability")
+INCIDENT_TYPES = (
+    "latency",
+    "errors",
+    "drift",
+    "prediction_shift",
+    "auc_drop",
+    "toxicity",
+    "data_quality",
+    "availability",
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +51,9 @@ def test_every_shipped_runbook_lints_clean() -> None:
 
 def test_one_runbook_per_incident_type(shipped: RunbookSet) -> None:
     for incident_type in INCIDENT_TYPES:
-        chosen = shipped.match({"incident_type": incident_type, "model": "churn", "severity": "page",
-                                "alertname": "Whatever"})
+        chosen = shipped.match(
+            {"incident_type": incident_type, "model": "churn", "severity": "page", "alertname": "Whatever"}
+        )
         assert chosen.id != "unmatched", incident_type
         assert chosen.source is not None and chosen.source.name == f"{chosen.id}.yml"
     assert shipped.match({"incident_type": "drift"}).id == "feature-drift"
@@ -61,9 +70,13 @@ def _steps(runbook_doc: dict[str, Any], phase: str) -> list[str]:
 
 def test_containments_fit_the_playbook(shipped: RunbookSet) -> None:
     drift = shipped.get("feature-drift").document
-    assert drift["contain"][0] == {"id": "split-to-last-known-good", "action": "traffic_split",
-                                         "to": "last_known_good", "weight": 50,
-                                         "when": 'level in ["SEV1", "SEV2"]'}
+    assert drift["contain"][0] == {
+        "id": "split-to-last-known-good",
+        "action": "traffic_split",
+        "to": "last_known_good",
+        "weight": 50,
+        "when": 'level in ["SEV1", "SEV2"]',
+    }
     assert _steps(drift, "recover") == ["traffic_split"]
     for runbook_id in ("serving-errors", "serving-latency", "bad-release"):
         rollback = shipped.get(runbook_id).document["contain"][0]
@@ -87,37 +100,51 @@ def test_containments_fit_the_playbook(shipped: RunbookSet) -> None:
             assert all(step["action"] in ACTION_KINDS for step in doc[phase])
 
 
-def ctx(labels: dict[str, str], value: float | None, firing_count: int = 1,
-        annotations: dict[str, str] | None = None) -> SeverityContext:
+def ctx(
+    labels: dict[str, str],
+    value: float | None,
+    firing_count: int = 1,
+    annotations: dict[str, str] | None = None,
+) -> SeverityContext:
     return SeverityContext(labels, annotations or {}, value, firing_count)
 
 
-@pytest.mark.parametrize(("runbook_id", "labels", "value", "firing", "annotations", "level"), [
-    ("toxic-output", {"severity": "page"}, 0.03, 1, {}, "SEV1"),
-    ("feature-drift", {"severity": "page"}, 0.25, 1, {}, "SEV2"),
-    ("feature-drift", {"severity": "ticket"}, 0.12, 1, {}, "SEV3"),
-    ("feature-drift", {"severity": "page"}, 0.6, 1, {}, "SEV1"),
-    ("feature-drift", {"severity": "page"}, 0.4, 3, {}, "SEV1"),
-    ("serving-errors", {"severity": "page"}, 0.3, 1, {}, "SEV1"),
-    ("serving-errors", {"severity": "page"}, 0.02, 1, {}, "SEV2"),
-    ("serving-errors", {"severity": "ticket"}, None, 1, {}, "SEV3"),
-    ("serving-latency", {"severity": "page"}, 1.6, 1, {"threshold": "0.5"}, "SEV1"),
-    ("serving-latency", {"severity": "page"}, 0.7, 1, {"threshold": "0.5"}, "SEV2"),
-    ("serving-latency", {"severity": "page"}, 0.7, 1, {"threshold": ""}, "SEV2"),
-    ("serving-latency", {"severity": "ticket"}, 0.2, 1, {"threshold": "0.15"}, "SEV3"),
-    ("data-quality", {"severity": "page"}, 0.6, 1, {}, "SEV1"),
-    ("auc-drop", {"severity": "page"}, 0.06, 1, {}, "SEV3"),
-    ("auc-drop", {"severity": "page"}, 0.12, 1, {}, "SEV2"),
-    ("model-availability", {"severity": "page"}, 0.0, 2, {}, "SEV1"),
-    ("stale-labels", {"severity": "ticket"}, 0.0, 1, {}, "SEV3"),
-])
-def test_shipped_severity_tables(shipped: RunbookSet, runbook_id: str, labels: dict[str, str],
-                                 value: float | None, firing: int, annotations: dict[str, str],
-                                 level: str) -> None:
+@pytest.mark.parametrize(
+    ("runbook_id", "labels", "value", "firing", "annotations", "level"),
+    [
+        ("toxic-output", {"severity": "page"}, 0.03, 1, {}, "SEV1"),
+        ("feature-drift", {"severity": "page"}, 0.25, 1, {}, "SEV2"),
+        ("feature-drift", {"severity": "ticket"}, 0.12, 1, {}, "SEV3"),
+        ("feature-drift", {"severity": "page"}, 0.6, 1, {}, "SEV1"),
+        ("feature-drift", {"severity": "page"}, 0.4, 3, {}, "SEV1"),
+        ("serving-errors", {"severity": "page"}, 0.3, 1, {}, "SEV1"),
+        ("serving-errors", {"severity": "page"}, 0.02, 1, {}, "SEV2"),
+        ("serving-errors", {"severity": "ticket"}, None, 1, {}, "SEV3"),
+        ("serving-latency", {"severity": "page"}, 1.6, 1, {"threshold": "0.5"}, "SEV1"),
+        ("serving-latency", {"severity": "page"}, 0.7, 1, {"threshold": "0.5"}, "SEV2"),
+        ("serving-latency", {"severity": "page"}, 0.7, 1, {"threshold": ""}, "SEV2"),
+        ("serving-latency", {"severity": "ticket"}, 0.2, 1, {"threshold": "0.15"}, "SEV3"),
+        ("data-quality", {"severity": "page"}, 0.6, 1, {}, "SEV1"),
+        ("auc-drop", {"severity": "page"}, 0.06, 1, {}, "SEV3"),
+        ("auc-drop", {"severity": "page"}, 0.12, 1, {}, "SEV2"),
+        ("model-availability", {"severity": "page"}, 0.0, 2, {}, "SEV1"),
+        ("stale-labels", {"severity": "ticket"}, 0.0, 1, {}, "SEV3"),
+    ],
+)
+def test_shipped_severity_tables(
+    shipped: RunbookSet,
+    runbook_id: str,
+    labels: dict[str, str],
+    value: float | None,
+    firing: int,
+    annotations: dict[str, str],
+    level: str,
+) -> None:
     decision = shipped.get(runbook_id).decide_severity_with_trace(
-        ctx({"model": "churn", **labels}, value, firing, annotations))
+        ctx({"model": "churn", **labels}, value, firing, annotations)
+    )
     assert decision.level == level
-    assert decision.errors == ()   # shipped tables guard against a missing value: no timeline noise
+    assert decision.errors == ()  # shipped tables guard against a missing value: no timeline noise
 
 
 def test_shipped_owner_templates_render(shipped: RunbookSet) -> None:
@@ -133,11 +160,17 @@ def test_every_query_is_valid_promql(shipped: RunbookSet, tmp_path: Path) -> Non
     for runbook in shipped:
         queries = [e["query"] for e in runbook.document["evidence"]] + [runbook.document["verify"]["query"]]
         for index, query in enumerate(queries):
-            rules.append({"record": f"runbook:{runbook.id.replace('-', '_')}:q{index}",
-                          "expr": render(query, context)})
+            rules.append(
+                {"record": f"runbook:{runbook.id.replace('-', '_')}:q{index}", "expr": render(query, context)}
+            )
     rule_file = tmp_path / "queries.yml"
     rule_file.write_text(yaml.safe_dump({"groups": [{"name": "runbook-queries", "rules": rules}]}))
-    result = subprocess.run(["promtool", "check", "rules", str(rule_file)], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(rule_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
