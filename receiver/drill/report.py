@@ -114,8 +114,9 @@ def _scenario(result: ScenarioResult) -> list[str]:
         + (
             "unreachable"
             if server is None
-            else f"active={server.get('active_version')} traffic={server.get('traffic')} mode={server.get('mode')} "
-            f"guardrail={server.get('guardrail_level')} tools_blocked={server.get('tools_blocked')}"
+            else f"active={server.get('active_version')} traffic={server.get('traffic')} "
+            f"mode={server.get('mode')} guardrail={server.get('guardrail_level')} "
+            f"tools_blocked={server.get('tools_blocked')}"
         )
     )
     return lines
