@@ -243,7 +243,7 @@ def _alert_ok(item: Any, max_depth: int) -> bool:
     if type(item) is not dict:
         return False
     status = item.get("status")
-    if status != "firing" and status != "resolved" and status != "":
+    if status != "firing" and status != "resolved":
         return False
     annotations = item.get("annotations", _EMPTY)
     if not (_string_map(item.get("labels")) and _string_map(annotations)):
@@ -360,9 +360,9 @@ class _Reader:
             return default
         return value
 
-    def status(self, obj: Mapping[str, Any], key: str, path: str) -> str:
+    def status(self, obj: Mapping[str, Any], key: str, path: str, *, allow_empty: bool = False) -> str:
         value = self.string(obj, key, path)
-        if value and value not in _STATUSES:
+        if key in obj and isinstance(obj[key], str) and value not in _STATUSES and (value or not allow_empty):
             self.fail(f"{path}{key}", f'expected "firing" or "resolved", got {_show(value)}')
         return value
 
@@ -452,7 +452,7 @@ def parse_notification(document: Any) -> Notification:
     if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
         reader.fail("truncatedAlerts", f"expected integer >= 0, got {_show(truncated)}")
         truncated = 0
-    status = reader.status(document, "status", "")
+    status = reader.status(document, "status", "", allow_empty=True)
     receiver = reader.string(document, "receiver", "")
     group_labels = reader.string_map(document, "groupLabels", "")
     common_labels = reader.string_map(document, "commonLabels", "")

@@ -24,6 +24,8 @@ _STRING_MAP = {
     "propertyNames": {"minLength": 1},
 }
 _STATUS = {"enum": ["firing", "resolved", ""]}
+#: an alert's own status is never empty: the store keeps only these two (an empty one would be refused there)
+_ALERT_STATUS = {"enum": ["firing", "resolved"]}
 
 ALERT_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -255,3 +255,16 @@ def test_quick_accept_depth_limit_matches_decode_json() -> None:
     body = json.dumps(fits).encode()
     assert quick_accept(body) == ('{}:{model="churn"}', 1)
     parse_notification(decode_json(body))
+
+
+def test_an_alert_with_an_empty_status_is_a_400_naming_it_never_stored() -> None:
+    # found by schemathesis: "" used to pass the parser and then fail the store's CHECK on every retry
+    from receiver.errors import PayloadError
+    from receiver.payload import parse_notification
+    from tests.support.payloads import alert, notification
+
+    body = notification(alert())
+    body["alerts"][0]["status"] = ""
+    with pytest.raises(PayloadError) as raised:
+        parse_notification(json.dumps(body).encode())
+    assert any("alerts[0].status" in str(p) for p in raised.value.problems)
