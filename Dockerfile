@@ -16,6 +16,7 @@ COPY pyproject.toml README.md ./
 COPY receiver ./receiver
 COPY model_registry ./model_registry
 COPY model_server ./model_server
+COPY incident_common ./incident_common
 
 FROM base AS receiver
 RUN pip install '.[postgres]' && python -c "import receiver.app, receiver.response_runtime, psycopg_pool"

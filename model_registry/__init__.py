@@ -17,12 +17,7 @@ Last-known-good rule: :mod:`model_registry.state`. Metadata conventions: :mod:`m
 Baseline bins: :mod:`model_registry.baseline`.
 """
 
-from model_registry.backend import RegistryBackend
-from model_registry.baseline import Baseline, FeatureBaseline, compute_baseline
-from model_registry.registry import Registry, describe_target, is_mlflow_target, open_registry
-from model_registry.sqlite import SQLiteBackend
-from model_registry.state import AuditEntry, ModelState, RollbackResult, VersionInfo
-from receiver.errors import (
+from incident_common.errors import (
     ConflictError,
     NoHealthyFallbackError,
     RegistryError,
@@ -30,6 +25,11 @@ from receiver.errors import (
     UnknownModelError,
     UnknownVersionError,
 )
+from model_registry.backend import RegistryBackend
+from model_registry.baseline import Baseline, FeatureBaseline, compute_baseline
+from model_registry.registry import Registry, describe_target, is_mlflow_target, open_registry
+from model_registry.sqlite import SQLiteBackend
+from model_registry.state import AuditEntry, ModelState, RollbackResult, VersionInfo
 
 __all__ = [
     "AuditEntry",

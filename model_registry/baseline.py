@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from receiver.errors import RegistryError
+from incident_common.errors import RegistryError
 
 if TYPE_CHECKING:  # numpy is imported where it is used: the receiver reads baselines without the ML stack
     import numpy as np

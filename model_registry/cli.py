@@ -30,10 +30,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from incident_common.errors import RegistryError, error_body
 from model_registry.baseline import Baseline
 from model_registry.registry import Registry, is_mlflow_target, open_registry
 from model_registry.state import AuditEntry, ModelState, VersionInfo
-from receiver.errors import RegistryError, error_body
 
 __all__ = ["build_parser", "main"]
 

@@ -48,6 +48,7 @@ from typing import Any
 
 import requests
 
+from incident_common.errors import RegistryError, WriteConflictError
 from model_registry.backend import Change
 from model_registry.baseline import Baseline
 from model_registry.mlflow_mapping import (
@@ -64,7 +65,6 @@ from model_registry.mlflow_mapping import (
 from model_registry.mlflow_rest import MLflowExists, MLflowNotFound, MLflowRest
 from model_registry.mlflow_runs import MLflowRuns
 from model_registry.state import AuditEntry, ModelState, VersionInfo, from_timestamp
-from receiver.errors import RegistryError, WriteConflictError
 
 __all__ = ["LOCK_PREFIX", "MLflowBackend"]
 

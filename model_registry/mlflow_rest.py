@@ -27,7 +27,7 @@ from urllib.parse import quote, urlparse
 
 import requests
 
-from receiver.errors import RegistryError, RegistryUnavailableError
+from incident_common.errors import RegistryError, RegistryUnavailableError
 
 __all__ = ["MLflowExists", "MLflowNotFound", "MLflowRest", "read_token"]
 

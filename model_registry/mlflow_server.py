@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from receiver.errors import RegistryError, RegistryUnavailableError
+from incident_common.errors import RegistryError, RegistryUnavailableError
 
 __all__ = ["LocalMLflowServer", "free_port", "mlflow_server_argv", "start_mlflow_server"]
 

@@ -19,6 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from incident_common.errors import (
+    ConflictError,
+    NoHealthyFallbackError,
+    RegistryError,
+    UnknownModelError,
+    UnknownVersionError,
+)
 from model_registry.backend import Change, RegistryBackend
 from model_registry.baseline import Baseline
 from model_registry.sqlite import SQLiteBackend
@@ -32,13 +39,6 @@ from model_registry.state import (
     from_timestamp,
 )
 from model_registry.validation import metadata_problems, name_problems, weights_problems
-from receiver.errors import (
-    ConflictError,
-    NoHealthyFallbackError,
-    RegistryError,
-    UnknownModelError,
-    UnknownVersionError,
-)
 
 __all__ = ["MLFLOW_SCHEMES", "Registry", "describe_target", "is_mlflow_target", "open_registry"]
 

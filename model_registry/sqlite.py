@@ -22,11 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from incident_common.errors import RegistryError, RegistryUnavailableError
+from incident_common.sqlscript import split_sql
 from model_registry.backend import Change
 from model_registry.baseline import Baseline
 from model_registry.state import AuditEntry, ModelState, VersionInfo, from_timestamp
-from receiver.errors import RegistryError, RegistryUnavailableError
-from receiver.store.sqlscript import split_sql
 
 __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
 
