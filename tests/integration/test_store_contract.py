@@ -348,3 +348,32 @@ def test_a_failing_notification_counts_its_attempts_and_an_unavailable_store_doe
         store.apply_next(database_gone)
     assert not hasattr(lost.value, "record")  # not the notification's fault: no attempt used up
     assert store.next_received() is not None and store.next_received().attempts == 0  # type: ignore[union-attr]
+
+
+def test_two_replicas_draining_one_channel_send_each_message_once_in_order(
+    opener: Callable[..., SqlStore],
+) -> None:
+    first, second = opener(), opener()
+    for n in range(40):
+        first.outbox.enqueue("1", "chat", f'{{"n": {n}}}', f"m{n}", 100.0)
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def deliver(store: SqlStore) -> None:
+        idle = 0
+        while idle < 50:
+            message = store.outbox.claim_head(101.0, set(), 60.0)
+            if message is None:
+                idle += 1
+                continue
+            idle = 0
+            with lock:
+                sent.append(int(message.payload["n"]))
+            store.outbox.mark_delivered(message.id, 200, 101.0)
+
+    threads = [threading.Thread(target=deliver, args=(s,)) for s in (first, second, first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sent == list(range(40))  # each once, in the channel's order, whichever replica sent it
