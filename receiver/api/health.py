@@ -1,8 +1,8 @@
 """``/healthz`` (process up), ``/readyz`` (database reachable and writable with room for the next
 notification, migrations current, runbooks loaded, worker alive), ``/metrics``.
 
-Why the room check: on a full disk SQLite can still rewrite pages in place (the probe write succeeded)
-while every new notification, which must grow the files, fails with 503. So readiness also reserves
+Why the room check (SQLite only): on a full disk SQLite can still rewrite pages in place (the probe write
+succeeded) while every new notification, which must grow the files, fails with 503. So readiness also reserves
 space for two notifications of the largest accepted size in the data directory (``posix_fallocate``
 allocates without writing data, and is refused by a full disk or a file size limit), then frees it.
 """
@@ -39,7 +39,12 @@ def readyz() -> Any:
         ctx.store.check_schema()
     except StoreError as exc:
         problems.append(f"store: {exc.message}")
-    room = _room_for(ctx.settings.data_dir, 2 * ctx.settings.max_body_bytes)
+    # the room check is about SQLite's files; PostgreSQL's disk is the database server's to watch
+    room = (
+        _room_for(ctx.settings.data_dir, 2 * ctx.settings.max_body_bytes)
+        if ctx.store.dialect == "sqlite"
+        else None
+    )
     if room is not None:
         problems.append(f"store: no room for new notifications in {ctx.settings.data_dir}: {room}")
     if len(ctx.runbooks) == 0:

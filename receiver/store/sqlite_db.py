@@ -258,12 +258,22 @@ class SQLiteDatabase:
         its version under the lock (another process starting on the same fresh file may have applied it)."""
         migrations = discover_migrations(self.migrations_dir)
         conn = self.connection()
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
+        # Switching a fresh file to WAL takes an exclusive lock and may answer "database is locked" at
+        # once, without SQLite's busy handler, when another process starting on the same file does it too:
+        # retry for as long as the busy timeout allows.
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
                                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)""")
-        except sqlite3.Error as exc:
-            raise unavailable(exc, "initialise the schema") from exc
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise unavailable(exc, "initialise the schema") from exc
+                time.sleep(0.02)
+            except sqlite3.Error as exc:
+                raise unavailable(exc, "initialise the schema") from exc
         current = self.schema_version()
         refuse_newer(current, migrations, str(self.path))
         applied: list[int] = []

@@ -396,7 +396,8 @@ def test_postgres_down_answers_503_and_everything_is_delivered_once_after(
             wait_until(lambda: receiver.context.store.pending_count() == 0, timeout=30, message="drained")
             models = sorted(i.model or "" for i in receiver.context.store.list_incidents())
             assert models == ["m1", "m2", "m3"]
-            assert requests.get(receiver.url + "/readyz", timeout=10).status_code == 200
+            ready = requests.get(receiver.url + "/readyz", timeout=10)
+            assert ready.status_code == 200, ready.text
         finally:
             receiver.stop()
     finally:
