@@ -125,13 +125,14 @@ class SlackAppChannel(SlackChannel):
     def build_payload(self, message: RenderedMessage) -> dict[str, Any]:
         payload = super().build_payload(message)
         incident_id = message.update.incident_id
-        blocks: list[dict[str, Any]] = list(payload["blocks"])
+        content: list[dict[str, Any]] = list(payload["blocks"])
+        gates: list[dict[str, Any]] = []
         buttons = [
             _button("Acknowledge", "ack", {"incident": incident_id}),
             _button("Recover", "recover", {"incident": incident_id}),
         ]
         for approval in self._pending(incident_id):
-            blocks.append(
+            gates.append(
                 {
                     "type": "section",
                     "text": {
@@ -145,8 +146,12 @@ class SlackAppChannel(SlackChannel):
             value = {"incident": incident_id, "approval": approval.id}
             buttons.append(_button(f"Approve {approval.step_id}", f"approve-{approval.id}", value, "primary"))
             buttons.append(_button(f"Deny {approval.step_id}", f"deny-{approval.id}", value, "danger"))
-        blocks.append({"type": "actions", "block_id": f"incident-{incident_id}", "elements": buttons[:25]})
-        return {**payload, "blocks": blocks[:50], "incident_id": incident_id, "event": message.update.event}
+        actions = {"type": "actions", "block_id": f"incident-{incident_id}", "elements": buttons[:25]}
+        # Slack takes 50 blocks: the gates and the buttons are what a person acts on, so a long message
+        # gives up its last content blocks (its text already ends with a link to the incident), never them
+        gates = gates[:24]
+        blocks = [*content[: 50 - len(gates) - 1], *gates, actions]
+        return {**payload, "blocks": blocks, "incident_id": incident_id, "event": message.update.event}
 
     def _pending(self, incident_id: str) -> list[Any]:
         if self.approvals is None or not str(incident_id).isdigit():

@@ -156,3 +156,23 @@ def test_a_1mb_annotation_in_a_page_fits_pagerduty(tmp_path: Path, sink: Platfor
     event = sink.received["/pagerduty"]
     assert event["routing_key"] == "R" * 32
     assert "cut: 1,000,000 characters in all" in event["payload"]["custom_details"]["description"]
+
+
+def test_a_1mb_annotation_through_the_slack_app_keeps_its_buttons_within_50_blocks(tmp_path: Path) -> None:
+    from receiver.comms.slack_app import SlackAppChannel, SlackUsers
+    from receiver.config import Secret
+
+    (tmp_path / "bot-token").write_text("xoxb-test\n")
+    channel = SlackAppChannel(
+        "ml-incidents",
+        "http://127.0.0.1:9/api",  # payload only: nothing is sent
+        conversation="C123",
+        token_file=tmp_path / "bot-token",
+        signing_secret=Secret("s"),
+        users=SlackUsers({}),
+    )
+    payload = channel.build_payload(render_message(_update(), "oncall", None))
+    assert _slack_problems(payload) == []
+    assert payload["blocks"][-1]["type"] == "actions"  # Acknowledge / Recover survive the cut
+    labels = [e["text"]["text"] for e in payload["blocks"][-1]["elements"]]
+    assert labels[:2] == ["Acknowledge", "Recover"]
