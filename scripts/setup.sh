@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh Debian/Ubuntu machine: Prometheus, Alertmanager, PostgreSQL (the tests start
-# their own servers), docker-compose (static checks only), then a virtualenv in .venv with the project and
-# its test extras. Safe to run again.
+# their own servers), Chromium and its driver (the console's browser tests), docker-compose (static checks
+# only), a virtualenv in .venv with the project and its test extras, and Debian trixie's Prometheus and
+# Alertmanager beside bookworm's. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -25,7 +26,7 @@ fi
 # The versions most users run now (Debian trixie: Alertmanager 0.28, Prometheus 2.53), next to bookworm's
 # 0.25/2.42 and without replacing them: apt with its own sources list, lists and cache under .cache/trixie
 # (the machine's own apt state is not touched), `apt-get download`, then `dpkg-deb -x` into
-# .cache/trixie/root. Tests select them with RECEIVER_TEST_VERSIONS=trixie (see tests/support/realparts.py).
+# .cache/trixie/root. Tests select them with --real-parts / RECEIVER_TEST_PARTS (see tests/conftest.py).
 trixie=.cache/trixie
 if [ ! -x "$trixie/root/usr/bin/prometheus" ] || [ ! -x "$trixie/root/usr/bin/prometheus-alertmanager" ]; then
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
