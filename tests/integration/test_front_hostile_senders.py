@@ -4,6 +4,7 @@ bodies without credentials, bodies over the limit on any route (issue 14, part 1
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -29,12 +30,17 @@ def _p99(samples: list[float]) -> float:
 
 
 def _read_head(conn: socket.socket, wait: float) -> bytes:
-    """Whatever the server answers within ``wait`` seconds, up to the end of its response headers (and
-    what came with them)."""
+    """Whatever the server answers within ``wait`` seconds: its response headers and, by its
+    ``Content-Length``, the body that follows them (which may come in a later packet)."""
     conn.settimeout(wait)
     received = b""
     try:
-        while b"\r\n\r\n" not in received:
+        while True:
+            end = received.find(b"\r\n\r\n")
+            if end >= 0:
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", received[:end])
+                if length is None or len(received) >= end + 4 + int(length.group(1)):
+                    break
             chunk = conn.recv(65536)
             if not chunk:
                 break
