@@ -46,6 +46,9 @@ DEFAULT_FACTOR = 30
 RANGE_FLOOR_S = 5.0
 FOR_FLOOR_S = 2.0
 TIMER_FLOOR_S = 1.0
+#: `keep_firing_for:` holds an alert while a windowed symptom of the same fault clears, so it must outlast
+#: the shortest (floored) window plus a scrape: twice the range floor.
+KEEP_FIRING_FLOOR_S = 2 * RANGE_FLOOR_S
 
 SOURCE_RULE_FILES = ("alert_rules/recording.yml", "alert_rules/model_alerts.yml")
 SOURCE_ALERTMANAGER = "alertmanager/alertmanager.yml"
@@ -124,6 +127,10 @@ def compress_rules(doc: Mapping[str, Any], factor: float = DEFAULT_FACTOR) -> di
             rule["expr"] = compress_expr(str(rule["expr"]), factor)
             if "for" in rule:
                 rule["for"] = compress_duration(str(rule["for"]), factor, FOR_FLOOR_S)
+            if "keep_firing_for" in rule:
+                rule["keep_firing_for"] = compress_duration(
+                    str(rule["keep_firing_for"]), factor, KEEP_FIRING_FLOOR_S
+                )
     return out
 
 

@@ -2,8 +2,9 @@
 
 Tests that start Prometheus or Alertmanager (through ``prometheus_factory``/``alertmanager_factory`` or by
 asking for ``real_parts``) run once per selected version pair: ``--real-parts=bookworm,trixie`` (the
-default; also ``RECEIVER_TEST_PARTS``). A selected pair that is not installed fails the test, it is not
-skipped: ``scripts/setup.sh`` installs both.
+default; also ``RECEIVER_TEST_PARTS``); the whole drill set runs on the first selected pair and the
+bad-release drill on the others (``@pytest.mark.pairs``). A selected pair that is not installed fails the
+test, it is not skipped: ``scripts/setup.sh`` installs both.
 """
 
 from __future__ import annotations
@@ -50,7 +51,15 @@ def _selected(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "real_parts" in metafunc.fixturenames:
-        metafunc.parametrize("real_parts", _selected(metafunc.config), indirect=True, scope="module")
+        names = _selected(metafunc.config)
+        # @pytest.mark.pairs("first"|"rest"): the eight-scenario drill runs on the first selected pair and
+        # one scenario on the others, so every pair is drilled without paying for the whole set twice
+        marker = metafunc.definition.get_closest_marker("pairs")
+        if marker is not None:
+            if marker.args not in (("first",), ("rest",)):
+                raise pytest.UsageError(f"{metafunc.definition.nodeid}: pairs() takes 'first' or 'rest'")
+            names = names[:1] if marker.args == ("first",) else names[1:]
+        metafunc.parametrize("real_parts", names, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")
