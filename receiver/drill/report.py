@@ -88,6 +88,13 @@ def _scenario(result: ScenarioResult) -> list[str]:
             f"    incident #{inc.get('id')} runbook={inc.get('runbook_id')} "
             f"state={inc.get('state')} severity={inc.get('severity')}"
         )
+    main_id = result.incident.get("id") if result.incident else None
+    extra = [i for i in result.incidents if i.get("id") != main_id]
+    for other in extra:  # a fault should be one incident: name every other one it opened
+        lines.append(
+            f"    also opened: incident #{other.get('id')} runbook={other.get('runbook_id')} "
+            f"state={other.get('state')} at {_offset(other.get('opened_at'), result.fault_at)}"
+        )
     for entry in result.timeline:
         lines.append(
             f"    {_offset(entry.get('at'), result.fault_at)} {entry.get('kind', ''):<18} "

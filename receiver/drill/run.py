@@ -36,6 +36,9 @@ HOPS = (
 DEFAULT_RATE = 8.0
 WARMUP_TIMEOUT = 60.0
 QUIET_TIMEOUT = 60.0
+#: seconds watched after the last scenario ends, for incidents a fault opens after its containment (the
+#: drill's compressed keep_firing_for is 10 s, Alertmanager's compressed group_wait 1 s)
+AFTERMATH = 15.0
 VERIFY_BUDGET = 90.0
 POLL_INTERVAL = 0.5
 
@@ -74,6 +77,9 @@ class ScenarioResult:
     healed_at: float | None = None
     reason: str = ""
     incident: dict[str, Any] | None = None
+    #: every incident opened for the scenario's model since the fault (one, when grouping and inhibition
+    #: keep a fault to one incident), collected after the aftermath wait
+    incidents: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     registry: dict[str, Any] = field(default_factory=dict)
@@ -117,6 +123,7 @@ class ScenarioResult:
                 for h in HOPS
             ],
             "incident": self.incident,
+            "incidents": self.incidents,
             "timeline": self.timeline,
             "messages": self.messages,
             "registry": self.registry,
@@ -218,6 +225,9 @@ class DrillRun:
         for scenario in self.scenarios:
             self._inject(scenario)
         self._watch()
+        # a fault's aftermath: alerts that outlive the containment (a burn page whose window still holds
+        # the errors once the release watch ends) would open a second incident within seconds
+        time.sleep(AFTERMATH)
         for scenario in self.scenarios:
             self._collect(scenario)
             self._settle_floors(self.results[scenario.name])
@@ -430,6 +440,15 @@ class DrillRun:
             return []
 
     def _incident(self, scenario: Scenario) -> dict[str, Any] | None:
+        """The scenario's incident: the first one opened since the fault by one of its runbooks."""
+        incidents = self._incidents_since_fault(scenario)
+        for runbook in scenario.runbooks:
+            matching = [i for i in incidents if i.get("runbook_id") == runbook]
+            if matching:
+                return min(matching, key=lambda i: i["id"])
+        return None
+
+    def _incidents_since_fault(self, scenario: Scenario) -> list[dict[str, Any]]:
         try:
             resp = self._session.get(
                 self.stack.receiver_url + "/api/v1/incidents",
@@ -439,14 +458,11 @@ class DrillRun:
             )
             incidents: list[dict[str, Any]] = resp.json()["incidents"]
         except (requests.RequestException, KeyError, ValueError):
-            return None
+            return []
         since = (self.results[scenario.name].fault_at or 0.0) - 1.0
-        incidents = [i for i in incidents if (_epoch(i.get("opened_at")) or 0.0) >= since]
-        for runbook in scenario.runbooks:
-            matching = [i for i in incidents if i.get("runbook_id") == runbook]
-            if matching:
-                return min(matching, key=lambda i: i["id"])
-        return None
+        return sorted(
+            (i for i in incidents if (_epoch(i.get("opened_at")) or 0.0) >= since), key=lambda i: i["id"]
+        )
 
     def _incident_detail(self, incident_id: int) -> dict[str, Any] | None:
         try:
@@ -584,6 +600,7 @@ class DrillRun:
 
     def _collect(self, scenario: Scenario) -> None:
         result = self.results[scenario.name]
+        result.incidents = self._incidents_since_fault(scenario)
         incident = self._incident(scenario)
         if incident is not None:
             result.incident = incident

@@ -24,6 +24,9 @@ def test_bad_release_rolled_back(real_parts: PartsVersions) -> None:
     assert report.problems == []
     check_contained(report, "bad-release")
     check_messages(report, "bad-release")
+    # one incident: the release watch outlives the burn pages it inhibits (keep_firing_for)
+    incidents = result_of(report, "bad-release").incidents
+    assert [i["runbook_id"] for i in incidents] == ["bad-release"], incidents
     registry = result_of(report, "bad-release").registry
     assert registry["active_version"] == "v1"
     assert any(v["version"] == "v2" and v["unhealthy"] for v in registry["versions"])

@@ -41,6 +41,8 @@ def test_scenario_messages_posted(report: DrillReport, name: str) -> None:
 
 
 def test_registry_state_proves_each_containment(report: DrillReport) -> None:
+    # a bad release is one incident (the release watch's inhibition outlasts the rollback)
+    assert [i["runbook_id"] for i in result_of(report, "bad-release").incidents] == ["bad-release"]
     bad = result_of(report, "bad-release").registry
     assert bad["active_version"] == "v1"
     assert any(v["version"] == "v2" and v["unhealthy"] for v in bad["versions"])
