@@ -26,7 +26,9 @@ def test_bad_release_rolled_back(real_parts: PartsVersions) -> None:
     check_messages(report, "bad-release")
     # one incident: the release watch outlives the burn pages it inhibits (keep_firing_for)
     incidents = result_of(report, "bad-release").incidents
-    assert [i["runbook_id"] for i in incidents] == ["bad-release"], incidents
+    # (the stale-labels ticket is the drill's: its bad-release model gets no ground-truth labels)
+    opened = [i["runbook_id"] for i in incidents]
+    assert [r for r in opened if r != "stale-labels"] == ["bad-release"], opened
     registry = result_of(report, "bad-release").registry
     assert registry["active_version"] == "v1"
     assert any(v["version"] == "v2" and v["unhealthy"] for v in registry["versions"])

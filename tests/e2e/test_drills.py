@@ -42,7 +42,9 @@ def test_scenario_messages_posted(report: DrillReport, name: str) -> None:
 
 def test_registry_state_proves_each_containment(report: DrillReport) -> None:
     # a bad release is one incident (the release watch's inhibition outlasts the rollback)
-    assert [i["runbook_id"] for i in result_of(report, "bad-release").incidents] == ["bad-release"]
+    # (the stale-labels ticket is the drill's: its bad-release model gets no ground-truth labels)
+    opened = [i["runbook_id"] for i in result_of(report, "bad-release").incidents]
+    assert [r for r in opened if r != "stale-labels"] == ["bad-release"], opened
     bad = result_of(report, "bad-release").registry
     assert bad["active_version"] == "v1"
     assert any(v["version"] == "v2" and v["unhealthy"] for v in bad["versions"])
