@@ -439,16 +439,21 @@ class DrillRun:
         except (requests.RequestException, ValueError):
             return []
 
-    def _incident(self, scenario: Scenario) -> dict[str, Any] | None:
-        """The scenario's incident: the first one opened since the fault by one of its runbooks."""
-        incidents = self._incidents_since_fault(scenario)
+    def _incident(
+        self, scenario: Scenario, incidents: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
+        """The scenario's incident: the first one opened since the fault by one of its runbooks (in the
+        runbooks' order), from ``incidents`` when already fetched."""
+        if incidents is None:
+            incidents = self._incidents_since_fault(scenario)
         for runbook in scenario.runbooks:
-            matching = [i for i in incidents if i.get("runbook_id") == runbook]
-            if matching:
-                return min(matching, key=lambda i: i["id"])
+            first = next((i for i in incidents if i.get("runbook_id") == runbook), None)
+            if first is not None:
+                return first
         return None
 
     def _incidents_since_fault(self, scenario: Scenario) -> list[dict[str, Any]]:
+        """Every incident of the scenario's model opened since its fault, oldest first."""
         try:
             resp = self._session.get(
                 self.stack.receiver_url + "/api/v1/incidents",
@@ -601,7 +606,7 @@ class DrillRun:
     def _collect(self, scenario: Scenario) -> None:
         result = self.results[scenario.name]
         result.incidents = self._incidents_since_fault(scenario)
-        incident = self._incident(scenario)
+        incident = self._incident(scenario, result.incidents)
         if incident is not None:
             result.incident = incident
             detail = self._incident_detail(int(incident["id"]))

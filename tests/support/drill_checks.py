@@ -52,3 +52,11 @@ def check_messages(report: DrillReport, name: str) -> None:
     assert any(m["channel"] == "ml-incidents" for m in chat)
     if name in ("latency-spike", "toxicity", "server-down"):
         assert any(m["path"] == "/pager" for m in result.messages), "expected a page"
+
+
+def check_one_incident(report: DrillReport, name: str, runbook: str) -> None:
+    """The fault opened one incident, under ``runbook``: grouping and inhibition held through the
+    containment (a rollback used to open a second errors incident once the release watch ended). The
+    stale-labels ticket is the drill's own: its models get no ground-truth labels."""
+    opened = [i["runbook_id"] for i in result_of(report, name).incidents]
+    assert [r for r in opened if r != "stale-labels"] == [runbook], opened
