@@ -4,6 +4,10 @@ scraping a small exporter whose PSI the test sets, and a real HTTP chat sink.
 Flow under test: notification → incident → evidence → traffic split (exactly once) → "opened" message →
 verification against Prometheus → contained + "contained" message; escalation when nobody acknowledges;
 acknowledgement stops it; recovery; resolve; review. Nothing is mocked.
+
+Runs on the first selected Prometheus/Alertmanager pair only: what the responder asks of Prometheus (instant
+queries, the verification condition) is pinned on every pair by test_prom_client.py and
+test_prom_verification.py, and nothing here depends on the pair otherwise (about 90 s per pair saved).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from tests.support.receiver_server import (
     make_settings,
     start_receiver,
 )
+
+pytestmark = pytest.mark.pairs("first")
 
 RUNBOOK = """
 id: drift-test
