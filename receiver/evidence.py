@@ -17,16 +17,20 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from receiver.errors import PrometheusQueryError, PrometheusUnavailable, TemplateError
 from receiver.prom import PrometheusClient, Sample
+from receiver.store.base import IncidentStore
 from receiver.templating import render
 
 __all__ = [
     "CONTRACT_UNITS",
+    "EvidenceRecorder",
     "EvidenceSnapshot",
     "capture_evidence",
     "contract_unit",
@@ -270,3 +274,59 @@ def capture_evidence(
             continue
         snapshots.append(_snapshot_from_samples(name, query, unit, captured_at, samples))
     return snapshots
+
+
+class EvidenceRecorder:
+    """Captures an incident's evidence in the background and records it on the timeline, once per moment.
+
+    Containment never waits for a slow Prometheus: :meth:`start` submits the queries, the caller contains,
+    and :meth:`finish` waits only for what is left of the budget (counted from the start) for all queries of
+    that moment together, then records either the snapshots or that the evidence was unavailable.
+    """
+
+    def __init__(
+        self, prometheus: PrometheusClient, log: IncidentStore, *, budget: float, workers: int = 4
+    ) -> None:
+        self.prometheus, self.log, self.budget = prometheus, log, budget
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="evidence")
+
+    def start(
+        self,
+        incident_id: int,
+        specs: Iterable[Mapping[str, Any]],
+        context: Mapping[str, Any],
+        moment: str,
+    ) -> tuple[float, Future[list[EvidenceSnapshot]]] | None:
+        """Submit the queries (None: nothing to capture, or this moment was recorded already)."""
+        specs = list(specs)
+        if not specs or self.log.has_timeline(incident_id, f"evidence:{moment}"):
+            return None
+        future = self._pool.submit(capture_evidence, self.prometheus, specs, context)
+        return time.monotonic() + self.budget, future
+
+    def finish(
+        self, incident_id: int, moment: str, started: tuple[float, Future[list[EvidenceSnapshot]]] | None
+    ) -> None:
+        if started is None:
+            return
+        deadline, future = started
+        key = f"evidence:{moment}"
+        try:
+            snapshots = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            budget = f"{self.budget:g}s"
+            self.log.add_timeline(
+                incident_id,
+                "evidence",
+                f"evidence unavailable: Prometheus did not answer within the {budget} evidence budget",
+                {"moment": moment, "snapshots": [], "error": "budget exceeded"},
+                dedupe_key=key,
+            )
+            return
+        self.log.add_timeline(
+            incident_id,
+            "evidence",
+            "; ".join(f"{s.name}: {s.display()}" for s in snapshots),
+            {"moment": moment, "snapshots": [s.to_json() for s in snapshots]},
+            dedupe_key=key,
+        )

@@ -29,8 +29,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -41,23 +39,21 @@ from receiver.actions.base import ActionContext, ActionSettings
 from receiver.actions.executor import ActionExecutor, StepOutcome, StepSpec
 from receiver.approvals import ApprovalDesk
 from receiver.comms.channels import ChannelSet
-from receiver.comms.compose import queue_status_update
 from receiver.comms.outbox import Outbox
-from receiver.comms.templates import render_message
+from receiver.comms.speaker import Speaker
 from receiver.errors import NotFound
-from receiver.evidence import EvidenceSnapshot, capture_evidence, render_query
+from receiver.evidence import EvidenceRecorder, render_query
 from receiver.incidents import IncidentEvent
 from receiver.prom import PrometheusClient
-from receiver.runbooks import Runbook, RunbookSet, parse_duration, parse_value
-from receiver.status import StatusBuilder, primary_alert
+from receiver.runbooks import Runbook, RunbookSet
+from receiver.runbooks.sections import Duration
+from receiver.status import StatusBuilder
 from receiver.store.base import IncidentDetail, Store
+from receiver.template_context import template_context
 from receiver.timers import Timer, TimerQueue
 from receiver.verification import VerificationState, check_condition
 
 __all__ = ["Responder", "ResponseSettings"]
-
-#: evidence being captured: (deadline on the monotonic clock, its future)
-_Evidence = tuple[float, "Future[list[EvidenceSnapshot]]"]
 
 log = logging.getLogger("receiver.responder")
 
@@ -68,7 +64,6 @@ _LIVE = ("open", "contained")
 class ResponseSettings:
     time_scale: float = 1.0
     verify_interval: float = 15.0  # seconds between verify checks (scaled, at least 0.5 s)
-    default_verify_timeout: float = 1800.0
     actor: str = "receiver"
     public_url: str | None = None
     evidence_budget: float = 10.0  # seconds for all evidence queries of one moment together
@@ -103,34 +98,37 @@ class Responder:
         self.on_action = on_action  # (kind, final state) for metrics
         self.log = store.incidents
         self.status = StatusBuilder(registry_state=registry_state, public_url=self.settings.public_url)
-        self._evidence_pool = ThreadPoolExecutor(4, thread_name_prefix="evidence")
+        self.speaker = Speaker(
+            log=self.log,
+            status=self.status,
+            channels=channels,
+            outbox=outbox,
+            clock=clock,
+            time_scale=self.settings.time_scale,
+        )
+        self.evidence = EvidenceRecorder(prometheus, self.log, budget=self.settings.evidence_budget)
         self.approvals = ApprovalDesk(store, self, clock=clock, time_scale=self.settings.time_scale)
         if executor.gate is None:
             executor.gate = self.approvals.gate
 
     # -- durations ----------------------------------------------------------------------------------------
-    def duration(self, value: Any, default: float) -> float:
+    def scaled(self, duration: Duration) -> float:
         """A runbook duration in seconds, scaled by ``time_scale``."""
-        seconds = default
-        if isinstance(value, (int, float)):
-            seconds = float(value)
-        elif isinstance(value, str) and value:
-            seconds = parse_duration(value)
-        return seconds * self.settings.time_scale
+        return duration.seconds * self.settings.time_scale
 
     def shown_query(self, detail: IncidentDetail, query: Any) -> str:
         """The PromQL as it actually runs for this incident (labels filled in), for people to read."""
         try:
-            return render_query(str(query or ""), self._template_context(detail))
+            return render_query(str(query or ""), template_context(detail))
         except Exception:  # a bad template shows as written; the check itself reports the error
             return str(query or "")
 
-    def describe(self, value: Any) -> str:
+    def describe(self, duration: Duration) -> str:
         """A runbook duration as people read it, with the compressed value when time is scaled."""
-        text = str(value)
-        if self.settings.time_scale == 1.0 or not value:
-            return text
-        return f"{text} (scaled to {self.duration(value, 0.0):g}s at time scale {self.settings.time_scale:g})"
+        if self.settings.time_scale == 1.0:
+            return duration.text
+        scale = self.settings.time_scale
+        return f"{duration.text} (scaled to {self.scaled(duration):g}s at time scale {scale:g})"
 
     # -- pipeline events -----------------------------------------------------------------------------------
     def handle(self, events: Sequence[IncidentEvent]) -> None:
@@ -147,11 +145,12 @@ class Responder:
         detail, runbook = self._load(event.incident_id)
         if detail.incident.state not in _LIVE:
             return
-        evidence = self._start_evidence(detail, runbook, "opened")
+        specs = [item.to_json() for item in runbook.evidence]
+        evidence = self.evidence.start(detail.incident.id, specs, template_context(detail), "opened")
         outcomes = self._contain(detail, runbook, event.fingerprint)
-        self._finish_evidence(detail, "opened", evidence)
+        self.evidence.finish(detail.incident.id, "opened", evidence)
         detail = self.store.get_incident(event.incident_id)
-        self._speak(detail, runbook, "opened", sequence=0, fingerprint=event.fingerprint)
+        self.speaker.speak(detail, runbook, "opened", sequence=0, fingerprint=event.fingerprint)
         self._arm_timers(detail, runbook, outcomes)
         self._escalate_if_asked(detail, runbook, outcomes)
 
@@ -162,7 +161,7 @@ class Responder:
         outcomes = self._contain(detail, runbook, event.fingerprint)
         detail = self.store.get_incident(event.incident_id)
         summary = f"Severity raised from {event.previous_severity} to {event.severity}."
-        self._speak(detail, runbook, "update", sequence=1000 + event.notification_id, summary=summary)
+        self.speaker.speak(detail, runbook, "update", sequence=1000 + event.notification_id, summary=summary)
         self._arm_timers(detail, runbook, outcomes)
         self._escalate_if_asked(detail, runbook, outcomes)
 
@@ -174,7 +173,7 @@ class Responder:
         if page:  # not when PagerDuty told us: it is resolved there already
             self._page_event(detail, runbook, "resolve")
         detail = self.store.get_incident(event.incident_id)
-        self._speak(detail, runbook, "resolved", sequence=0)
+        self.speaker.speak(detail, runbook, "resolved", sequence=0)
 
     # -- human control (admin API and CLI) -------------------------------------------------------------------
     def acknowledge(self, incident_id: int, actor: str, note: str = "", *, from_pager: bool = False) -> bool:
@@ -194,8 +193,7 @@ class Responder:
         """Run a step whose approval gate opened, then what follows containment (verify, escalation)."""
         detail, runbook = self._load(incident_id)
         ctx = self._action_context(detail, runbook)
-        dry_run = bool(runbook.document.get("dry_run"))
-        outcome = self.executor.run_step(step, ctx, phase=phase, dry_run=dry_run)
+        outcome = self.executor.run_step(step, ctx, phase=phase, dry_run=runbook.dry_run)
         self._record_outcomes(incident_id, [outcome])
         detail = self.store.get_incident(incident_id)
         if detail.incident.state in _LIVE:
@@ -206,7 +204,7 @@ class Responder:
     def say(self, incident_id: int, summary: str, sequence: int) -> None:
         """An ``update`` on the incident's channels (deduplicated by ``sequence``)."""
         detail, runbook = self._load(incident_id)
-        self._speak(detail, runbook, "update", sequence=sequence, summary=summary)
+        self.speaker.speak(detail, runbook, "update", sequence=sequence, summary=summary)
 
     def _page_event(self, detail: IncidentDetail, runbook: Runbook, event: str) -> None:
         """Acknowledge or resolve the page of this incident, once, if one was triggered."""
@@ -234,18 +232,15 @@ class Responder:
         """Run the runbook's ``recover`` steps (or undo every containment when it has none)."""
         detail, runbook = self._load(incident_id)
         ctx = self._action_context(detail, runbook)
-        raw_steps = runbook.document.get("recover")
-        steps = [StepSpec.from_mapping(s, i) for i, s in enumerate(raw_steps)] if raw_steps else None
+        steps = list(runbook.recover) or None
         self.log.add_timeline(
             incident_id, "recovery_requested", f"recovery requested by {actor}", {"actor": actor}
         )
-        outcomes = self.executor.recover(
-            ctx, steps, automatic=False, dry_run=dry_run or bool(runbook.document.get("dry_run"))
-        )
+        outcomes = self.executor.recover(ctx, steps, automatic=False, dry_run=dry_run or runbook.dry_run)
         self._record_outcomes(incident_id, outcomes)
         detail = self.store.get_incident(incident_id)
         done = ", ".join(f"{o.key.kind} {o.state}" for o in outcomes) or "nothing to recover"
-        self._speak(
+        self.speaker.speak(
             detail,
             runbook,
             "update",
@@ -288,17 +283,17 @@ class Responder:
         detail, runbook = self._load(timer.incident_id)
         if detail.incident.state == "closed":
             return None
-        verify = runbook.document.get("verify") or {}
+        if runbook.verify is None:
+            return None  # the runbook lost its verify section since the timer was armed
+        query = runbook.verify.query
         state = VerificationState.from_json(timer.payload["state"])
         now = self.clock()
-        outcome = check_condition(
-            self.prometheus, str(verify.get("query", "")), self._template_context(detail)
-        )
+        outcome = check_condition(self.prometheus, query, template_context(detail))
         state = state.observe(now, outcome)
         if state.status == "pending":
             return now + self._verify_interval(state), {"state": state.to_json()}
         if state.status == "passed":
-            data = {"verification": state.to_json(), "query": self.shown_query(detail, verify.get("query"))}
+            data = {"verification": state.to_json(), "query": self.shown_query(detail, query)}
             if detail.incident.state == "resolved":
                 # alerts resolved while we verified: record that containment held, keep the state
                 self.log.record_contained(
@@ -310,12 +305,12 @@ class Responder:
             )
             if changed:
                 detail = self.store.get_incident(timer.incident_id)
-                self._speak(
+                self.speaker.speak(
                     detail,
                     runbook,
                     "contained",
                     sequence=0,
-                    summary=f"Verified: {self.shown_query(detail, verify.get('query'))} — {state.reason}.",
+                    summary=f"Verified: {self.shown_query(detail, query)} — {state.reason}.",
                 )
             return None
         if detail.incident.state == "resolved":
@@ -323,7 +318,7 @@ class Responder:
                 timer.incident_id,
                 "verification_failed",
                 f"verification {state.status} after resolution: {state.reason}",
-                {"verification": state.to_json(), "query": self.shown_query(detail, verify.get("query"))},
+                {"verification": state.to_json(), "query": self.shown_query(detail, query)},
                 dedupe_key="verify:failed",
             )
             return None
@@ -331,7 +326,7 @@ class Responder:
             timer.incident_id,
             "verification_failed",
             f"verification {state.status}: {state.reason}",
-            {"verification": state.to_json(), "query": self.shown_query(detail, verify.get("query"))},
+            {"verification": state.to_json(), "query": self.shown_query(detail, query)},
             dedupe_key="verify:failed",
         )
         self._escalate(detail, runbook, f"containment not verified ({state.status}): {state.reason}")
@@ -341,7 +336,7 @@ class Responder:
         detail, runbook = self._load(timer.incident_id)
         if detail.incident.state not in _LIVE or detail.incident.acknowledged_at:
             return None
-        after = (runbook.document.get("escalate") or {}).get("after", "30m")
+        after = runbook.escalate.after if runbook.escalate else Duration.parse("30m")
         self._escalate(detail, runbook, f"not acknowledged within {self.describe(after)}")
         return None
 
@@ -350,9 +345,10 @@ class Responder:
         if detail.incident.state not in _LIVE:
             return None
         number = int(timer.payload.get("number", 1))
-        cadence = self.duration((runbook.document.get("comms") or {}).get("cadence"), 1800.0)
-        next_at = self.clock() + cadence
-        self._speak(
+        if runbook.comms is None:
+            return None
+        next_at = self.clock() + self.scaled(runbook.comms.cadence)
+        self.speaker.speak(
             detail, runbook, "update", sequence=number, next_update_at=datetime.fromtimestamp(next_at, UTC)
         )
         return next_at, {"number": number + 1}
@@ -369,24 +365,10 @@ class Responder:
     def _ledger_keys(self, detail: IncidentDetail) -> list[Any]:
         return list(self.executor.ledger.rows(str(detail.incident.id)))
 
-    def _template_context(self, detail: IncidentDetail, fingerprint: str | None = None) -> dict[str, Any]:
-        alert = primary_alert(detail, fingerprint)
-        labels = dict(alert.labels) if alert else dict(detail.incident.group_labels)
-        annotations = dict(alert.annotations) if alert else {}
-        firing = sum(1 for a in detail.alerts if a.status == "firing")
-        return {
-            "labels": labels,
-            "annotations": annotations,
-            "value": parse_value(annotations),
-            "level": detail.incident.severity,
-            "firing_count": firing,
-            "incident": {"id": detail.incident.id, "key": detail.incident.incident_key},
-        }
-
     def _action_context(
         self, detail: IncidentDetail, runbook: Runbook, fingerprint: str | None = None
     ) -> ActionContext:
-        ctx = self._template_context(detail, fingerprint)
+        ctx = template_context(detail, fingerprint)
         incident = detail.incident
         return ActionContext(
             incident_id=str(incident.id),
@@ -403,57 +385,17 @@ class Responder:
             notifier=self._notify,
         )
 
-    def _start_evidence(self, detail: IncidentDetail, runbook: Runbook, moment: str) -> _Evidence | None:
-        """Query the evidence in the background: containment never waits for a slow Prometheus."""
-        specs = runbook.document.get("evidence") or []
-        if not specs or self.log.has_timeline(detail.incident.id, f"evidence:{moment}"):
-            return None
-        context = self._template_context(detail)
-        future = self._evidence_pool.submit(capture_evidence, self.prometheus, specs, context)
-        return time.monotonic() + self.settings.evidence_budget, future
-
-    def _finish_evidence(self, detail: IncidentDetail, moment: str, started: _Evidence | None) -> None:
-        """Record the evidence, waiting for it at most until its budget (counted from its start) runs out."""
-        if started is None:
-            return
-        deadline, future = started
-        try:
-            snapshots = future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout:
-            budget = self.settings.evidence_budget
-            self.log.add_timeline(
-                detail.incident.id,
-                "evidence",
-                f"evidence unavailable: Prometheus did not answer within the {budget:g}s evidence budget",
-                {"moment": moment, "snapshots": [], "error": "budget exceeded"},
-                dedupe_key=f"evidence:{moment}",
-            )
-            return
-        key = f"evidence:{moment}"
-        lines = [f"{s.name}: {s.display()}" for s in snapshots]
-        self.log.add_timeline(
-            detail.incident.id,
-            "evidence",
-            "; ".join(lines),
-            {"moment": moment, "snapshots": [s.to_json() for s in snapshots]},
-            dedupe_key=key,
-        )
-
     def _contain(
         self, detail: IncidentDetail, runbook: Runbook, fingerprint: str | None
     ) -> list[StepOutcome]:
-        raw_steps = runbook.document.get("contain") or []
-        steps = [StepSpec.from_mapping(s, i) for i, s in enumerate(raw_steps)]
+        steps = list(runbook.contain)
         if not steps:
             return []
         ctx = self._action_context(detail, runbook, fingerprint)
-        cooldown = runbook.document.get("cooldown")
-        if cooldown:
-            settings = replace(self.action_settings, cooldown_seconds=self.duration(cooldown, 600.0))
+        if runbook.cooldown is not None:
+            settings = replace(self.action_settings, cooldown_seconds=self.scaled(runbook.cooldown))
             ctx = ctx.narrow(settings=settings)
-        outcomes = self.executor.run_steps(
-            steps, ctx, phase="contain", dry_run=bool(runbook.document.get("dry_run"))
-        )
+        outcomes = self.executor.run_steps(steps, ctx, phase="contain", dry_run=runbook.dry_run)
         self._record_outcomes(detail.incident.id, outcomes)
         return outcomes
 
@@ -475,38 +417,30 @@ class Responder:
     def _arm_timers(self, detail: IncidentDetail, runbook: Runbook, outcomes: Sequence[StepOutcome]) -> None:
         now = self.clock()
         incident_id = detail.incident.id
-        doc = runbook.document
         acted = [o for o in outcomes if o.state in ("succeeded", "dry_run")]
-        verify = doc.get("verify")
-        if verify and acted:
-            state = VerificationState.start(
-                now,
-                self.duration(verify.get("for"), 0.0),
-                self.duration(verify.get("timeout"), self.settings.default_verify_timeout),
-            )
+        verify = runbook.verify
+        if verify is not None and acted:
+            state = VerificationState.start(now, self.scaled(verify.for_), self.scaled(verify.timeout))
             if self.timers.schedule(
                 incident_id, "verify", now + self._verify_interval(state), {"state": state.to_json()}
             ):
                 self.log.add_timeline(
                     incident_id,
                     "verification_started",
-                    f"verifying: {self.shown_query(detail, verify.get('query'))} must hold for "
-                    f"{self.describe(verify.get('for', '0s'))}",
+                    f"verifying: {self.shown_query(detail, verify.query)} must hold for "
+                    f"{self.describe(verify.for_)}",
                     {
-                        "query": self.shown_query(detail, verify.get("query")),
-                        "for": verify.get("for"),
-                        "timeout": verify.get("timeout"),
+                        "query": self.shown_query(detail, verify.query),
+                        "for": verify.for_.text,
+                        "timeout": verify.timeout.text,
                     },
                     dedupe_key="verify:started",
                 )
-        escalate = doc.get("escalate")
-        if escalate and escalate.get("after"):
-            self.timers.schedule(incident_id, "escalate", now + self.duration(escalate["after"], 1800.0))
-        comms = doc.get("comms") or {}
-        if comms.get("channels") and comms.get("cadence"):
-            self.timers.schedule(
-                incident_id, "update", now + self.duration(comms["cadence"], 1800.0), {"number": 1}
-            )
+        if runbook.escalate is not None:
+            self.timers.schedule(incident_id, "escalate", now + self.scaled(runbook.escalate.after))
+        comms = runbook.comms
+        if comms is not None and comms.channels:
+            self.timers.schedule(incident_id, "update", now + self.scaled(comms.cadence), {"number": 1})
 
     def _verify_interval(self, state: VerificationState) -> float:
         step = min(self.settings.verify_interval * self.settings.time_scale, max(state.for_s / 4, 0.5))
@@ -521,103 +455,32 @@ class Responder:
 
     def _escalate(self, detail: IncidentDetail, runbook: Runbook, reason: str) -> None:
         incident_id = detail.incident.id
-        spec = runbook.document.get("escalate") or {}
+        spec = runbook.escalate
+        target = spec.to if spec else None
         first = self.log.mark_escalated(incident_id)
         self.log.add_timeline(
             incident_id,
             "escalated",
-            f"escalated to {spec.get('to', 'on-call')}: {reason}",
-            {"to": spec.get("to"), "reason": reason},
+            f"escalated to {target or 'on-call'}: {reason}",
+            {"to": target, "reason": reason},
             dedupe_key=f"escalated:{reason}",
         )
-        upgrade = spec.get("upgrade_to")
-        if upgrade:
-            self.log.raise_severity(incident_id, str(upgrade), f"escalation: {reason}")
-        if spec.get("page"):
+        if spec is not None and spec.upgrade_to:
+            self.log.raise_severity(incident_id, spec.upgrade_to, f"escalation: {reason}")
+        if spec is not None and spec.page:
             ctx = self._action_context(detail, runbook)
             step = StepSpec(
                 id="escalation-page",
                 kind="page",
-                params={"service": str(spec.get("to") or "on-call"), "event": "trigger"},
+                params={"service": spec.to or "on-call", "event": "trigger"},
             )
             outcome = self.executor.run_step(step, ctx, phase="escalate", automatic=True)
             self._record_outcomes(incident_id, [outcome])
         if first:
             detail = self.store.get_incident(incident_id)
-            self._speak(detail, runbook, "escalated", sequence=0, summary=f"Escalated: {reason}")
-
-    def _speak(
-        self,
-        detail: IncidentDetail,
-        runbook: Runbook,
-        event: str,
-        *,
-        sequence: int,
-        summary: str = "",
-        next_update_at: datetime | None = None,
-        fingerprint: str | None = None,
-    ) -> None:
-        comms = runbook.document.get("comms") or {}
-        names = [str(n) for n in comms.get("channels") or []]
-        if not names:
-            return
-        if next_update_at is None and event != "resolved" and comms.get("cadence"):
-            next_update_at = datetime.fromtimestamp(
-                self.clock() + self.duration(comms["cadence"], 1800.0), UTC
-            )
-        update = self.status.build(
-            detail,
-            runbook,
-            event,
-            sequence=sequence,
-            summary=summary,
-            next_update_at=next_update_at,
-            fingerprint=fingerprint,
-        )
-        known = [n for n in names if n in self.channels]
-        for missing in sorted(set(names) - set(known)):
-            self.log.add_timeline(
-                detail.incident.id,
-                "message_error",
-                f"channel {missing!r} is not configured; {event} update not sent there",
-                {"channel": missing, "event": event},
-                dedupe_key=f"nochannel:{missing}",
-            )
-        queued = queue_status_update(self.outbox, self.channels, update, known, comms.get("templates"))
-        for item in queued:
-            if not item.queued:
-                continue
-            data = item.to_json()
-            data["event"] = event
-            self.log.add_timeline(
-                detail.incident.id,
-                "message",
-                f"{event} update queued for {item.channel}: {item.message.title}",
-                data,
-                dedupe_key=f"message:{item.dedupe_key}",
-            )
+            self.speaker.speak(detail, runbook, "escalated", sequence=0, summary=f"Escalated: {reason}")
 
     def _notify(self, incident_id: str, channel: str, payload: Mapping[str, Any], dedupe_key: str) -> None:
         """The ``notify`` action's notifier: render through the comms templates and queue on the outbox."""
         detail, runbook = self._load(int(incident_id))
-        update = self.status.build(
-            detail,
-            runbook,
-            str(payload.get("event", "update")),
-            sequence=0,
-            summary=str(payload.get("text", "")),
-        )
-        target = self.channels[channel]
-        message = render_message(
-            update,
-            str(payload.get("audience", target.audience)),
-            (runbook.document.get("comms") or {}).get("templates"),
-        )
-        if self.outbox.enqueue(incident_id, channel, target.build_payload(message), dedupe_key):
-            self.log.add_timeline(
-                int(incident_id),
-                "message",
-                f"notify queued for {channel}: {message.title}",
-                {"channel": channel, "text": message.text, "event": payload.get("event")},
-                dedupe_key=f"message:{dedupe_key}",
-            )
+        self.speaker.notify(detail, runbook, channel, payload, dedupe_key)

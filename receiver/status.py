@@ -63,9 +63,8 @@ class StatusBuilder:
         labels = dict(alert.labels) if alert else dict(incident.group_labels)
         annotations = dict(alert.annotations) if alert else {}
         owners, _errors = runbook.render_owners(labels)
-        escalate = runbook.document.get("escalate") or {}
-        if escalate.get("to"):
-            owners.setdefault("escalation", str(escalate["to"]))
+        if runbook.escalate is not None:
+            owners.setdefault("escalation", runbook.escalate.to)
         return StatusUpdate(
             incident_id=str(incident.id),
             event=event,
@@ -73,7 +72,7 @@ class StatusBuilder:
             state=incident.state,
             title=incident.title or runbook.title,
             model=self._versions(incident.model or labels.get("model", "")),
-            impact=self._render_text(runbook.document.get("impact"), labels, annotations),
+            impact=self._render_text(runbook.impact, labels, annotations),
             summary=summary or annotations.get("summary", ""),
             actions=self._actions(detail),
             evidence=self._evidence(detail),
@@ -148,7 +147,7 @@ class StatusBuilder:
         alert: AlertRecord | None,
         incident_id: int,
     ) -> Links:
-        links = runbook.document.get("links") or {}
+        links = runbook.links
         dashboard = annotations.get("dashboard_url") or self._render_text(
             links.get("dashboard_url"), labels, annotations
         )

@@ -21,9 +21,9 @@ from receiver.console.charts import MAX_SERIES, Chart, Marker, Series, render_ch
 from receiver.errors import PrometheusError
 from receiver.evidence import render_query
 from receiver.prom import PrometheusClient
-from receiver.runbooks import Runbook, RunbookSet, parse_value
-from receiver.status import primary_alert
+from receiver.runbooks import Runbook, RunbookSet
 from receiver.store.base import IncidentDetail, LedgerRow, OutboxMessage, Store, TimelineEntry
+from receiver.template_context import template_context
 
 __all__ = [
     "ChartSpec",
@@ -112,26 +112,12 @@ def markers(detail: IncidentDetail, approvals: Sequence[Any] = ()) -> list[Marke
     return found
 
 
-def _context(detail: IncidentDetail) -> dict[str, Any]:
-    alert = primary_alert(detail)
-    labels = dict(alert.labels) if alert else dict(detail.incident.group_labels)
-    annotations = dict(alert.annotations) if alert else {}
-    return {
-        "labels": labels,
-        "annotations": annotations,
-        "value": parse_value(annotations),
-        "level": detail.incident.severity,
-        "firing_count": sum(1 for a in detail.alerts if a.status == "firing"),
-        "incident": {"id": detail.incident.id, "key": detail.incident.incident_key},
-    }
-
-
 def chart_specs(detail: IncidentDetail, runbook: Runbook | None) -> list[ChartSpec]:
     """The runbook's evidence queries and its verify query, as they run for this incident. A verify
     query ``expr < 0.2`` is charted as ``expr`` with a threshold line at 0.2."""
     if runbook is None:
         return []
-    context = _context(detail)
+    context = template_context(detail)
     specs: list[ChartSpec] = []
 
     def shown(query: Any) -> str:
@@ -140,12 +126,10 @@ def chart_specs(detail: IncidentDetail, runbook: Runbook | None) -> list[ChartSp
         except Exception:
             return str(query or "")
 
-    for item in runbook.document.get("evidence") or []:
-        if isinstance(item, dict) and item.get("query"):
-            specs.append(ChartSpec(str(item.get("name") or item["query"]), shown(item["query"])))
-    verify = runbook.document.get("verify") or {}
-    if verify.get("query"):
-        query = shown(verify["query"])
+    for item in runbook.evidence:
+        specs.append(ChartSpec(item.name or item.query, shown(item.query)))
+    if runbook.verify is not None and runbook.verify.query:
+        query = shown(runbook.verify.query)
         match = _COMPARISON.match(query)
         if match:
             specs.append(ChartSpec(f"verify: {query}", match["expr"], float(match["value"]), kind="verify"))
@@ -302,7 +286,7 @@ def gather(
     )
     if runbook is not None:
         try:
-            data.owners, _problems = runbook.render_owners(_context(detail)["labels"])
+            data.owners, _problems = runbook.render_owners(template_context(detail)["labels"])
         except Exception as exc:  # an owner template error shows, the page still renders
             data.owners = {"owners": f"cannot render: {exc}"}
     data.window = window

@@ -27,6 +27,7 @@ from typing import Any
 from receiver.drill.scenarios import Scenario
 from receiver.rulegen import parse_duration
 from receiver.runbooks.matchers import parse_matcher
+from receiver.runbooks.sections import Verify
 
 __all__ = ["SIGNAL_HOP", "Floors", "compute_floors", "effective_floors", "route_group_wait"]
 
@@ -158,6 +159,7 @@ def _verify_for(stack: Any, scenario: Scenario) -> float | None:
         path = stack.runbooks_dir / f"{runbook}.yml"
         if path.exists():
             doc = load_yaml(path) or {}
-            verify = doc.get("verify") or {}
-            return _seconds(verify.get("for"), 0.0) if verify else None
+            if not doc.get("verify"):
+                return None
+            return Verify.from_mapping(doc["verify"]).for_.seconds  # the responder's default when unset
     return None

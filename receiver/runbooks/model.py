@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from receiver.actions.steps import StepSpec
 from receiver.errors import NotFound, TemplateError
 from receiver.runbooks.matchers import Matcher, parse_matcher
+from receiver.runbooks.sections import Comms, Duration, Escalate, EvidenceQuery, Verify
 from receiver.runbooks.severity import SeverityContext, SeverityDecision, SeverityRow, decide, label_data
 from receiver.templating import render
 
@@ -37,6 +39,11 @@ _DOCUMENT_DEFAULTS: dict[str, Any] = {
 
 @dataclass(frozen=True, eq=False)
 class Runbook:
+    """A validated runbook, typed: what the responder, status updates and the console read.
+
+    ``document`` keeps the YAML as written (with top-level defaults), for the API and the review page.
+    """
+
     id: str
     title: str
     source: Path | None
@@ -46,6 +53,18 @@ class Runbook:
     owners: dict[str, str]
     severity: tuple[SeverityRow, ...]
     document: dict[str, Any] = field(repr=False)
+    contain: tuple[StepSpec, ...] = ()
+    #: empty: recovery undoes every containment
+    recover: tuple[StepSpec, ...] = ()
+    evidence: tuple[EvidenceQuery, ...] = ()
+    verify: Verify | None = None
+    escalate: Escalate | None = None
+    #: None: the runbook posts no status updates
+    comms: Comms | None = None
+    dry_run: bool = False
+    cooldown: Duration | None = None
+    impact: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], source: Path | None = None) -> Runbook:
@@ -67,6 +86,16 @@ class Runbook:
             owners=dict(doc["owners"]),
             severity=rows,
             document=doc,
+            contain=tuple(StepSpec.from_mapping(step, i) for i, step in enumerate(doc["contain"])),
+            recover=tuple(StepSpec.from_mapping(step, i) for i, step in enumerate(doc["recover"])),
+            evidence=tuple(EvidenceQuery.from_mapping(item) for item in doc["evidence"]),
+            verify=Verify.from_mapping(doc["verify"]) if doc.get("verify") else None,
+            escalate=Escalate.from_mapping(doc["escalate"]) if doc.get("escalate") else None,
+            comms=Comms.from_mapping(doc["comms"]) if doc.get("comms") else None,
+            dry_run=bool(doc["dry_run"]),
+            cooldown=Duration.parse(doc["cooldown"]) if doc.get("cooldown") else None,
+            impact=str(doc["impact"]) if doc.get("impact") else None,
+            links={str(k): str(v) for k, v in doc["links"].items()},
         )
 
     @property
