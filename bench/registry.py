@@ -87,7 +87,8 @@ def follow_times(registry_url: str, workdir: Path, changes: int, poll: float) ->
     import requests
 
     from model_server.demo import bootstrap
-    from model_server.server import ServerConfig, serve_background
+    from model_server.server import ServerConfig
+    from model_server.web import serve_background
 
     bootstrap(registry_url, "follow", workdir / "artifacts")
     reg = open_registry(registry_url)

@@ -37,14 +37,9 @@ the switch off every tool is allowed. Each distinct name is counted once per req
 
 from __future__ import annotations
 
-import argparse
-import hmac
 import logging
-import math
-import os
 import random
 import re
-import sys
 import threading
 import time
 import uuid
@@ -54,11 +49,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from model_server.artifacts import load_version
-from model_server.faults import FaultBoard, FaultSpec, FaultSpecError
+from model_server.faults import FaultBoard
 from model_server.instrumentation import (
     DEFAULT_TOOL_NAMES,
     InstrumentationConfig,
@@ -66,16 +60,7 @@ from model_server.instrumentation import (
     VersionInstruments,
 )
 
-__all__ = [
-    "RISKY_TOOLS",
-    "BackgroundServer",
-    "ModelServer",
-    "Routing",
-    "ServerConfig",
-    "create_app",
-    "main",
-    "serve_background",
-]
+__all__ = ["MAX_BODY_BYTES", "RISKY_TOOLS", "ModelServer", "RequestError", "Routing", "ServerConfig"]
 
 log = logging.getLogger("model_server")
 
@@ -502,260 +487,3 @@ def _fallback_score(served: Served, row: np.ndarray) -> float:
         value = row[names.index(rule["feature"])]
         return float(rule["score_above"] if value > float(rule["threshold"]) else rule["score_below"])
     return served.positive_rate
-
-
-def _error(status: int, message: str, problems: Sequence[str] = ()) -> Response:
-    body: dict[str, Any] = {"code": status, "message": message}
-    if problems:
-        body["problems"] = list(problems)
-    response = jsonify({"error": body})
-    response.status_code = status
-    return response
-
-
-def create_app(server: ModelServer) -> Flask:
-    """The Flask app around ``server`` (no globals: everything hangs off this closure)."""
-    app = Flask("model_server")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    token = server.config.admin_token
-
-    def json_body() -> Any:
-        body = request.get_json(silent=True)
-        if body is None:
-            raise RequestError(400, "body must be valid JSON (Content-Type: application/json)")
-        return body
-
-    @app.errorhandler(RequestError)
-    def _request_error(exc: RequestError) -> Response:
-        return _error(exc.status, exc.message, exc.problems)
-
-    @app.errorhandler(413)
-    def _too_large(_exc: Exception) -> Response:
-        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-
-    @app.post("/predict")
-    def predict() -> Response:
-        return jsonify(server.predict(json_body()))
-
-    @app.post("/feedback")
-    def feedback() -> Response:
-        return jsonify(server.feedback(json_body()))
-
-    @app.post("/generate")
-    def generate() -> Response:
-        return jsonify(server.generate(json_body()))
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(server.metrics_registry), mimetype=CONTENT_TYPE_LATEST)
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        routing = server.routing
-        ok = bool(routing.served)
-        response = jsonify(
-            {
-                "status": "ok" if ok else "unavailable",
-                "active_version": routing.active,
-                "generation": routing.generation,
-                "last_sync_error": server.last_sync_error,
-            }
-        )
-        response.status_code = 200 if ok else 503
-        return response
-
-    @app.get("/state")
-    def state() -> Response:
-        return jsonify(server.describe())
-
-    @app.route("/admin/faults", methods=["GET", "POST", "DELETE"])
-    def faults() -> Response:
-        if not token:
-            return _error(403, "admin API disabled: no admin token configured")
-        supplied = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-            return _error(401, "missing or wrong bearer token")
-        if request.method == "POST":
-            try:
-                scope, spec = FaultSpec.from_json(json_body())
-            except FaultSpecError as exc:
-                return _error(400, "invalid fault spec", exc.problems)
-            server.faults.set(scope, spec)
-            log.warning("fault injection set for %s: %s", scope, spec.to_dict())
-        elif request.method == "DELETE":
-            server.faults.clear(request.args.get("version"))
-            log.warning("fault injection cleared for %s", request.args.get("version") or "all versions")
-        return jsonify({"faults": server.faults.snapshot()})
-
-    return app
-
-
-@dataclass
-class BackgroundServer:
-    """A model server on a waitress thread (tests and drills); ``stop()`` shuts everything down."""
-
-    server: ModelServer
-    url: str
-    _stopping: threading.Event
-    _thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.stop()
-        self._stopping.set()
-        self._thread.join(timeout=10)
-
-
-def serve_background(config: ServerConfig, **kwargs: Any) -> BackgroundServer:
-    """Start a server (registry sync, poller, waitress) on ``config.host:config.port`` (0 = any free port)."""
-    from waitress import create_server
-
-    server = ModelServer(config, **kwargs)
-    server.start()
-    wsgi: Any = create_server(create_app(server), host=config.host, port=config.port, threads=config.threads)
-    stopping = threading.Event()
-
-    def loop() -> None:
-        # waitress's own run() cannot be stopped from another thread without closing sockets under a
-        # running select(); step its loop here and close in the same thread instead.
-        try:
-            while not stopping.is_set():
-                wsgi.asyncore.loop(timeout=0.1, map=wsgi._map, count=1)
-        finally:
-            wsgi.close()
-            wsgi.task_dispatcher.shutdown()
-
-    thread = threading.Thread(target=loop, name="waitress", daemon=True)
-    thread.start()
-    return BackgroundServer(server, f"http://{config.host}:{wsgi.effective_port}", stopping, thread)
-
-
-def _read_token(path: str | None) -> str | None:
-    if path:
-        token = Path(path).read_text().strip()
-        if not token:
-            raise SystemExit(f"admin token file {path} is empty")
-        return token
-    return os.environ.get("MODEL_SERVER_ADMIN_TOKEN") or None
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="model-server", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="serve a model from the registry (the default)")
-    where = serve.add_mutually_exclusive_group(required=True)
-    where.add_argument("--registry-db", help="SQLite registry file")
-    where.add_argument(
-        "--registry-url",
-        dest="registry_db",
-        metavar="URL",
-        help="MLflow Model Registry, mlflow+http(s)://host:port",
-    )
-    serve.add_argument(
-        "--registry-token-file",
-        help="file holding the MLflow bearer token (default: env MLFLOW_TRACKING_TOKEN)",
-    )
-    serve.add_argument("--model", required=True)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8081)
-    serve.add_argument(
-        "--admin-token-file",
-        help="file holding the admin bearer token "
-        "(default: env MODEL_SERVER_ADMIN_TOKEN; neither = admin API disabled)",
-    )
-    serve.add_argument("--poll-interval", type=float, default=0.5, help="seconds between registry polls")
-    serve.add_argument("--threads", type=int, default=8)
-    serve.add_argument(
-        "--psi-window",
-        type=int,
-        default=1000,
-        help="inputs in the sliding PSI window (size it to a few minutes of traffic)",
-    )
-    serve.add_argument(
-        "--psi-min-samples", type=int, default=100, help="fewest inputs in the window before PSI is exported"
-    )
-    boot = sub.add_parser("bootstrap", help="train the demo versions, save artifacts, register them")
-    boot_where = boot.add_mutually_exclusive_group(required=True)
-    boot_where.add_argument("--registry-db", help="SQLite registry file")
-    boot_where.add_argument(
-        "--registry-url",
-        dest="registry_db",
-        metavar="URL",
-        help="MLflow Model Registry, mlflow+http(s)://host:port (needs the mlflow extra)",
-    )
-    boot.add_argument("--model", required=True)
-    boot.add_argument("--artifacts", required=True, help="directory for the joblib artifacts")
-    boot.add_argument("--seed", type=int, default=0)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or args_list[0] not in ("serve", "bootstrap", "-h", "--help"):
-        args_list.insert(0, "serve")
-    args = _parser().parse_args(args_list)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "bootstrap":
-        from model_server.demo import bootstrap
-
-        result = bootstrap(args.registry_db, args.model, args.artifacts, seed=args.seed)
-        print(
-            f"registered {result.model}: "
-            + ", ".join(
-                f"{v} (validation AUC {result.validation_auc[v]:.3f}) -> {p}"
-                for v, p in result.versions.items()
-            )
-        )
-        return 0
-    if not math.isfinite(args.poll_interval) or args.poll_interval <= 0:
-        print("--poll-interval must be a positive number of seconds", file=sys.stderr)
-        return 2
-    if not 1 <= args.psi_min_samples <= args.psi_window:
-        print("need 1 <= --psi-min-samples <= --psi-window", file=sys.stderr)
-        return 2
-    config = ServerConfig(
-        args.registry_db,
-        args.model,
-        args.host,
-        args.port,
-        _read_token(args.admin_token_file),
-        args.poll_interval,
-        args.threads,
-        args.psi_window,
-        args.psi_min_samples,
-        args.registry_token_file,
-    )
-    from waitress import serve
-
-    from model_registry import RegistryError, UnknownModelError
-
-    try:
-        server = ModelServer(config)
-        server.start()
-    except UnknownModelError:
-        print(
-            f"model-server: error: model {config.model!r} is not in the registry {config.registry_db}; "
-            f"create it with 'model-server bootstrap --registry-"
-            f"{'url' if '://' in config.registry_db else 'db'} {config.registry_db} --model {config.model} "
-            "--artifacts DIR' or register a version (model-registry register)",
-            file=sys.stderr,
-        )
-        return 2
-    except RegistryError as exc:
-        print(f"model-server: error: {exc.message}", file=sys.stderr)
-        return 1
-    log.info(
-        "model server for %s on http://%s:%d (admin API %s)",
-        config.model,
-        config.host,
-        config.port,
-        "enabled" if config.admin_token else "disabled",
-    )
-    try:
-        serve(create_app(server), host=config.host, port=config.port, threads=config.threads)
-    finally:
-        server.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

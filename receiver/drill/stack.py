@@ -219,7 +219,7 @@ class Stack:
                 [
                     sys.executable,
                     "-m",
-                    "model_server.server",
+                    "model_server.cli",
                     "serve",
                     "--registry-url" if self.mlflow_url else "--registry-db",
                     self.registry_target,

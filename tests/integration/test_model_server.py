@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from model_registry import open_registry
 from model_server.demo import bootstrap, load_data
-from model_server.server import BackgroundServer, ServerConfig, serve_background
+from model_server.server import ServerConfig
+from model_server.web import BackgroundServer, serve_background
 from tests.support.realparts import wait_until
 
 MODEL = "cancer"
@@ -310,7 +311,7 @@ def test_psi_window_sized_to_traffic_forgets_a_withdrawn_drift(tmp_path: Path) -
 
 
 def test_cli_refuses_min_samples_above_the_window(capsys: pytest.CaptureFixture[str]) -> None:
-    from model_server.server import main
+    from model_server.cli import main
 
     code = main(
         [

@@ -14,7 +14,8 @@ import requests
 
 from model_registry import open_registry
 from model_server.demo import bootstrap
-from model_server.server import ServerConfig, serve_background
+from model_server.server import ServerConfig
+from model_server.web import serve_background
 from tests.integration.test_model_server import post_all, rows
 from tests.support.realparts import wait_until
 

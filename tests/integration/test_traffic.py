@@ -13,8 +13,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from model_server.demo import bootstrap
-from model_server.server import BackgroundServer, ServerConfig, serve_background
+from model_server.server import ServerConfig
 from model_server.traffic import TrafficConfig, TrafficError, run_traffic
+from model_server.web import BackgroundServer, serve_background
 
 MODEL = "cancer"
 BIN = Path(sys.executable).parent
