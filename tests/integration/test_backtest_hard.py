@@ -77,9 +77,13 @@ def test_shipped_rules_page_fast_and_never_on_noise(hard_history, capsys) -> Non
     }
     assert slow == {}
     # the bad release is caught by the release watch (cause="release" reaches the bad-release runbook)
-    release = next(i for i in score["incidents"] if i["name"].startswith("bad_release"))
+    release = next(i for i in score["incidents"] if i["name"].startswith("bad_release-"))
     assert "ModelReleaseErrorRatioHigh" in release["detected_by"]
     assert release["delay_seconds"] <= 180
+    # and the release whose scores are off its own baseline, by the score half of the watch
+    scores = next(i for i in score["incidents"] if i["name"].startswith("bad_release_scores"))
+    assert "ModelReleasePredictionShift" in scores["detected_by"]
+    assert scores["delay_seconds"] <= 180
 
 
 def test_tune_prints_the_front_and_a_rule_diff(hard_history, capsys, tmp_path: Path) -> None:

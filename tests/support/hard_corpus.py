@@ -11,8 +11,9 @@
 * slow burns at 2x, 4x and 8x the error budget (one model each, hours long: the ticket tier);
 * delayed labels with gaps: ``churn`` gets no labels for 2 h, then an AUC drop that the online AUC shows
   only 10 minutes after it starts (the label delay);
-* a retrain with a new baseline, a subtle prediction shift (0.58 sd), a release that is fine and one
-  that is not (20 % errors until it is rolled back);
+* a retrain with a new baseline, a subtle prediction shift (0.58 sd), a release that is fine and two
+  that are not, each until it is rolled back: one fails 20 % of requests, one scores 1 sd off its own
+  baseline (a corrupt artifact);
 * blips shorter than the rules' ``for:`` of every kind and a 45 s scrape failure.
 
 Every labelled incident must be detected (recall 1.0), no page may fire outside an incident, and the
@@ -83,6 +84,8 @@ def hard_scenario(end: float, *, step: float = 30.0, seed: int = 11) -> Scenario
         Event("prediction_shift", "churn", *at(850, 40), {"score_mean": 0.38}),
         Event("release", "churn", *at(950, 2000), {"version": "v2"}),
         Event("error_blip", "churn", *at(1000, 1)),
+        # a release whose scores are off its own baseline (a corrupt artifact), rolled back after 20 min
+        Event("bad_release_scores", "churn", *at(1150, 20), {"version": "v3", "live_score_mean": 0.45}),
         # assistant: an LLM at 0.2-1 outputs/s
         Event("toxicity_blip", "assistant", *at(300, 1)),
         Event("toxicity_burst", "assistant", *at(400, 30), {"toxic_p": 0.08}),

@@ -57,6 +57,8 @@ INCIDENT_TYPES = {
     "null_burst": "data_quality",
     "target_down": "availability",
     "bad_release": "errors",  # a new version (params: version, error_p) serving until the event ends
+    # a new version whose scores are off its own baseline (params: version, live_score_mean), until the end
+    "bad_release_scores": "prediction_shift",
     "slow_burn": "errors",  # error ratio params["factor"] x the SLO for hours (the ticket tier)
 }
 NOISE_KINDS = (
@@ -71,8 +73,9 @@ NOISE_KINDS = (
     "release",
     "label_gap",
 )
-#: events that switch the serving version: retrain/release for good, bad_release while active
-_VERSION_KINDS = ("retrain", "release", "bad_release")
+#: events that switch the serving version: retrain/release for good, a bad release while active
+_VERSION_KINDS = ("retrain", "release", "bad_release", "bad_release_scores")
+_BAD_RELEASES = ("bad_release", "bad_release_scores")
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ class Scenario:
         for e in sorted(self.events, key=lambda e: e.start):
             if e.model != spec.name or e.kind not in _VERSION_KINDS or ts < e.start:
                 continue
-            if e.kind == "bad_release" and not e.active(ts):
+            if e.kind in _BAD_RELEASES and not e.active(ts):
                 continue
             version = str(e.params.get("version", "v2"))
             score_mean = float(e.params.get("score_mean", score_mean))
@@ -285,6 +288,8 @@ class Scenario:
                 live_mean = score_mean
                 if "prediction_shift" in active:
                     live_mean = float(active["prediction_shift"].params.get("score_mean", 0.8))
+                if "bad_release_scores" in active:
+                    live_mean = float(active["bad_release_scores"].params.get("live_score_mean", 0.8))
                 scores = rng.beta(*_beta_params(live_mean), n)
                 self._histogram(bump, "model_prediction_score", labels, scores, SCORE_BUCKETS, ts)
                 std, positive_rate = _beta_stats(score_mean)
