@@ -33,18 +33,18 @@ def _read_token(path: str | None) -> str | None:
     return os.environ.get("MODEL_SERVER_ADMIN_TOKEN") or None
 
 
+def _registry_arguments(command: argparse.ArgumentParser, url_help: str) -> None:
+    """``--registry-db FILE`` or ``--registry-url URL``, exactly one, both into ``registry_db``."""
+    where = command.add_mutually_exclusive_group(required=True)
+    where.add_argument("--registry-db", help="SQLite registry file")
+    where.add_argument("--registry-url", dest="registry_db", metavar="URL", help=url_help)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-server", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="serve a model from the registry (the default)")
-    where = serve.add_mutually_exclusive_group(required=True)
-    where.add_argument("--registry-db", help="SQLite registry file")
-    where.add_argument(
-        "--registry-url",
-        dest="registry_db",
-        metavar="URL",
-        help="MLflow Model Registry, mlflow+http(s)://host:port",
-    )
+    _registry_arguments(serve, "MLflow Model Registry, mlflow+http(s)://host:port")
     serve.add_argument(
         "--registry-token-file",
         help="file holding the MLflow bearer token (default: env MLFLOW_TRACKING_TOKEN)",
@@ -69,14 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         "--psi-min-samples", type=int, default=100, help="fewest inputs in the window before PSI is exported"
     )
     boot = sub.add_parser("bootstrap", help="train the demo versions, save artifacts, register them")
-    boot_where = boot.add_mutually_exclusive_group(required=True)
-    boot_where.add_argument("--registry-db", help="SQLite registry file")
-    boot_where.add_argument(
-        "--registry-url",
-        dest="registry_db",
-        metavar="URL",
-        help="MLflow Model Registry, mlflow+http(s)://host:port (needs the mlflow extra)",
-    )
+    _registry_arguments(boot, "MLflow Model Registry, mlflow+http(s)://host:port (needs the mlflow extra)")
     boot.add_argument("--model", required=True)
     boot.add_argument("--artifacts", required=True, help="directory for the joblib artifacts")
     boot.add_argument("--seed", type=int, default=0)
