@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.databases import count, database, open_bench_store  # noqa: E402
+from receiver.config import Settings  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -340,7 +341,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads, same for every server")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=Settings.threads,
+        help="waitress threads, same for every server (default: the receiver's, %(default)s)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="alternate the configurations this many times")
     parser.add_argument("--incidents", type=int, default=2000, help="new incidents per e2e phase")
     parser.add_argument(

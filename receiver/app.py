@@ -152,6 +152,7 @@ def create_app(
     context.console = app.extensions["console"]
 
     app.register_blueprint(openapi.bp)  # describes every route above: tests/unit/test_openapi.py
+    app.wsgi_app = webhook.WebhookFastPath(app.wsgi_app, context)  # type: ignore[method-assign]
 
     @app.errorhandler(ReceiverError)
     def _receiver_error(exc: ReceiverError) -> Any:

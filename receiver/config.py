@@ -74,7 +74,7 @@ class Settings:
     admin_token: Secret | None = field(default=None, repr=False)
     max_body_bytes: int = 1024 * 1024
     rejected_body_cap: int = 64 * 1024
-    threads: int = 8
+    threads: int = 16  # webhook threads mostly wait on a group commit: more of them share each one
     connection_limit: int = 1000  # open connections waitress keeps (see receiver/front.py)
     request_deadline: float = 10.0  # seconds from a request's first byte to its last, else dropped
     log_level: str = "INFO"

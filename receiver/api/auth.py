@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from flask import Request
+from werkzeug.wrappers import Request
 
 from receiver.config import Secret
 

@@ -3,26 +3,39 @@
 401 (with ``WWW-Authenticate``) for missing/wrong credentials; 415 non-JSON content type; 413 too large
 (``Content-Length`` or bytes actually read); 400 invalid payload, listing every problem; 503 when the store
 cannot commit (Alertmanager retries). 400/413/415 bodies are kept (truncated) for ``GET /api/v1/rejected``.
+
+The handler, :func:`receive`, needs only a werkzeug request, not Flask's request context: this is the one
+route Alertmanager floods, and under a flood the context (URL adapter, session, signals, teardown) cost a
+quarter of the process's GIL time per request (``bench/webhook.py``). So :class:`WebhookFastPath` answers
+``POST /api/v1/alerts`` in front of Flask; the blueprint's view calls the same :func:`receive`, for the URL
+map, the OpenAPI document and anything that dispatches through Flask.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, request
+from werkzeug.wrappers import Request, Response
 
 from receiver.api.auth import check_basic, check_bearer
 from receiver.app import ReceiverContext, get_context
 from receiver.errors import PayloadError, StoreUnavailable, error_body
 from receiver.payload import decode_json, parse_notification, quick_accept, safe_text
 
-__all__ = ["CHALLENGE", "bp"]
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["CHALLENGE", "PATH", "WebhookFastPath", "bp", "receive"]
 
 bp = Blueprint("webhook", __name__)
 log = logging.getLogger("receiver.webhook")
 
 CHALLENGE = 'Bearer realm="receiver", Basic realm="receiver"'
+PATH = "/api/v1/alerts"
 
 
 def _error(
@@ -31,12 +44,16 @@ def _error(
     message: str,
     problems: list[str] | None = None,
     headers: dict[str, str] | None = None,
-) -> Any:
-    return jsonify(error_body(status, error_type, message, problems)), status, headers or {}
+) -> Response:
+    body = json.dumps(
+        error_body(status, error_type, message, problems), sort_keys=True, separators=(",", ":")
+    )
+    return Response(body + "\n", status, headers=headers, mimetype="application/json")  # as jsonify
 
 
 def _reject(
     ctx: ReceiverContext,
+    request: Request,
     status: int,
     outcome: str,
     error_type: str,
@@ -44,7 +61,7 @@ def _reject(
     problems: list[str],
     body: bytes,
     body_size: int | None = None,
-) -> Any:
+) -> Response:
     ctx.metrics.count(outcome)
     # problems quote the sender's text; a lone surrogate there could be neither stored nor logged
     message, problems = safe_text(message), [safe_text(p) for p in problems]
@@ -75,20 +92,45 @@ def _json_content_type(mimetype: str) -> bool:
     )
 
 
-@bp.post("/api/v1/alerts")
-def receive_alerts() -> Any:
-    ctx = get_context()
+@bp.post(PATH)
+def receive_alerts() -> Response:
+    return receive(get_context(), request)
+
+
+class WebhookFastPath:
+    """WSGI middleware: ``POST /api/v1/alerts`` straight to :func:`receive`, everything else to ``app``.
+
+    An unexpected error is logged and answered 500 with the receiver's JSON error shape, as the Flask
+    app's own handler would.
+    """
+
+    def __init__(self, app: WSGIApplication, context: ReceiverContext) -> None:
+        self.app, self.context = app, context
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        try:
+            response = receive(self.context, Request(environ))
+        except Exception:
+            log.exception("unhandled error")
+            response = _error(500, "InternalError", "internal error; see the receiver log")
+        return response(environ, start_response)
+
+
+def receive(ctx: ReceiverContext, request: Request) -> Response:
+    """Answer one webhook request (see the module docstring for the statuses)."""
     if ctx.worker is None:
-        return _receive(ctx)
+        return _receive(ctx, request)
     foreground = ctx.worker.foreground  # the worker waits for a gap: requests go first
     foreground.enter()
     try:
-        return _receive(ctx)
+        return _receive(ctx, request)
     finally:
         foreground.leave()
 
 
-def _receive(ctx: ReceiverContext) -> Any:
+def _receive(ctx: ReceiverContext, request: Request) -> Response:
     settings = ctx.settings
     if not (
         check_bearer(request, settings.webhook_token)
@@ -106,6 +148,7 @@ def _receive(ctx: ReceiverContext) -> Any:
         head = request.stream.read(min(declared, settings.rejected_body_cap))
         return _reject(
             ctx,
+            request,
             413,
             "too_large",
             "PayloadTooLarge",
@@ -118,6 +161,7 @@ def _receive(ctx: ReceiverContext) -> Any:
     if len(body) > limit:
         return _reject(
             ctx,
+            request,
             413,
             "too_large",
             "PayloadTooLarge",
@@ -128,6 +172,7 @@ def _receive(ctx: ReceiverContext) -> Any:
     if not _json_content_type(request.mimetype):
         return _reject(
             ctx,
+            request,
             415,
             "unsupported_media_type",
             "UnsupportedMediaType",
@@ -143,7 +188,14 @@ def _receive(ctx: ReceiverContext) -> Any:
             notification = parse_notification(decode_json(body))
         except PayloadError as exc:
             return _reject(
-                ctx, 400, "invalid", "PayloadError", exc.message, [str(p) for p in exc.problems], body
+                ctx,
+                request,
+                400,
+                "invalid",
+                "PayloadError",
+                exc.message,
+                [str(p) for p in exc.problems],
+                body,
             )
         summary = notification.group_key, len(notification.alerts)
     group_key, alert_count = summary

@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
         "(token: --registry-token-file or env MLFLOW_TRACKING_TOKEN)",
     )
     parser.add_argument("--registry-token-file", type=Path, help="file holding the MLflow bearer token")
-    parser.add_argument("--threads", type=int, help="waitress worker threads (default 8)")
+    parser.add_argument("--threads", type=int, help="waitress worker threads (default 16)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     parser.set_defaults(func=handle)
 
