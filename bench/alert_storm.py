@@ -6,9 +6,9 @@
 Without ``--database-url`` one Alertmanager posts to one ``receiver serve`` on SQLite. With it (``temp``:
 a throwaway PostgreSQL 15 on loopback) a clustered Alertmanager pair (gossip on loopback) posts, peer n to
 replica n, into two replicas sharing that PostgreSQL. Alertmanager runs the repo's alertmanager.yml,
-time-compressed by receiver.rulegen (as in a drill), pointed at each replica through a timing proxy: a
-loopback HTTP forwarder that records how long the receiver took to answer each webhook (the proxy's own
-overhead is outside the measured span). Receivers run the repo's runbooks in dry-run, chat and pager to a
+time-compressed by receiver.rulegen (as in a drill), pointed at each replica through a timing proxy
+(``bench/timing_proxy.py``: a loopback HTTP forwarder in its own process that records how long the receiver
+took to answer each webhook). Receivers run the repo's runbooks in dry-run, chat and pager to a
 local sink. Alerts are pushed with Alertmanager's v2 API (to both peers in the HA shape, as Prometheus
 does).
 
@@ -31,11 +31,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -65,63 +63,51 @@ ALERT_MIX = (
 
 
 class TimingProxy:
-    """Forwards POSTs to ``upstream`` and records the upstream answer time of each."""
+    """``bench/timing_proxy.py`` in front of one replica: its own process, so its timing waits for nothing
+    in this one. :meth:`collect` fetches what it recorded."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, workdir: Path) -> None:
+        port_file = workdir / f"proxy-{secrets.token_hex(4)}.port"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "bench" / "timing_proxy.py"),
+                "--upstream",
+                upstream,
+                "--port-file",
+                str(port_file),
+            ],
+            cwd=REPO,
+        )
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"timing proxy for {upstream} did not start")
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{int(port_file.read_text())}"
         self.durations: list[float] = []
         self.status_log: list[int] = []  # one per duration
         self.statuses: dict[int, int] = {}
         self.client_gone = 0
-        lock = threading.Lock()
-        session_local = threading.local()
-        proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")
-                }
-                session = getattr(session_local, "s", None) or requests.Session()
-                session_local.s = session
-                start = time.perf_counter()
-                try:
-                    resp = session.post(upstream + self.path, data=body, headers=headers, timeout=30)
-                    status, answer = resp.status_code, resp.content
-                except requests.RequestException:
-                    status, answer = 502, b"{}"
-                elapsed = time.perf_counter() - start
-                with lock:
-                    proxy.durations.append(elapsed)
-                    proxy.status_log.append(status)
-                    proxy.statuses[status] = proxy.statuses.get(status, 0) + 1
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(answer)))
-                    self.end_headers()
-                    self.wfile.write(answer)
-                except (BrokenPipeError, ConnectionResetError):
-                    with lock:  # Alertmanager gave up on this attempt (it retries); count, don't trace
-                        proxy.client_gone += 1
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        class Server(ThreadingHTTPServer):
-            # Alertmanager opens hundreds of connections at once when the storm's groups flush; the default
-            # listen backlog of 5 made some wait in SYN retries past Alertmanager's 10 s notify timeout,
-            # which was then charged to the receiver as abandoned answers. The receiver's own (waitress)
-            # backlog is 1024.
-            request_queue_size = 1024
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def collect(self) -> TimingProxy:
+        stats = requests.get(self.url + "/__stats", timeout=30).json()
+        self.durations = [float(d) for d, _ in stats["answers"]]
+        self.status_log = [int(s) for _, s in stats["answers"]]
+        self.statuses = {}
+        for status in self.status_log:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.client_gone = int(stats["client_gone"])
+        return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
 
 def _spawn(name: str, argv: list[str], url: str, workdir: Path) -> ManagedProcess:
@@ -184,6 +170,37 @@ def _alerts(models: int) -> list[dict[str, Any]]:
                     }
                 )
     return out
+
+
+def _served_buckets(url: str) -> dict[float, float]:
+    """The replica's own ``receiver_webhook_answer_seconds`` histogram: cumulative count per bucket bound."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(url + "/metrics", timeout=10).text
+    out: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "receiver_webhook_answer_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    bound = float(sample.labels["le"])
+                    out[bound] = out.get(bound, 0.0) + sample.value
+    return out
+
+
+def _bucket_quantile(buckets: dict[float, float], q: float) -> float:
+    """``histogram_quantile`` over cumulative buckets: linear within the bucket holding the quantile."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if total == 0:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound in bounds:
+        if buckets[bound] >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - below) / max(buckets[bound] - below, 1e-9)
+        lower, below = bound, buckets[bound]
+    return lower
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -276,7 +293,7 @@ def run(
         settings = _receiver_settings(work, sink, token, database_url, lease)
         for n in range(2 if ha else 1):
             replicas.append(_start_receiver(work, f"r{n + 1}", settings))
-        proxies = [TimingProxy(r.url) for r in replicas]
+        proxies = [TimingProxy(r.url, work) for r in replicas]
         am_urls = _start_alertmanagers(work, proxies, token)
         store = open_bench_store(database_url, work / "r1" / "data")
 
@@ -292,7 +309,7 @@ def run(
         drained_in = None
         while time.monotonic() - start < timeout:
             if failover and watch is None and _at_peak(store, expected_incidents):
-                victim = max(range(len(replicas)), key=lambda i: len(proxies[i].durations))
+                victim = max(range(len(replicas)), key=lambda i: len(proxies[i].collect().durations))
                 dead = replicas[victim]
                 peak_rss[dead.name] = _peak_rss_mb(dead.process.pid)
                 killed_at = time.time()
@@ -314,9 +331,14 @@ def run(
         time.sleep(2)  # late duplicates (a peer's retry) would show up in the counts below
         counts = storm_counts(store, sink.messages())
         store.close()
+        for proxy in proxies:
+            proxy.collect()
+        served: dict[float, float] = {}
         for r in replicas:
             if r.alive():
                 peak_rss[r.name] = _peak_rss_mb(r.process.pid)
+                for bound, seen in _served_buckets(r.url).items():
+                    served[bound] = served.get(bound, 0.0) + seen
         answered = [d for p in proxies for d, s in zip(p.durations, p.status_log, strict=True) if s == 200]
         statuses: dict[int, int] = {}
         for p in proxies:
@@ -337,6 +359,11 @@ def run(
             "webhook_answer_p50_ms": round(_pct(answered, 0.50) * 1000, 2),
             "webhook_answer_p99_ms": round(_pct(answered, 0.99) * 1000, 2),
             "webhook_answer_max_ms": round(max(answered, default=float("nan")) * 1000, 2),
+            # the same answers timed by the replicas themselves (first byte to answer, the wait for a free
+            # thread included), from their receiver_webhook_answer_seconds histograms; live replicas only
+            "served_answers": served.get(float("inf"), 0),
+            "served_answer_p99_ms": round(_bucket_quantile(served, 0.99) * 1000, 1),
+            "served_answers_within_300ms": round(served.get(0.3, 0) / max(served.get(float("inf"), 0), 1), 4),
             "peak_rss_mb": peak_rss,
         }
         if kill:

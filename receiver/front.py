@@ -11,7 +11,9 @@ POST without credentials was written to disk before the app could answer 401. He
   with ``poll()`` so descriptors above 1024 work;
 - a **header gate** on the webhook route: credentials and ``Content-Length`` are checked as soon as the
   headers are in, before one byte of the body is read (401 / 413, then the connection closes);
-- the **body limit enforced by the server** for every route (``max_request_body_size``).
+- the **body limit enforced by the server** for every route (``max_request_body_size``);
+- each request's **first-byte time** in its WSGI environ (:data:`FIRST_BYTE_AT`), so the webhook's answer
+  time counts the wait for a free thread, as Alertmanager sees it.
 
 A reverse proxy in front should still add per-client connection and rate limits (see the README).
 """
@@ -29,17 +31,19 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import MultiSocketServer, TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import Error, RequestEntityTooLarge
 
 from receiver.config import Settings
 from receiver.errors import error_body
 
-__all__ = ["FrontLimits", "Gate", "Refusal", "create_front", "webhook_gate"]
+__all__ = ["FIRST_BYTE_AT", "FrontLimits", "Gate", "Refusal", "create_front", "webhook_gate"]
 
 log = logging.getLogger("receiver.front")
 
 WEBHOOK_PATH = "/api/v1/alerts"
+#: WSGI environ key: ``time.time()`` when the request's first byte arrived
+FIRST_BYTE_AT = "receiver.first_byte_at"
 
 
 class Refusal(Error):
@@ -124,8 +128,35 @@ class _GatedParser(HTTPRequestParser):
         return consumed
 
 
+class _StampedTask(WSGITask):
+    def get_environment(self) -> Any:
+        environ = super().get_environment()
+        environ.setdefault(FIRST_BYTE_AT, getattr(self.request, "first_byte_at", None))
+        return environ
+
+
 class _FrontServer(TcpWSGIServer):
     request_deadline: float = 10.0
+    #: most connections accepted per readiness of the listening socket. Waitress accepts one per pass of
+    #: its loop, and each pass polls every open connection: when Alertmanager flushes hundreds of groups
+    #: at once, each on a new connection, the last ones waited O(n^2) before their first byte was read.
+    accept_batch: int = 64
+
+    def handle_accept(self) -> None:
+        for _ in range(self.accept_batch):
+            if len(self._map) >= self.adj.connection_limit:
+                return  # readable() stops listening at the limit; leave the rest in the backlog
+            try:
+                accepted = self.accept()
+                if accepted is None:
+                    return  # nothing more waiting
+                conn, addr = accepted
+                self.set_socket_options(conn)
+            except OSError:  # as waitress: a connection gone before its options were set
+                if self.adj.log_socket_errors:
+                    self.logger.warning("server accept() threw an exception", exc_info=True)
+                continue
+            self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
 
     def maintenance(self, now: float) -> None:
         """Idle connections go after ``channel_timeout``; unfinished requests after the deadline."""
@@ -157,7 +188,7 @@ def create_front(
 ) -> Any:
     """A waitress server for ``app`` (one listening socket per address ``host`` resolves to)."""
     parser = type("GatedParser", (_GatedParser,), {"gate": staticmethod(gate) if gate else None})
-    channel = type("GatedChannel", (HTTPChannel,), {"parser_class": parser})
+    channel = type("GatedChannel", (HTTPChannel,), {"parser_class": parser, "task_class": _StampedTask})
     server_class = type(
         "FrontServer",
         (_FrontServer,),

@@ -35,6 +35,7 @@ OUTCOMES = (
     "responded",
 )
 
+_ANSWER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -91,6 +92,13 @@ class ReceiverMetrics:
             "receiver_processing_lag_seconds",
             "Time from a notification's durable receipt to its incident changes committed",
             buckets=_LAG_BUCKETS,
+            registry=registry,
+        )
+        self.webhook_answer = Histogram(
+            "receiver_webhook_answer_seconds",
+            "Time from a webhook request's first byte (its wait for a free thread included, behind the"
+            " receiver's own HTTP front) to its answer",
+            buckets=_ANSWER_BUCKETS,
             registry=registry,
         )
         registry.register(_StoreCollector(store))

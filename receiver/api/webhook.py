@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 from receiver.api.auth import check_basic, check_bearer
 from receiver.app import ReceiverContext, get_context
 from receiver.errors import PayloadError, StoreUnavailable, error_body
+from receiver.front import FIRST_BYTE_AT
 from receiver.payload import decode_json, parse_notification, quick_accept, safe_text
 
 if TYPE_CHECKING:
@@ -120,14 +122,18 @@ class WebhookFastPath:
 
 def receive(ctx: ReceiverContext, request: Request) -> Response:
     """Answer one webhook request (see the module docstring for the statuses)."""
-    if ctx.worker is None:
-        return _receive(ctx, request)
-    foreground = ctx.worker.foreground  # the worker waits for a gap: requests go first
-    foreground.enter()
+    started = request.environ.get(FIRST_BYTE_AT) or time.time()
     try:
-        return _receive(ctx, request)
+        if ctx.worker is None:
+            return _receive(ctx, request)
+        foreground = ctx.worker.foreground  # the worker waits for a gap: requests go first
+        foreground.enter()
+        try:
+            return _receive(ctx, request)
+        finally:
+            foreground.leave()
     finally:
-        foreground.leave()
+        ctx.metrics.webhook_answer.observe(max(0.0, time.time() - started))
 
 
 def _receive(ctx: ReceiverContext, request: Request) -> Response:

@@ -34,6 +34,22 @@ __all__ = ["PostgresDatabase", "redact_url"]
 #: the session advisory lock held while migrating ("rcvrmigr" as a number)
 _MIGRATION_LOCK = 0x7263767200
 _PLACEHOLDER = re.compile(r"\?")
+#: a pooled connection is checked with a round trip before use only when idle at least this long: one in
+#: steady use has just proven itself, and the check was one round trip more per transaction (a quarter of
+#: the webhook's). If the server went away in that second, the first use fails (StoreUnavailable: 503,
+#: retried) and the pool drops the connection.
+_CHECK_AFTER_IDLE = 1.0
+
+
+def _check_if_idle(conn: Any) -> None:
+    if time.monotonic() - getattr(conn, "_receiver_used_at", 0.0) >= _CHECK_AFTER_IDLE:
+        _check_connection(conn)
+
+
+def _check_connection(conn: Any) -> None:
+    from psycopg_pool import ConnectionPool
+
+    ConnectionPool.check_connection(conn)
 
 
 def redact_url(url: str) -> str:
@@ -145,7 +161,7 @@ class PostgresDatabase:
             min_size=1,
             max_size=max(2, pool_size),
             timeout=connect_timeout,
-            check=ConnectionPool.check_connection,
+            check=_check_if_idle,
             open=False,
             name="receiver-store",
             reconnect_timeout=0,  # never give up reconnecting: the database may come back
@@ -159,7 +175,10 @@ class PostgresDatabase:
         try:
             with self._pool.connection(timeout=self.connect_timeout) as conn:
                 conn.row_factory = _row_factory
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    conn._receiver_used_at = time.monotonic()
         except psycopg.errors.UniqueViolation as exc:
             raise StoreError(f"store cannot {doing}: {exc}") from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:

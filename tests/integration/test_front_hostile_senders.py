@@ -142,3 +142,33 @@ def test_legitimate_requests_still_pass_the_gate(serve: ServeProcess) -> None:
     assert response.status_code == 200, response.text
     wrong = serve.post(b"{}", timeout=5)
     assert wrong.status_code == 400  # authenticated, then validated by the app
+
+
+def _answer_histogram(serve: ServeProcess) -> tuple[float, float]:
+    text = serve.get("/metrics").text
+    count = re.search(r"(?m)^receiver_webhook_answer_seconds_count\{[^}]*\} (\S+)$", text)
+    total = re.search(r"(?m)^receiver_webhook_answer_seconds_sum\{[^}]*\} (\S+)$", text)
+    assert count and total, "receiver_webhook_answer_seconds missing from /metrics"
+    return float(count.group(1)), float(total.group(1))
+
+
+def test_webhook_answer_time_counts_from_the_first_byte(serve: ServeProcess) -> None:
+    """The answer-time histogram starts at the request's first byte (as Alertmanager's clock does), not when
+    a thread picks the request up: a body sent 0.8 s after its headers shows up as >= 0.8 s."""
+    import json
+
+    count0, sum0 = _answer_histogram(serve)
+    body = json.dumps(notification(alert(feature="slowbody"))).encode()
+    head = (
+        b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: " + serve.hook_headers["Authorization"].encode() + b"\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(("127.0.0.1", serve.port), timeout=5) as conn:
+        conn.sendall(head)
+        time.sleep(0.8)
+        conn.sendall(body)
+        assert _read_head(conn, 5.0).startswith(b"HTTP/1.1 200")
+    count1, sum1 = _answer_histogram(serve)
+    assert count1 == count0 + 1
+    assert 0.8 <= sum1 - sum0 < 3.0
