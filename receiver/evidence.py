@@ -25,6 +25,7 @@ from typing import Any
 
 from receiver.errors import PrometheusQueryError, PrometheusUnavailable, TemplateError
 from receiver.prom import PrometheusClient, Sample
+from receiver.runbooks.sections import EvidenceQuery
 from receiver.store.base import IncidentStore
 from receiver.templating import render
 
@@ -228,21 +229,18 @@ def _snapshot_from_samples(
 
 def capture_evidence(
     client: PrometheusClient,
-    evidence_specs: Iterable[Mapping[str, Any]],
+    evidence: Iterable[EvidenceQuery],
     context: Mapping[str, Any],
     *,
     now: float | None = None,
 ) -> list[EvidenceSnapshot]:
-    """Run each ``{name, query, unit?}`` spec and return one snapshot per spec, in order. Never raises
-    for Prometheus or template trouble: the snapshot's ``error`` says what went wrong."""
+    """Run each evidence query and return one snapshot per query, in order. Never raises for Prometheus or
+    template trouble: the snapshot's ``error`` says what went wrong."""
     snapshots: list[EvidenceSnapshot] = []
-    for index, spec in enumerate(evidence_specs):
-        name = str(spec.get("name") or f"evidence #{index + 1}")
-        unit = spec.get("unit")
-        unit = str(unit) if unit is not None else None
+    for spec in evidence:
+        name, unit, template = spec.name, spec.unit, spec.query
         captured_at = _iso(now if now is not None else time.time())
-        template = spec.get("query")
-        if not isinstance(template, str) or not template.strip():
+        if not template.strip():
             snapshots.append(
                 EvidenceSnapshot(
                     name, "", captured_at, unit, error="evidence query invalid: no 'query' given"
@@ -293,7 +291,7 @@ class EvidenceRecorder:
     def start(
         self,
         incident_id: int,
-        specs: Iterable[Mapping[str, Any]],
+        specs: Iterable[EvidenceQuery],
         context: Mapping[str, Any],
         moment: str,
     ) -> tuple[float, Future[list[EvidenceSnapshot]]] | None:

@@ -104,7 +104,7 @@ class Responder:
             channels=channels,
             outbox=outbox,
             clock=clock,
-            time_scale=self.settings.time_scale,
+            scaled=self.scaled,
         )
         self.evidence = EvidenceRecorder(prometheus, self.log, budget=self.settings.evidence_budget)
         self.approvals = ApprovalDesk(store, self, clock=clock, time_scale=self.settings.time_scale)
@@ -145,8 +145,9 @@ class Responder:
         detail, runbook = self._load(event.incident_id)
         if detail.incident.state not in _LIVE:
             return
-        specs = [item.to_json() for item in runbook.evidence]
-        evidence = self.evidence.start(detail.incident.id, specs, template_context(detail), "opened")
+        evidence = self.evidence.start(
+            detail.incident.id, runbook.evidence, template_context(detail), "opened"
+        )
         outcomes = self._contain(detail, runbook, event.fingerprint)
         self.evidence.finish(detail.incident.id, "opened", evidence)
         detail = self.store.get_incident(event.incident_id)

@@ -16,6 +16,7 @@ from receiver.comms.compose import queue_status_update
 from receiver.comms.outbox import Outbox
 from receiver.comms.templates import render_message
 from receiver.runbooks import Runbook
+from receiver.runbooks.sections import Duration
 from receiver.status import StatusBuilder
 from receiver.store.base import IncidentDetail, IncidentStore
 
@@ -31,10 +32,11 @@ class Speaker:
         channels: ChannelSet,
         outbox: Outbox,
         clock: Callable[[], float],
-        time_scale: float = 1.0,
+        scaled: Callable[[Duration], float] = lambda duration: duration.seconds,
     ) -> None:
+        """``scaled``: a runbook duration in seconds (the responder's, which applies the time scale)."""
         self.log, self.status, self.channels, self.outbox = log, status, channels, outbox
-        self.clock, self.time_scale = clock, time_scale
+        self.clock, self.scaled = clock, scaled
 
     def speak(
         self,
@@ -52,7 +54,7 @@ class Speaker:
         if comms is None or not comms.channels:
             return
         if next_update_at is None and event != "resolved":
-            next_at = self.clock() + comms.cadence.seconds * self.time_scale
+            next_at = self.clock() + self.scaled(comms.cadence)
             next_update_at = datetime.fromtimestamp(next_at, UTC)
         update = self.status.build(
             detail,

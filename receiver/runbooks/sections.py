@@ -95,10 +95,3 @@ class EvidenceQuery:
     def from_mapping(cls, raw: Mapping[str, Any]) -> EvidenceQuery:
         unit = raw.get("unit")
         return cls(name=str(raw["name"]), query=str(raw["query"]), unit=str(unit) if unit else None)
-
-    def to_json(self) -> dict[str, Any]:
-        """The spec as written (what :func:`receiver.evidence.capture_evidence` reads)."""
-        spec: dict[str, Any] = {"name": self.name, "query": self.query}
-        if self.unit:
-            spec["unit"] = self.unit
-        return spec

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from receiver.evidence import capture_evidence
 from receiver.prom import PrometheusClient
+from receiver.runbooks.sections import EvidenceQuery
 from tests.support.realparts import RunningProcess, free_port, start_prometheus, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -58,7 +59,9 @@ def test_traffic_weight_evidence_is_one_ratio_per_version(prometheus: RunningPro
     runbook = yaml.safe_load((REPO / "runbooks" / "feature-drift.yml").read_text())
     (spec,) = [e for e in runbook["evidence"] if e["name"] == "traffic weight by version"]
     (snap,) = capture_evidence(
-        PrometheusClient(prometheus.url, timeout=2), [spec], {"labels": {"model": "fraud"}}
+        PrometheusClient(prometheus.url, timeout=2),
+        [EvidenceQuery.from_mapping(spec)],
+        {"labels": {"model": "fraud"}},
     )
     assert snap.error is None
     assert snap.display() == '{version="v3"} 0.5 (50%), {version="v4"} 0.5 (50%)'

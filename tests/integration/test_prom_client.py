@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from receiver.errors import PrometheusQueryError, PrometheusUnavailable
 from receiver.evidence import capture_evidence, promql_escape
 from receiver.prom import PrometheusClient
+from receiver.runbooks.sections import EvidenceQuery
 from tests.support.realparts import PartsVersions, RunningProcess, free_port, start_prometheus, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -130,8 +131,8 @@ def test_credentials_in_url_never_reach_messages() -> None:
 def test_evidence_captures_values_and_escapes_label_values(prometheus: RunningProcess) -> None:
     client = PrometheusClient(prometheus.url, timeout=2)
     specs = [
-        {"name": "max PSI", "query": 'max(demo_feature_psi{model="{{ labels.model }}"})', "unit": "psi"},
-        {"name": "PSI by feature", "query": 'demo_feature_psi{model="{{ labels.model }}"}'},
+        EvidenceQuery("max PSI", 'max(demo_feature_psi{model="{{ labels.model }}"})', "psi"),
+        EvidenceQuery("PSI by feature", 'demo_feature_psi{model="{{ labels.model }}"}'),
     ]
     snaps = capture_evidence(client, specs, {"labels": {"model": "fraud"}})
     assert [s.name for s in snaps] == ["max PSI", "PSI by feature"]
@@ -152,8 +153,8 @@ def test_evidence_captures_values_and_escapes_label_values(prometheus: RunningPr
 def test_evidence_with_prometheus_down_never_raises() -> None:
     client = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=1)
     specs = [
-        {"name": "max PSI", "query": 'max(x{model="{{ labels.model }}"})'},
-        {"name": "broken", "query": "{{ labels.missing }}"},
+        EvidenceQuery("max PSI", 'max(x{model="{{ labels.model }}"})'),
+        EvidenceQuery("broken", "{{ labels.missing }}"),
     ]
     snaps = capture_evidence(client, specs, {"labels": {"model": "fraud"}})
     assert snaps[0].error is not None and snaps[0].error.startswith("evidence unavailable: cannot connect")
