@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/alert_storm.py [--models 100] [--timeout 180]              # one SQLite replica
     .venv/bin/python bench/alert_storm.py --database-url temp [--failover]            # the HA shape
+    .venv/bin/python bench/alert_storm.py --database-url temp --spread    # the pair behind one balancer
 
 Without ``--database-url`` one Alertmanager posts to one ``receiver serve`` on SQLite. With it (``temp``:
 a throwaway PostgreSQL 15 on loopback) a clustered Alertmanager pair (gossip on loopback) posts, peer n to
-replica n, into two replicas sharing that PostgreSQL. Alertmanager runs the repo's alertmanager.yml,
+replica n, into two replicas sharing that PostgreSQL (``--spread``: both peers post to one balancer over
+both replicas, as behind a Kubernetes Service). Alertmanager runs the repo's alertmanager.yml,
 time-compressed by receiver.rulegen (as in a drill), pointed at each replica through a timing proxy
 (``bench/timing_proxy.py``: a loopback HTTP forwarder in its own process that records how long the receiver
 took to answer each webhook). Receivers run the repo's runbooks in dry-run, chat and pager to a
@@ -66,19 +68,12 @@ class TimingProxy:
     """``bench/timing_proxy.py`` in front of one replica: its own process, so its timing waits for nothing
     in this one. :meth:`collect` fetches what it recorded."""
 
-    def __init__(self, upstream: str, workdir: Path) -> None:
+    def __init__(self, upstreams: list[str], workdir: Path) -> None:
         port_file = workdir / f"proxy-{secrets.token_hex(4)}.port"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(REPO / "bench" / "timing_proxy.py"),
-                "--upstream",
-                upstream,
-                "--port-file",
-                str(port_file),
-            ],
-            cwd=REPO,
-        )
+        argv = [sys.executable, str(REPO / "bench" / "timing_proxy.py"), "--port-file", str(port_file)]
+        for upstream in upstreams:
+            argv += ["--upstream", upstream]
+        self.process = subprocess.Popen(argv, cwd=REPO)
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text()):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -87,13 +82,15 @@ class TimingProxy:
         self.url = f"http://127.0.0.1:{int(port_file.read_text())}"
         self.durations: list[float] = []
         self.status_log: list[int] = []  # one per duration
+        self.upstream_log: list[int] = []  # one per duration: which upstream answered
         self.statuses: dict[int, int] = {}
         self.client_gone = 0
 
     def collect(self) -> TimingProxy:
         stats = requests.get(self.url + "/__stats", timeout=30).json()
-        self.durations = [float(d) for d, _ in stats["answers"]]
-        self.status_log = [int(s) for _, s in stats["answers"]]
+        self.durations = [float(d) for d, _, _ in stats["answers"]]
+        self.status_log = [int(s) for _, s, _ in stats["answers"]]
+        self.upstream_log = [int(u) for _, _, u in stats["answers"]]
         self.statuses = {}
         for status in self.status_log:
             self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -242,14 +239,14 @@ def _start_receiver(work: Path, name: str, settings: dict[str, Any]) -> Receiver
     return start_receiver_process(work, name, settings)
 
 
-def _start_alertmanagers(work: Path, proxies: list[TimingProxy], token: Path) -> list[str]:
-    """One unclustered Alertmanager (one proxy) or a clustered pair (peer n posts to proxy n)."""
+def _start_alertmanagers(work: Path, targets: list[str], token: Path) -> list[str]:
+    """One unclustered Alertmanager (one target) or a clustered pair (peer n posts to target n)."""
     source = yaml.safe_load((REPO / "alertmanager/alertmanager.yml").read_text())
     docs = [
-        compress_alertmanager(source, receiver_url=p.url + "/api/v1/alerts", credentials_file=str(token))
-        for p in proxies
+        compress_alertmanager(source, receiver_url=url + "/api/v1/alerts", credentials_file=str(token))
+        for url in targets
     ]
-    if len(proxies) == 2:
+    if len(targets) == 2:
         from tests.support.ha import start_alertmanager_pair
 
         peers = start_alertmanager_pair(work, docs, clustered=True)
@@ -279,7 +276,7 @@ _STOP: list[subprocess.Popen[bytes]] = []
 
 
 def run(
-    models: int, timeout: float, database_url: str | None, failover: bool, lease: float
+    models: int, timeout: float, database_url: str | None, failover: bool, lease: float, spread: bool = False
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="alert-storm-"))
     sink = ChatSink()
@@ -293,8 +290,12 @@ def run(
         settings = _receiver_settings(work, sink, token, database_url, lease)
         for n in range(2 if ha else 1):
             replicas.append(_start_receiver(work, f"r{n + 1}", settings))
-        proxies = [TimingProxy(r.url, work) for r in replicas]
-        am_urls = _start_alertmanagers(work, proxies, token)
+        if spread:  # both peers post to one balancer over both replicas
+            proxies = [TimingProxy([r.url for r in replicas], work)]
+            am_urls = _start_alertmanagers(work, [proxies[0].url] * 2, token)
+        else:  # peer n posts to replica n
+            proxies = [TimingProxy([r.url], work) for r in replicas]
+            am_urls = _start_alertmanagers(work, [p.url for p in proxies], token)
         store = open_bench_store(database_url, work / "r1" / "data")
 
         alerts = _alerts(models)
@@ -309,7 +310,7 @@ def run(
         drained_in = None
         while time.monotonic() - start < timeout:
             if failover and watch is None and _at_peak(store, expected_incidents):
-                victim = max(range(len(replicas)), key=lambda i: len(proxies[i].collect().durations))
+                victim = max(range(len(replicas)), key=lambda i: _posts_per_replica(proxies, spread, 2)[i])
                 dead = replicas[victim]
                 peak_rss[dead.name] = _peak_rss_mb(dead.process.pid)
                 killed_at = time.time()
@@ -345,7 +346,12 @@ def run(
             for code, n in p.statuses.items():
                 statuses[code] = statuses.get(code, 0) + n
         result: dict[str, Any] = {
-            "shape": "2 replicas on PostgreSQL, clustered Alertmanager pair" if ha else "1 replica on SQLite",
+            "shape": (
+                "1 replica on SQLite"
+                if not ha
+                else "2 replicas on PostgreSQL, clustered Alertmanager pair, "
+                + ("both peers to a balancer over both replicas" if spread else "peer n to replica n")
+            ),
             "models": models,
             "alerts_pushed": len(alerts),
             "incidents_expected": expected_incidents,
@@ -354,7 +360,7 @@ def run(
             "drained_after_seconds": None if drained_in is None else round(drained_in, 2),
             "webhook_posts": sum(len(p.durations) for p in proxies),
             "webhook_statuses": statuses,
-            "posts_per_replica": [len(p.durations) for p in proxies],
+            "posts_per_replica": _posts_per_replica(proxies, spread, len(replicas), collect=False),
             "answers_alertmanager_left_before": sum(p.client_gone for p in proxies),
             "webhook_answer_p50_ms": round(_pct(answered, 0.50) * 1000, 2),
             "webhook_answer_p99_ms": round(_pct(answered, 0.99) * 1000, 2),
@@ -404,6 +410,16 @@ def run(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _posts_per_replica(
+    proxies: list[TimingProxy], spread: bool, replicas: int, *, collect: bool = True
+) -> list[int]:
+    counts = [0] * replicas
+    for n, proxy in enumerate(proxies):
+        for upstream in (proxy.collect() if collect else proxy).upstream_log:
+            counts[upstream if spread else n] += 1
+    return counts
+
+
 def _at_peak(store: Any, expected_groups: int) -> bool:
     """The storm's peak: half of the groups acknowledged (the backlog is then near its largest)."""
     from bench.databases import count
@@ -417,15 +433,20 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--database-url", help="PostgreSQL for two replicas ('temp': a throwaway one)")
     parser.add_argument("--failover", action="store_true", help="kill -9 one replica at the storm's peak")
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="both Alertmanager peers post to one balancer over both replicas (else peer n to replica n)",
+    )
     parser.add_argument("--lease-seconds", type=float, default=15.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.failover and not args.database_url:
-        parser.error("--failover needs --database-url (two replicas share PostgreSQL)")
+    if (args.failover or args.spread) and not args.database_url:
+        parser.error("--failover and --spread need --database-url (two replicas share PostgreSQL)")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with ExitStack() as stack:
         url = stack.enter_context(database(args.database_url))
-        result = run(args.models, args.timeout, url, args.failover, args.lease_seconds)
+        result = run(args.models, args.timeout, url, args.failover, args.lease_seconds, args.spread)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

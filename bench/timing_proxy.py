@@ -1,7 +1,10 @@
 """A loopback timing proxy for ``bench/alert_storm.py``: forwards each POST to a receiver replica and records
 how long the replica took to answer it, on one asyncio loop in a process of its own.
 
-    .venv/bin/python bench/timing_proxy.py --upstream http://127.0.0.1:PORT --port-file FILE
+    .venv/bin/python bench/timing_proxy.py --upstream http://127.0.0.1:PORT [--upstream ...] --port-file FILE
+
+With several ``--upstream`` options it is also a load balancer: each new connection goes to the next
+upstream in turn (what a Kubernetes Service or a TCP balancer in front of the replicas does).
 
 Why a process and a loop: when the storm's groups flush, Alertmanager opens hundreds of connections at
 once. The first proxy ran a thread per connection with ``requests`` inside the bench process, and each
@@ -9,7 +12,8 @@ timed span then also waited for that process's GIL: its p99 came out 100-450 ms 
 ``receiver_webhook_answer_seconds`` in the same runs. Here the span is from writing the request upstream to
 reading the whole answer, and the loop does nothing else.
 
-``GET /__stats`` answers ``{"answers": [[seconds, status], ...], "client_gone": n}``: ``status`` 502 when
+``GET /__stats`` answers ``{"answers": [[seconds, status, upstream], ...], "client_gone": n}`` (``upstream``:
+the index of the one that answered): ``status`` 502 when
 the replica could not be reached or closed the connection; ``client_gone`` counts answers Alertmanager did
 not wait for (it gave up on that attempt and retries).
 """
@@ -30,12 +34,16 @@ _UPSTREAM_TIMEOUT = 30.0
 
 
 class Proxy:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.answers: list[tuple[float, int]] = []
+    def __init__(self, upstreams: list[tuple[str, int]]) -> None:
+        self.upstreams = upstreams
+        self.answers: list[tuple[float, int, int]] = []
         self.client_gone = 0
+        self._connections = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = self._connections % len(self.upstreams)
+        self._connections += 1
+        host, port = self.upstreams[index]
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
             while True:
@@ -54,9 +62,9 @@ class Proxy:
                 start = time.perf_counter()
                 try:
                     if upstream is None:
-                        upstream = await asyncio.open_connection(self.host, self.port)
+                        upstream = await asyncio.open_connection(host, port)
                     status, answer, keep = await asyncio.wait_for(
-                        _forward(upstream, request_line, headers, body, self.host, self.port),
+                        _forward(upstream, request_line, headers, body, host, port),
                         _UPSTREAM_TIMEOUT,
                     )
                     if not keep:
@@ -67,7 +75,7 @@ class Proxy:
                     if upstream is not None:
                         upstream[1].close()
                         upstream = None
-                self.answers.append((time.perf_counter() - start, status))
+                self.answers.append((time.perf_counter() - start, status, index))
                 try:
                     writer.write(_response(status, answer))
                     await writer.drain()
@@ -113,9 +121,9 @@ def _response(status: int, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def _serve(upstream: str, port_file: Path) -> None:
-    target = urlsplit(upstream)
-    proxy = Proxy(target.hostname or "127.0.0.1", target.port or 80)
+async def _serve(upstreams: list[str], port_file: Path) -> None:
+    targets = [urlsplit(url) for url in upstreams]
+    proxy = Proxy([(t.hostname or "127.0.0.1", t.port or 80) for t in targets])
     # Alertmanager opens hundreds of connections at once: a short listen backlog would leave some in SYN
     # retries past its notify timeout, charged to the receiver as abandoned answers
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0, backlog=1024)
@@ -130,7 +138,7 @@ async def _serve(upstream: str, port_file: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--upstream", action="append", required=True, help="repeat to balance over several")
     parser.add_argument("--port-file", type=Path, required=True)
     args = parser.parse_args()
     asyncio.run(_serve(args.upstream, args.port_file))
