@@ -368,6 +368,7 @@ def run(
             # the same answers timed by the replicas themselves (first byte to answer, the wait for a free
             # thread included), from their receiver_webhook_answer_seconds histograms; live replicas only
             "served_answers": served.get(float("inf"), 0),
+            "served_answer_p50_ms": round(_bucket_quantile(served, 0.50) * 1000, 1),
             "served_answer_p99_ms": round(_bucket_quantile(served, 0.99) * 1000, 1),
             "served_answers_within_300ms": round(served.get(0.3, 0) / max(served.get(float("inf"), 0), 1), 4),
             "peak_rss_mb": peak_rss,

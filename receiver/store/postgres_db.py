@@ -218,9 +218,8 @@ class PostgresDatabase:
         # BEGIN / INSERT / COMMIT took three
         with self._connection("write") as conn:
             conn.autocommit = True
-            found = _PgTx(conn).execute(
-                sql_head + " " + ",".join([marks] * len(rows)) + " RETURNING id", params
-            ).fetchall()
+            statement = sql_head + " " + ",".join([marks] * len(rows)) + " RETURNING id"
+            found = _PgTx(conn).execute(statement, params).fetchall()
         return sorted(int(r[0]) for r in found)  # one statement, one sequence: ids ascend in row order
 
     # -- schema ------------------------------------------------------------------------------------------
