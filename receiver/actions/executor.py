@@ -1,4 +1,6 @@
-"""Run runbook steps through the ledger: condition, rendering, claim, timeout, retries, guards, dry-run.
+"""Run runbook steps through the ledger: condition, rendering, guards, dry-run, claim, and the restart rule.
+A claimed step's attempts (lease heartbeat, timeout, retries, the unknown rule) are
+:mod:`receiver.actions.attempts`; what a step came to is :mod:`receiver.actions.outcome`.
 
 Exactly-once rule (see :mod:`receiver.actions.ledger`): a step runs only in the process that inserted its
 ledger row. Restart rule (:meth:`ActionExecutor.resume_interrupted`), for rows left ``claimed``/``running``
@@ -25,71 +27,32 @@ gate timed out with ``proceed``), so the ledger's exactly-once holds for gated s
 
 from __future__ import annotations
 
-import concurrent.futures
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from receiver.actions.attempts import Attempts
 from receiver.actions.base import Action, ActionContext, ActionResult, ActionSettings
 from receiver.actions.ledger import GuardPolicy, Ledger, LedgerKey, LedgerRow
+from receiver.actions.outcome import StepEvents, StepOutcome, describe, redact
 from receiver.actions.registry import ActionRegistry
 from receiver.actions.steps import StepSpec
 from receiver.errors import (
-    ActionError,
-    ActionOutcomeUnknown,
     ActionParamError,
-    ActionTimeout,
-    ActionTransient,
     TemplateError,
 )
-from receiver.leases import Heartbeat
 from receiver.templating import evaluate
 
 __all__ = ["PHASES", "ActionExecutor", "Gate", "StepOutcome", "StepSpec", "redact"]
 
 PHASES = ("contain", "recover", "escalate")
-_SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|api[_-]?key|routing[_-]?key", re.I)
-
-
-@dataclass
-class StepOutcome:
-    """What happened to one step. ``timeline`` holds the entries for the incident's timeline."""
-
-    key: LedgerKey
-    state: str
-    summary: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    escalate: str | None = None
-    attempts: int = 0
-    duplicate: bool = False
-    params: dict[str, Any] = field(default_factory=dict)
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-
-
-def redact(value: Any) -> Any:
-    """Copy of ``value`` with secret-looking keys masked (for the ledger and the timeline)."""
-    if isinstance(value, Mapping):
-        return {
-            k: ("***" if _SECRET_KEY.search(str(k)) and not str(k).endswith("_file") else redact(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 #: ``gate(key, step, ctx, shown_params, dry_run)``: an outcome to return instead of running the step (held
 #: for approval, denied, or the dry run's account of the gate), or None to go ahead and claim it
 Gate = Callable[[LedgerKey, StepSpec, ActionContext, dict[str, Any], bool], "StepOutcome | None"]
-
-
-class _HardTimeout(ActionTimeout):
-    """The attempt did not return in time; its thread may still complete, so it is not blindly retried."""
 
 
 class ActionExecutor:
@@ -122,11 +85,22 @@ class ActionExecutor:
         #: a claimed/running step's lease; renewed every third of it while the step runs, so a replica
         #: that dies mid-step loses the step within one lease and a survivor's sweep takes it over
         self.lease_seconds = lease_seconds
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="action-attempt")
+        self.events = StepEvents(clock, on_timeline)
+        self.attempts = Attempts(
+            ledger,
+            settings,
+            self.events,
+            clock=clock,
+            sleep=sleep,
+            owner=self.owner,
+            lease_seconds=lease_seconds,
+            grace_seconds=grace_seconds,
+            max_workers=max_workers,
+        )
 
     def close(self) -> None:
         """Stop the worker pool (attempts still running finish on their own timeouts)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.attempts.close()
 
     # -- public API -----------------------------------------------------------------------------------
     def run_steps(
@@ -264,19 +238,7 @@ class ActionExecutor:
         return rows[-1] if rows else None
 
     def _entry(self, key: LedgerKey, event: str, **extra: Any) -> dict[str, Any]:
-        entry = {
-            "at": self._now().isoformat(),
-            "type": "action",
-            "event": event,
-            "incident_id": key.incident_id,
-            "phase": key.phase,
-            "step_id": key.step_id,
-            "action": key.kind,
-        }
-        entry.update({k: v for k, v in extra.items() if v is not None})
-        if self.on_timeline is not None:
-            self.on_timeline(entry)
-        return entry
+        return self.events.entry(key, event, **extra)
 
     def _unclaimed(
         self, key: LedgerKey, state: str, summary: str, *, error: str | None = None, reason: str | None = None
@@ -301,9 +263,9 @@ class ActionExecutor:
         shown = redact(params)
         if "of" in step.params:
             shown["of"] = step.params["of"]
-        guard = GuardPolicy(
-            self.settings.cooldown_seconds, self.settings.flap_max, self.settings.flap_window_seconds
-        )
+        # the context's settings: a runbook's own ``cooldown`` narrows them (the executor's are the defaults)
+        policy = ctx.settings
+        guard = GuardPolicy(policy.cooldown_seconds, policy.flap_max, policy.flap_window_seconds)
         claim = self.ledger.claim(
             key,
             model=ctx.model,
@@ -364,7 +326,7 @@ class ActionExecutor:
         try:
             snapshot = action.snapshot(params, ctx) if key.phase == "contain" else {}
         except Exception as exc:
-            error = _describe(exc)
+            error = describe(exc)
             self.ledger.finish(row_id, "failed", now=self.clock(), error=error, attempts=0)
             timeline.append(self._entry(key, "failed", error=f"could not read state before acting: {error}"))
             return StepOutcome(key, "failed", error, error=error, params=shown, timeline=timeline)
@@ -378,177 +340,7 @@ class ActionExecutor:
                 return action.recover(params, prior.result or {}, ctx)
             return action.run(params, ctx, snapshot)
 
-        return self._attempts(key, action, row_id, invoke, ctx.timeout, retries, shown, timeline)
-
-    def _attempts(
-        self,
-        key: LedgerKey,
-        action: Action,
-        row_id: int,
-        invoke: Callable[[], ActionResult],
-        timeout: float,
-        retries: int,
-        shown: dict[str, Any],
-        timeline: list[dict[str, Any]],
-    ) -> StepOutcome:
-        def renew() -> None:
-            self.ledger.renew(row_id, owner=self.owner, lease_until=self.clock() + self.lease_seconds)
-
-        with Heartbeat(renew, self.lease_seconds / 3, name=f"lease-{key.kind}-{row_id}"):
-            return self._attempt_loop(key, action, row_id, invoke, timeout, retries, shown, timeline)
-
-    def _attempt_loop(
-        self,
-        key: LedgerKey,
-        action: Action,
-        row_id: int,
-        invoke: Callable[[], ActionResult],
-        timeout: float,
-        retries: int,
-        shown: dict[str, Any],
-        timeline: list[dict[str, Any]],
-    ) -> StepOutcome:
-        attempt = 0
-        while True:
-            attempt += 1
-            lease_until = self.clock() + self.lease_seconds
-            self.ledger.attempt(row_id, attempts=attempt, now=self.clock(), lease_until=lease_until)
-            timeline.append(self._entry(key, "attempt", attempt=attempt, timeout=timeout))
-            try:
-                result = self._call(invoke, timeout)
-            except ActionOutcomeUnknown as exc:
-                # sent, no answer: it may have happened. Only an idempotent kind may send it again.
-                if attempt <= retries and action.idempotent:
-                    delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
-                    error = _describe(exc)
-                    timeline.append(
-                        self._entry(key, "attempt_failed", attempt=attempt, error=error, retry_in=delay)
-                    )
-                    self.sleep(delay)
-                    continue
-                why = "retries exhausted" if action.idempotent else f"{key.kind} is not idempotent"
-                return self._unknown(key, row_id, _describe(exc), why, attempt, shown, timeline)
-            except ActionTransient as exc:
-                error = _describe(exc)
-                hard = isinstance(exc, _HardTimeout)
-                if hard and not action.idempotent:  # the attempt may still complete: same as unknown
-                    why = f"{key.kind} is not idempotent"
-                    return self._unknown(key, row_id, error, why, attempt, shown, timeline)
-                if attempt <= retries:
-                    delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
-                    timeline.append(
-                        self._entry(key, "attempt_failed", attempt=attempt, error=error, retry_in=delay)
-                    )
-                    self.sleep(delay)
-                    continue
-                return self._fail(key, row_id, error, attempt, shown, timeline, action.containment)
-            except Exception as exc:
-                return self._fail(key, row_id, _describe(exc), attempt, shown, timeline, action.containment)
-            return self._done(key, row_id, result, attempt, shown, timeline)
-
-    def _call(self, invoke: Callable[[], ActionResult], timeout: float) -> ActionResult:
-        """Run one attempt on the worker pool; stop waiting after ``timeout`` plus a grace period.
-
-        Actions honour ``ctx.timeout`` themselves (HTTP and SQLite timeouts); this is the backstop for a
-        call that ignores it. A pool (not a thread per attempt) so per-thread resources such as the store's
-        thread-local SQLite connections are reused.
-        """
-        future = self._pool.submit(invoke)
-        try:
-            result = future.result(timeout=timeout + self.grace_seconds)
-        except concurrent.futures.TimeoutError:
-            raise _HardTimeout(f"attempt did not finish within its timeout of {timeout:g}s") from None
-        if not isinstance(result, ActionResult):
-            raise ActionError(f"action returned {type(result).__name__}, expected ActionResult")
-        return result
-
-    def _fail(
-        self,
-        key: LedgerKey,
-        row_id: int,
-        error: str,
-        attempts: int,
-        shown: dict[str, Any],
-        timeline: list[dict[str, Any]],
-        escalate: bool = False,
-    ) -> StepOutcome:
-        """A failed containment escalates: the model is not contained, a human must act."""
-        self.ledger.finish(row_id, "failed", now=self.clock(), error=error, attempts=attempts)
-        timeline.append(self._entry(key, "failed", attempt=attempts, error=error))
-        return StepOutcome(
-            key,
-            "failed",
-            error,
-            error=error,
-            attempts=attempts,
-            params=shown,
-            timeline=timeline,
-            escalate=f"failed after {attempts} attempt(s): {error}" if escalate else None,
-        )
-
-    def _unknown(
-        self,
-        key: LedgerKey,
-        row_id: int,
-        error: str,
-        why: str,
-        attempts: int,
-        shown: dict[str, Any],
-        timeline: list[dict[str, Any]],
-    ) -> StepOutcome:
-        """Outcome ``unknown``: the request went out and no answer came; never re-sent, escalated.
-
-        The ledger's ``unknown`` state is final (the step is never claimed again) and counts as acted for
-        the cooldown and flap guards, like ``interrupted``."""
-        reason = f"unknown: {error}; not re-sent ({why}): check the far side"
-        self.ledger.finish(row_id, "unknown", now=self.clock(), reason=reason, error=error, attempts=attempts)
-        timeline.append(self._entry(key, "unknown", attempt=attempts, error=error, escalate=reason))
-        return StepOutcome(
-            key,
-            "unknown",
-            reason,
-            error=error,
-            escalate=reason,
-            attempts=attempts,
-            params=shown,
-            timeline=timeline,
-        )
-
-    def _done(
-        self,
-        key: LedgerKey,
-        row_id: int,
-        result: ActionResult,
-        attempts: int,
-        shown: dict[str, Any],
-        timeline: list[dict[str, Any]],
-        event: str | None = None,
-    ) -> StepOutcome:
-        reason = result.summary if result.state != "succeeded" else None
-        data = redact(result.data)
-        self.ledger.finish(
-            row_id, result.state, now=self.clock(), result=data, reason=reason, attempts=attempts
-        )
-        timeline.append(
-            self._entry(
-                key,
-                event or result.state,
-                attempt=attempts,
-                summary=result.summary,
-                result=data or None,
-                escalate=result.escalate,
-            )
-        )
-        return StepOutcome(
-            key,
-            result.state,
-            result.summary,
-            data=dict(data),
-            escalate=result.escalate,
-            attempts=attempts,
-            params=shown,
-            timeline=timeline,
-        )
+        return self.attempts.run(key, action, row_id, invoke, ctx.timeout, retries, shown, timeline)
 
     def _resume(self, row: LedgerRow, action: Action | None, ctx: ActionContext) -> StepOutcome:
         key = row.key
@@ -568,7 +360,7 @@ class ActionExecutor:
                 row.id, snapshot=snapshot, now=self.clock(), lease_until=self.clock() + self.lease_seconds
             )
             invoke = self._resume_invocation(row, action, params, ctx, snapshot)
-            return self._attempts(key, action, row.id, invoke, timeout, retries, row.params, timeline)
+            return self.attempts.run(key, action, row.id, invoke, timeout, retries, row.params, timeline)
         if not action.idempotent:
             return self._interrupt(
                 row,
@@ -578,11 +370,11 @@ class ActionExecutor:
             )
         if key.phase == "recover":  # recovery sets an absolute state: simply run it again
             invoke = self._resume_invocation(row, action, params, ctx, {})
-            return self._attempts(key, action, row.id, invoke, timeout, retries, row.params, timeline)
+            return self.attempts.run(key, action, row.id, invoke, timeout, retries, row.params, timeline)
         try:
             result = action.reconcile(params, ctx, row.snapshot or {})
         except Exception as exc:
-            return self._interrupt(row, f"interrupted: re-checking state failed: {_describe(exc)}", timeline)
+            return self._interrupt(row, f"interrupted: re-checking state failed: {describe(exc)}", timeline)
         if result is None:
             return self._interrupt(
                 row,
@@ -590,7 +382,7 @@ class ActionExecutor:
                 "started; not acting again automatically",
                 timeline,
             )
-        return self._done(key, row.id, result, row.attempts, row.params, timeline, event="reconciled")
+        return self.attempts.done(key, row.id, result, row.attempts, row.params, timeline, event="reconciled")
 
     def _resume_invocation(
         self,
@@ -628,8 +420,3 @@ class ActionExecutor:
             params=row.params,
             timeline=timeline,
         )
-
-
-def _describe(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return message if isinstance(exc, ActionError) else f"{type(exc).__name__}: {message}"

@@ -276,6 +276,25 @@ def test_global_and_per_step_dry_run(tmp_path):
     assert probe.calls == []
 
 
+def test_a_runbooks_cooldown_in_the_context_overrides_the_executors(tmp_path):
+    """The responder narrows the context's settings to the runbook's ``cooldown``; the guard must use them."""
+    from dataclasses import replace
+
+    executor, _, clock = build(tmp_path, Probe())  # executor default: 600 s
+    short = replace(SETTINGS, cooldown_seconds=60)
+    assert executor.run_step(step(), make_context(short, incident_id="A")).state == "succeeded"
+    clock.advance(120)
+    assert executor.run_step(step(), make_context(short, incident_id="B")).state == "succeeded"
+
+    (tmp_path / "long").mkdir()
+    executor, _, clock = build(tmp_path / "long", Probe(), settings=replace(SETTINGS, cooldown_seconds=0))
+    long = replace(SETTINGS, cooldown_seconds=3600)
+    assert executor.run_step(step(), make_context(long, incident_id="A")).state == "succeeded"
+    clock.advance(1800)
+    held = executor.run_step(step(), make_context(long, incident_id="B"))
+    assert held.state == "skipped" and held.summary.startswith("cooldown:")
+
+
 def test_cooldown_skips_a_second_incident_on_the_same_model_and_asks_for_escalation(tmp_path):
     probe, note = Probe(), Probe("note", containment=False)
     executor, _, clock = build(tmp_path, probe, note)
