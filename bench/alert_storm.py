@@ -271,6 +271,52 @@ def _start_alertmanagers(work: Path, targets: list[str], token: Path) -> list[st
     return [am.url]
 
 
+def baseline(models: int, ha: bool, spread: bool, timeout: float = 60.0) -> dict[str, Any]:
+    """The same storm through the same Alertmanager(s) and timing proxy into bare endpoints (a Flask view
+    answering 200 at once behind the receiver's own waitress front, ``bench/webhook.py``), one per replica:
+    the floor of the harness and the HTTP server on this machine, measured in the same session."""
+    from bench.webhook import run_server, stop
+    from receiver.config import Settings
+
+    work = Path(tempfile.mkdtemp(prefix="alert-storm-baseline-"))
+    bare = [run_server("barefront", str(work / f"b{n}"), Settings.threads) for n in range(2 if ha else 1)]
+    urls = [f"http://127.0.0.1:{port}" for _, port in bare]
+    proxies = [TimingProxy(urls, work)] if spread else [TimingProxy([u], work) for u in urls]
+    try:
+        token = work / "webhook-token"
+        token.write_text("baseline")
+        targets = [proxies[0].url] * 2 if spread else [p.url for p in proxies]
+        am_urls = _start_alertmanagers(work, targets, token)
+        alerts = _alerts(models)
+        for url in am_urls:
+            requests.post(url + "/api/v2/alerts", json=alerts, timeout=30).raise_for_status()
+        groups, start, seen, quiet_since = models * len(ALERT_MIX), time.monotonic(), -1, time.monotonic()
+        while time.monotonic() - start < timeout:
+            answered = sum(len(p.collect().durations) for p in proxies)
+            if answered != seen:
+                seen, quiet_since = answered, time.monotonic()
+            elif answered >= groups and time.monotonic() - quiet_since > 2:
+                break  # every group answered and nothing more for 2 s (a late peer would have shown)
+            time.sleep(0.2)
+        durations = [d for p in proxies for d, s in zip(p.durations, p.status_log, strict=True) if s == 200]
+        return {
+            "baseline_posts": len(durations),
+            "baseline_answer_p50_ms": round(_pct(durations, 0.50) * 1000, 2),
+            "baseline_answer_p99_ms": round(_pct(durations, 0.99) * 1000, 2),
+        }
+    finally:
+        for proc in reversed(_STOP):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(15)
+        _STOP.clear()
+        for proxy in proxies:
+            proxy.stop()
+        for proc, _ in bare:
+            stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 #: child processes to stop at the end (Alertmanagers), newest last
 _STOP: list[subprocess.Popen[bytes]] = []
 
@@ -439,15 +485,26 @@ def main() -> int:
         action="store_true",
         help="both Alertmanager peers post to one balancer over both replicas (else peer n to replica n)",
     )
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="first run the same storm into bare endpoints (the harness's floor) and print the ratio",
+    )
     parser.add_argument("--lease-seconds", type=float, default=15.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if (args.failover or args.spread) and not args.database_url:
         parser.error("--failover and --spread need --database-url (two replicas share PostgreSQL)")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    floor = baseline(args.models, args.database_url is not None, args.spread) if args.baseline else {}
     with ExitStack() as stack:
         url = stack.enter_context(database(args.database_url))
         result = run(args.models, args.timeout, url, args.failover, args.lease_seconds, args.spread)
+    if floor:
+        result.update(floor)
+        result["answer_p99_ratio_to_baseline"] = round(
+            result["webhook_answer_p99_ms"] / max(floor["baseline_answer_p99_ms"], 1e-9), 2
+        )
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -82,6 +82,8 @@ class Proxy:
                 except ConnectionError:
                     self.client_gone += 1
                     return
+        except asyncio.CancelledError:
+            return  # the proxy is stopping
         finally:
             if upstream is not None:
                 upstream[1].close()

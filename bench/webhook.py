@@ -76,7 +76,7 @@ def serve(kind: str, port: int, data_dir: str, threads: int, database_url: str |
     from flask import Flask, request
     from waitress import serve as waitress_serve
 
-    if kind == "bare":
+    if kind in ("bare", "barefront"):
         app = Flask("bare")
 
         @app.post("/api/v1/alerts")
@@ -103,6 +103,12 @@ def serve(kind: str, port: int, data_dir: str, threads: int, database_url: str |
             start_worker=kind != "nowork",
         )
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" per queued request
+    if kind == "barefront":  # the bare app behind the receiver's own front (bench/alert_storm.py --baseline)
+        from receiver.front import FrontLimits, create_front
+
+        front = create_front(app, host="127.0.0.1", port=port, threads=threads, limits=FrontLimits())
+        front.run()
+        return
     waitress_serve(app, host="127.0.0.1", port=port, threads=threads, _quiet=True)
 
 
@@ -354,7 +360,7 @@ def main() -> int:
     )
     parser.add_argument("--replicas", type=int, default=1, help="also measure N replicas on one database")
     parser.add_argument("--diagnose", action="store_true", help="also measure the real app without worker")
-    parser.add_argument("--serve", choices=["real", "bare", "nowork"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["real", "bare", "barefront", "nowork"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--name", default="r1", help=argparse.SUPPRESS)
