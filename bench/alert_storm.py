@@ -305,13 +305,7 @@ def baseline(models: int, ha: bool, spread: bool, timeout: float = 60.0) -> dict
             "baseline_answer_p99_ms": round(_pct(durations, 0.99) * 1000, 2),
         }
     finally:
-        for proc in reversed(_STOP):
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(15)
-        _STOP.clear()
-        for proxy in proxies:
-            proxy.stop()
+        _stop_harness(proxies)
         for proc, _ in bare:
             stop(proc)
         shutil.rmtree(work, ignore_errors=True)
@@ -319,6 +313,17 @@ def baseline(models: int, ha: bool, spread: bool, timeout: float = 60.0) -> dict
 
 #: child processes to stop at the end (Alertmanagers), newest last
 _STOP: list[subprocess.Popen[bytes]] = []
+
+
+def _stop_harness(proxies: list[TimingProxy]) -> None:
+    """Stop the Alertmanagers (newest first) and the timing proxies."""
+    for proc in reversed(_STOP):
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(15)
+    _STOP.clear()
+    for proxy in proxies:
+        proxy.stop()
 
 
 def run(
@@ -446,13 +451,7 @@ def run(
     finally:
         for r in reversed(replicas):
             r.stop()
-        for proc in reversed(_STOP):
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(15)
-        _STOP.clear()
-        for proxy in proxies:
-            proxy.stop()
+        _stop_harness(proxies)
         sink.stop()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from receiver.actions.base import ActionContext
 from receiver.actions.executor import StepOutcome, StepSpec
 from receiver.actions.ledger import LedgerKey
+from receiver.actions.outcome import action_entry
 from receiver.errors import NotFound, PayloadError, TemplateError
 from receiver.runbooks.approval import ApprovalSpec
 from receiver.store.base import Approval, Store
@@ -51,17 +52,7 @@ class GateHost(Protocol):
 
 def _entry(key: LedgerKey, event: str, **extra: Any) -> dict[str, Any]:
     """A timeline entry shaped like the executor's, so the responder records it the same way."""
-    entry = {
-        "at": datetime.now(UTC).isoformat(),
-        "type": "action",
-        "event": event,
-        "incident_id": key.incident_id,
-        "phase": key.phase,
-        "step_id": key.step_id,
-        "action": key.kind,
-    }
-    entry.update({k: v for k, v in extra.items() if v is not None})
-    return entry
+    return action_entry(key, event, datetime.now(UTC), **extra)
 
 
 class ApprovalDesk:

@@ -146,17 +146,10 @@ class _FrontServer(TcpWSGIServer):
         for _ in range(self.accept_batch):
             if len(self._map) >= self.adj.connection_limit:
                 return  # readable() stops listening at the limit; leave the rest in the backlog
-            try:
-                accepted = self.accept()
-                if accepted is None:
-                    return  # nothing more waiting
-                conn, addr = accepted
-                self.set_socket_options(conn)
-            except OSError:  # as waitress: a connection gone before its options were set
-                if self.adj.log_socket_errors:
-                    self.logger.warning("server accept() threw an exception", exc_info=True)
-                continue
-            self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+            before = len(self._map)
+            super().handle_accept()  # waitress's: one connection, or none waiting, or a bogus one logged
+            if len(self._map) == before:
+                return
 
     def maintenance(self, now: float) -> None:
         """Idle connections go after ``channel_timeout``; unfinished requests after the deadline."""

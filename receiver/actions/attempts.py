@@ -60,56 +60,44 @@ class Attempts:
             self.ledger.renew(row_id, owner=self.owner, lease_until=self.clock() + self.lease_seconds)
 
         with Heartbeat(renew, self.lease_seconds / 3, name=f"lease-{key.kind}-{row_id}"):
-            return self._attempt_loop(key, action, row_id, invoke, timeout, retries, shown, timeline)
-
-    def _attempt_loop(
-        self,
-        key: LedgerKey,
-        action: Action,
-        row_id: int,
-        invoke: Callable[[], ActionResult],
-        timeout: float,
-        retries: int,
-        shown: dict[str, Any],
-        timeline: list[dict[str, Any]],
-    ) -> StepOutcome:
-        attempt = 0
-        while True:
-            attempt += 1
-            lease_until = self.clock() + self.lease_seconds
-            self.ledger.attempt(row_id, attempts=attempt, now=self.clock(), lease_until=lease_until)
-            timeline.append(self.events.entry(key, "attempt", attempt=attempt, timeout=timeout))
-            try:
-                result = self._call(invoke, timeout)
-            except ActionOutcomeUnknown as exc:
-                # sent, no answer: it may have happened. Only an idempotent kind may send it again.
-                if attempt <= retries and action.idempotent:
-                    delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
+            attempt = 0
+            while True:
+                attempt += 1
+                lease_until = self.clock() + self.lease_seconds
+                self.ledger.attempt(row_id, attempts=attempt, now=self.clock(), lease_until=lease_until)
+                timeline.append(self.events.entry(key, "attempt", attempt=attempt, timeout=timeout))
+                try:
+                    result = self._call(invoke, timeout)
+                except ActionOutcomeUnknown as exc:
+                    # sent, no answer: it may have happened. Only an idempotent kind may send it again.
+                    if attempt <= retries and action.idempotent:
+                        self._back_off(key, attempt, describe(exc), timeline)
+                        continue
+                    why = "retries exhausted" if action.idempotent else f"{key.kind} is not idempotent"
+                    return self._unknown(key, row_id, describe(exc), why, attempt, shown, timeline)
+                except ActionTransient as exc:
                     error = describe(exc)
-                    timeline.append(
-                        self.events.entry(key, "attempt_failed", attempt=attempt, error=error, retry_in=delay)
+                    hard = isinstance(exc, _HardTimeout)
+                    if hard and not action.idempotent:  # the attempt may still complete: same as unknown
+                        why = f"{key.kind} is not idempotent"
+                        return self._unknown(key, row_id, error, why, attempt, shown, timeline)
+                    if attempt <= retries:
+                        self._back_off(key, attempt, error, timeline)
+                        continue
+                    return self._fail(key, row_id, error, attempt, shown, timeline, action.containment)
+                except Exception as exc:
+                    return self._fail(
+                        key, row_id, describe(exc), attempt, shown, timeline, action.containment
                     )
-                    self.sleep(delay)
-                    continue
-                why = "retries exhausted" if action.idempotent else f"{key.kind} is not idempotent"
-                return self._unknown(key, row_id, describe(exc), why, attempt, shown, timeline)
-            except ActionTransient as exc:
-                error = describe(exc)
-                hard = isinstance(exc, _HardTimeout)
-                if hard and not action.idempotent:  # the attempt may still complete: same as unknown
-                    why = f"{key.kind} is not idempotent"
-                    return self._unknown(key, row_id, error, why, attempt, shown, timeline)
-                if attempt <= retries:
-                    delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
-                    timeline.append(
-                        self.events.entry(key, "attempt_failed", attempt=attempt, error=error, retry_in=delay)
-                    )
-                    self.sleep(delay)
-                    continue
-                return self._fail(key, row_id, error, attempt, shown, timeline, action.containment)
-            except Exception as exc:
-                return self._fail(key, row_id, describe(exc), attempt, shown, timeline, action.containment)
-            return self.done(key, row_id, result, attempt, shown, timeline)
+                return self.done(key, row_id, result, attempt, shown, timeline)
+
+    def _back_off(self, key: LedgerKey, attempt: int, error: str, timeline: list[dict[str, Any]]) -> None:
+        """Record the failed attempt and wait out its exponential backoff before the next one."""
+        delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
+        timeline.append(
+            self.events.entry(key, "attempt_failed", attempt=attempt, error=error, retry_in=delay)
+        )
+        self.sleep(delay)
 
     def _call(self, invoke: Callable[[], ActionResult], timeout: float) -> ActionResult:
         """Run one attempt on the worker pool; stop waiting after ``timeout`` plus a grace period.

@@ -14,7 +14,7 @@ from typing import Any
 from receiver.actions.ledger import LedgerKey
 from receiver.errors import ActionError
 
-__all__ = ["StepEvents", "StepOutcome", "describe", "redact"]
+__all__ = ["StepEvents", "StepOutcome", "action_entry", "describe", "redact"]
 
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|api[_-]?key|routing[_-]?key", re.I)
 
@@ -47,6 +47,21 @@ def redact(value: Any) -> Any:
     return value
 
 
+def action_entry(key: LedgerKey, event: str, at: datetime, **extra: Any) -> dict[str, Any]:
+    """A step's timeline entry (``extra`` that is None is left out); the approval desk makes them too."""
+    entry = {
+        "at": at.isoformat(),
+        "type": "action",
+        "event": event,
+        "incident_id": key.incident_id,
+        "phase": key.phase,
+        "step_id": key.step_id,
+        "action": key.kind,
+    }
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    return entry
+
+
 class StepEvents:
     """Makes a step's timeline entries (stamped by ``clock``) and hands each to ``on_timeline`` at once."""
 
@@ -56,16 +71,7 @@ class StepEvents:
         self.clock, self.on_timeline = clock, on_timeline
 
     def entry(self, key: LedgerKey, event: str, **extra: Any) -> dict[str, Any]:
-        entry = {
-            "at": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
-            "type": "action",
-            "event": event,
-            "incident_id": key.incident_id,
-            "phase": key.phase,
-            "step_id": key.step_id,
-            "action": key.kind,
-        }
-        entry.update({k: v for k, v in extra.items() if v is not None})
+        entry = action_entry(key, event, datetime.fromtimestamp(self.clock(), UTC), **extra)
         if self.on_timeline is not None:
             self.on_timeline(entry)
         return entry

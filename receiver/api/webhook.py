@@ -25,19 +25,18 @@ from werkzeug.wrappers import Request, Response
 from receiver.api.auth import check_basic, check_bearer
 from receiver.app import ReceiverContext, get_context
 from receiver.errors import PayloadError, StoreUnavailable, error_body
-from receiver.front import FIRST_BYTE_AT
+from receiver.front import FIRST_BYTE_AT, WEBHOOK_PATH
 from receiver.payload import decode_json, parse_notification, quick_accept, safe_text
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["CHALLENGE", "PATH", "WebhookFastPath", "bp", "receive"]
+__all__ = ["CHALLENGE", "WebhookFastPath", "bp", "receive"]
 
 bp = Blueprint("webhook", __name__)
 log = logging.getLogger("receiver.webhook")
 
 CHALLENGE = 'Bearer realm="receiver", Basic realm="receiver"'
-PATH = "/api/v1/alerts"
 
 
 def _error(
@@ -94,7 +93,7 @@ def _json_content_type(mimetype: str) -> bool:
     )
 
 
-@bp.post(PATH)
+@bp.post(WEBHOOK_PATH)
 def receive_alerts() -> Response:
     return receive(get_context(), request)
 
@@ -110,7 +109,7 @@ class WebhookFastPath:
         self.app, self.context = app, context
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
+        if environ.get("PATH_INFO") != WEBHOOK_PATH or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
         try:
             response = receive(self.context, Request(environ))
