@@ -3,11 +3,14 @@
     .venv/bin/python bench/alert_storm.py [--models 100] [--timeout 180]              # one SQLite replica
     .venv/bin/python bench/alert_storm.py --database-url temp [--failover]            # the HA shape
     .venv/bin/python bench/alert_storm.py --database-url temp --spread    # the pair behind one balancer
+    .venv/bin/python bench/alert_storm.py --database-url temp --split-work   # web-only + worker processes
 
 Without ``--database-url`` one Alertmanager posts to one ``receiver serve`` on SQLite. With it (``temp``:
 a throwaway PostgreSQL 15 on loopback) a clustered Alertmanager pair (gossip on loopback) posts, peer n to
 replica n, into two replicas sharing that PostgreSQL (``--spread``: both peers post to one balancer over
-both replicas, as behind a Kubernetes Service). Alertmanager runs the repo's alertmanager.yml,
+both replicas, as behind a Kubernetes Service; ``--split-work``: each replica is two processes on the
+database, one answering the webhook with ``run_worker: false`` and one running the worker, scheduler and
+outbox, which Alertmanager does not post to). Alertmanager runs the repo's alertmanager.yml,
 time-compressed by receiver.rulegen (as in a drill), pointed at each replica through a timing proxy
 (``bench/timing_proxy.py``: a loopback HTTP forwarder in its own process that records how long the receiver
 took to answer each webhook). Receivers run the repo's runbooks in dry-run, chat and pager to a
@@ -327,11 +330,18 @@ def _stop_harness(proxies: list[TimingProxy]) -> None:
 
 
 def run(
-    models: int, timeout: float, database_url: str | None, failover: bool, lease: float, spread: bool = False
+    models: int,
+    timeout: float,
+    database_url: str | None,
+    failover: bool,
+    lease: float,
+    spread: bool = False,
+    split: bool = False,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="alert-storm-"))
     sink = ChatSink()
     replicas: list[ReceiverProcess] = []
+    workers: list[ReceiverProcess] = []
     proxies: list[TimingProxy] = []
     ha = database_url is not None
     try:
@@ -340,7 +350,10 @@ def run(
         token.chmod(0o600)
         settings = _receiver_settings(work, sink, token, database_url, lease)
         for n in range(2 if ha else 1):
-            replicas.append(_start_receiver(work, f"r{n + 1}", settings))
+            web = {**settings, "run_worker": False} if split else settings
+            replicas.append(_start_receiver(work, f"r{n + 1}", web))
+            if split:  # the replica's work in a process of its own, on the same database
+                workers.append(_start_receiver(work, f"w{n + 1}", settings))
         if spread:  # both peers post to one balancer over both replicas
             proxies = [TimingProxy([r.url for r in replicas], work)]
             am_urls = _start_alertmanagers(work, [proxies[0].url] * 2, token)
@@ -363,10 +376,13 @@ def run(
             if failover and watch is None and _at_peak(store, expected_incidents):
                 victim = max(range(len(replicas)), key=lambda i: _posts_per_replica(proxies, spread, 2)[i])
                 dead = replicas[victim]
+                # with --split-work the node goes: its web process and the worker holding its claims
+                claimant = workers[victim] if split else dead
                 peak_rss[dead.name] = _peak_rss_mb(dead.process.pid)
                 killed_at = time.time()
                 dead.kill9()  # SIGKILL: no shutdown path runs
-                watch = ClaimWatch(store, killed_at, f"{dead.name}-{dead.process.pid}")
+                claimant.kill9()
+                watch = ClaimWatch(store, killed_at, f"{claimant.name}-{claimant.process.pid}")
                 kill = {
                     "killed": dead.name,
                     "killed_at_unix": round(killed_at, 2),
@@ -386,7 +402,7 @@ def run(
         for proxy in proxies:
             proxy.collect()
         served: dict[float, float] = {}
-        for r in replicas:
+        for r in replicas + workers:
             if r.alive():
                 peak_rss[r.name] = _peak_rss_mb(r.process.pid)
                 for bound, seen in _served_buckets(r.url).items():
@@ -402,6 +418,7 @@ def run(
                 if not ha
                 else "2 replicas on PostgreSQL, clustered Alertmanager pair, "
                 + ("both peers to a balancer over both replicas" if spread else "peer n to replica n")
+                + (", each a web-only and a worker process" if split else "")
             ),
             "models": models,
             "alerts_pushed": len(alerts),
@@ -449,7 +466,7 @@ def run(
         )
         return result
     finally:
-        for r in reversed(replicas):
+        for r in reversed(replicas + workers):
             r.stop()
         _stop_harness(proxies)
         sink.stop()
@@ -489,16 +506,23 @@ def main() -> int:
         action="store_true",
         help="first run the same storm into bare endpoints (the harness's floor) and print the ratio",
     )
+    parser.add_argument(
+        "--split-work",
+        action="store_true",
+        help="each replica as two processes: one answers the webhook (run_worker: false), one does the work",
+    )
     parser.add_argument("--lease-seconds", type=float, default=15.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if (args.failover or args.spread) and not args.database_url:
-        parser.error("--failover and --spread need --database-url (two replicas share PostgreSQL)")
+    if (args.failover or args.spread or args.split_work) and not args.database_url:
+        parser.error("--failover, --spread and --split-work need --database-url (replicas share PostgreSQL)")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     floor = baseline(args.models, args.database_url is not None, args.spread) if args.baseline else {}
     with ExitStack() as stack:
         url = stack.enter_context(database(args.database_url))
-        result = run(args.models, args.timeout, url, args.failover, args.lease_seconds, args.spread)
+        result = run(
+            args.models, args.timeout, url, args.failover, args.lease_seconds, args.spread, args.split_work
+        )
     if floor:
         result.update(floor)
         result["answer_p99_ratio_to_baseline"] = round(

@@ -91,12 +91,15 @@ def create_app(
     runbooks: RunbookSet | None = None,
     metrics_registry: CollectorRegistry | None = None,
     responder: Responder | None = None,
-    start_worker: bool = True,
+    start_worker: bool | None = None,
 ) -> Flask:
     """Build the receiver app. Missing parts are made from ``settings`` (store in ``data_dir``, runbooks
     from ``runbooks_dir``, tokens from files or generated). ``app.extensions["receiver"].close()`` stops it.
+    ``start_worker`` (default: ``settings.run_worker``) starts the worker, scheduler and outbox threads.
     """
     settings = resolve_credentials(settings)
+    if start_worker is None:
+        start_worker = settings.run_worker
     owns_store = store is None
     if store is None:
         store = open_settings_store(settings)
@@ -176,6 +179,10 @@ def create_app(
         if response is not None:
             response.start()
     log.info(
-        "receiver %s ready: database %s, %d runbook(s)", settings.replica, store.description, len(runbooks)
+        "receiver %s ready: database %s, %d runbook(s)%s",
+        settings.replica,
+        store.description,
+        len(runbooks),
+        "" if worker is not None else "; web only (run_worker false): another replica on it does the work",
     )
     return app

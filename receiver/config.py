@@ -74,11 +74,12 @@ class Settings:
     admin_token: Secret | None = field(default=None, repr=False)
     max_body_bytes: int = 1024 * 1024
     rejected_body_cap: int = 64 * 1024
-    threads: int = 16  # webhook threads mostly wait on a group commit: more of them share each one
+    threads: int = 64  # webhook threads mostly wait on a group commit: more of them share each one
     connection_limit: int = 1000  # open connections waitress keeps (see receiver/front.py)
     request_deadline: float = 10.0  # seconds from a request's first byte to its last, else dropped
     log_level: str = "INFO"
     log_format: str = "json"
+    run_worker: bool = True  # false: answer HTTP only; replicas that run it on the same database do the work
     worker_poll_interval: float = 1.0
     worker_max_attempts: int = 8
     busy_timeout_ms: int = 5000

@@ -54,7 +54,15 @@ def register(subparsers: Any) -> None:
         "(token: --registry-token-file or env MLFLOW_TRACKING_TOKEN)",
     )
     parser.add_argument("--registry-token-file", type=Path, help="file holding the MLflow bearer token")
-    parser.add_argument("--threads", type=int, help="waitress worker threads (default 16)")
+    parser.add_argument("--threads", type=int, help="waitress request threads (default 64)")
+    parser.add_argument(
+        "--no-worker",
+        dest="run_worker",
+        action="store_false",
+        default=None,
+        help="answer HTTP only (run_worker: false); replicas that do run the worker, scheduler and outbox "
+        "on the same database do the work (a burst is then answered faster)",
+    )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     parser.set_defaults(func=handle)
 
@@ -71,6 +79,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
             "webhook_token_file",
             "admin_token_file",
             "threads",
+            "run_worker",
             "log_level",
             "registry_url",
             "registry_token_file",

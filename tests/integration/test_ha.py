@@ -78,8 +78,8 @@ class HAStack:
     def opened_messages(self) -> list[Any]:
         return [b for b in self.chat.bodies() if b["update"]["event"] == "opened"]
 
-    def add_replica(self, name: str) -> ReceiverProcess:
-        replica = start_receiver_process(self.workdir, name, self.settings)
+    def add_replica(self, name: str, **overrides: Any) -> ReceiverProcess:
+        replica = start_receiver_process(self.workdir, name, {**self.settings, **overrides})
         self.replicas.append(replica)
         return replica
 
@@ -337,6 +337,33 @@ escalate: {{after: 1h, to: ml-senior}}""",
         assert second.alive()
     finally:
         slow.stop()
+
+
+def test_a_web_only_replica_answers_and_leaves_the_work_to_a_replica_running_the_worker(
+    ha_factory: Any,
+) -> None:
+    stack = ha_factory(replicas=0)
+    web = stack.add_replica("web", run_worker=False)
+    assert _post(web, _release_alert()).status_code == 200  # committed, as always, before the 200
+    time.sleep(2)
+    store = stack.store()
+    try:
+        assert store.pending_count() == 1 and _counts(store)["incidents"] == 0  # the web replica did no work
+        assert stack.active() == "v7"
+        stack.add_replica("w1")  # runs the worker, scheduler and outbox; Alertmanager never posts to it
+        wait_until(lambda: stack.active() == "v6", timeout=30, message="the rollback by the worker replica")
+        wait_until(lambda: stack.opened_messages(), timeout=30, message="the opened message")
+        wait_until(lambda: store.pending_count() == 0, timeout=30, message="the response to finish")
+        counts = _counts(store)
+        with store.db.read() as tx:
+            owners = [row[0] for row in tx.execute("SELECT owner FROM action_ledger").fetchall()]
+    finally:
+        store.close()
+    assert counts["incidents"] == 1 and counts["rollback_rows"] == 1 and stack.rollbacks() == 1
+    assert len(stack.opened_messages()) == 1 and len(stack.pager.bodies()) == 1
+    assert owners and all(owner.startswith("w1") for owner in owners)
+    assert "web only (run_worker false)" in web.log()
+    assert requests.get(web.url + "/readyz", timeout=5).status_code == 200  # no worker is not a fault
 
 
 def test_a_replica_killed_right_after_its_200_loses_nothing(ha_factory: Any) -> None:

@@ -65,3 +65,24 @@ def test_two_receivers_on_one_database_open_one_incident(tmp_path: Path) -> None
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_web_only_receiver_leaves_the_work_to_one_running_the_worker_on_the_same_database(
+    tmp_path: Path,
+) -> None:
+    runbooks = write_runbooks(tmp_path / "rb")
+    web = start_receiver(make_settings(tmp_path / "data", runbooks, run_worker=False, replica="web"))
+    worker = None
+    try:
+        assert web.context.worker is None and web.context.response is not None  # built, never started
+        body = json.dumps(notification(alert(feature="a"), alert(model="fraud"))).encode()
+        assert burst([web.url], body, 4) == [200] * 4
+        store = web.context.store
+        assert store.pending_count() == 4 and store.list_incidents() == []  # all committed, none applied
+        worker = start_receiver(make_settings(tmp_path / "data", runbooks, replica="w1"))
+        wait_until(lambda: store.pending_count() == 0, timeout=10, message="the worker to drain the queue")
+        assert sorted(i.model or "" for i in store.list_incidents()) == ["churn", "fraud"]
+    finally:
+        web.stop()
+        if worker is not None:
+            worker.stop()

@@ -122,3 +122,21 @@ def test_registry_url_selects_mlflow_and_wins_over_the_file(tmp_path: Path) -> N
     for bad in ("http://127.0.0.1:5000", "mlflow+ftp://x", "mlflow+http://"):
         with pytest.raises(ConfigError, match="registry_url: expected mlflow\\+http"):
             load_settings(env={"RECEIVER_REGISTRY_URL": bad})
+
+
+def test_no_worker_flag_and_env_make_a_web_only_replica(tmp_path: Path) -> None:
+    import argparse
+
+    from receiver.commands import serve
+
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    assert serve.settings_from_args(parser.parse_args(["serve"]), env={}).run_worker is True
+    no_worker = parser.parse_args(["serve", "--no-worker"])
+    assert serve.settings_from_args(no_worker, env={}).run_worker is False
+    assert load_settings(env={"RECEIVER_RUN_WORKER": "false"}).run_worker is False
+    config = tmp_path / "receiver.yml"
+    config.write_text("run_worker: false\n")
+    # the flag only switches the worker off: without it, the file's or the environment's value stands
+    from_file = parser.parse_args(["serve", "--config", str(config)])
+    assert serve.settings_from_args(from_file, env={}).run_worker is False
