@@ -7,6 +7,7 @@ nothing is global, so tests can build as many apps as they like side by side.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +42,12 @@ class ReceiverContext:
     owns_store: bool = False
     response: ResponseRuntime | None = None
     console: Any = None
+    stop_watching: Callable[[], None] | None = None  # the store's wake-up signal for the worker
 
     def close(self) -> None:
         """Stop the worker and the response threads, and close the store if the app opened it."""
+        if self.stop_watching is not None:
+            self.stop_watching()
         if self.worker is not None:
             self.worker.stop()
         if self.response is not None:
@@ -176,6 +180,7 @@ def create_app(
 
     if worker is not None:
         worker.start()
+        context.stop_watching = store.watch(worker.notify)  # another replica's commit wakes it at once
         if response is not None:
             response.start()
     log.info(

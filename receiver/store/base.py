@@ -185,6 +185,10 @@ class IngestQueue(Protocol):
 
     def notification_counts(self) -> dict[str, int]: ...
 
+    def watch(self, on_new: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_new`` soon after any process commits a notification (PostgreSQL: LISTEN; SQLite:
+        never, its workers poll); returns the function that stops watching."""
+
 
 class IncidentStore(Protocol):
     """Incidents, alerts and timeline outside notification processing (reads, people, responder)."""

@@ -128,6 +128,9 @@ class SqlStore:
     def pending_count(self) -> int:
         return self.ingest.pending_count()
 
+    def watch(self, on_new: Callable[[], None]) -> Callable[[], None]:
+        return self.ingest.watch(on_new)
+
     def notification_counts(self) -> dict[str, int]:
         return self.ingest.notification_counts()
 

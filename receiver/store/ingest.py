@@ -27,6 +27,7 @@ __all__ = ["SqlIngest"]
 _PENDING = "state IN ('received', 'applied')"
 #: most notifications one group commit carries
 _MAX_GROUP = 200
+WORK_CHANNEL = "receiver_work"  # the trigger of migration 0009 signals it
 _COLUMNS = "id, received_at, received_ts, body, group_key, state, attempts, events, last_error"
 
 
@@ -330,6 +331,10 @@ class SqlIngest:
             return str(final[0])
 
     # -- counts ------------------------------------------------------------------------------------------
+    def watch(self, on_new: Callable[[], None]) -> Callable[[], None]:
+        """Every committed batch signals ``WORK_CHANNEL`` (on PostgreSQL a trigger does, migration 0009)."""
+        return self.db.listen(WORK_CHANNEL, on_new)
+
     def pending_count(self) -> int:
         with self.db.read() as tx:
             return int(tx.execute(f"SELECT COUNT(*) FROM notifications WHERE {_PENDING}").fetchone()[0])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,7 @@ class PostgresDatabase:
                 raise ConfigError(
                     f"setting 'database_password_file': cannot read {password_file}: {exc.strerror}"
                 ) from None
+        self._connect_kwargs = kwargs
         self._pool = ConnectionPool(
             self.url,
             kwargs=kwargs,
@@ -267,6 +268,17 @@ class PostgresDatabase:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
         return applied
+
+    def listen(self, channel: str, on_notify: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_notify`` on each NOTIFY on ``channel`` (a thread with its own connection); returns
+        the function that stops listening."""
+        from receiver.store.pg_listen import PgListener
+
+        def connect() -> Any:
+            return self._psycopg.connect(self.url, autocommit=True, **self._connect_kwargs)
+
+        listener = PgListener(connect, channel, on_notify, description=self.description).start()
+        return listener.stop
 
     def close(self) -> None:
         self._pool.close()

@@ -84,6 +84,10 @@ class Database(Protocol):
     def migrate(self) -> list[int]:
         """Apply pending migrations once (even with several processes starting together)."""
 
+    def listen(self, channel: str, on_notify: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_notify`` when another process signals ``channel`` (a hint: where the backend has no
+        such signal, never); returns the function that stops listening."""
+
     def schema_version(self) -> int: ...
 
     def newest_migration(self) -> int: ...

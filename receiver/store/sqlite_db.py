@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -302,6 +302,10 @@ class SQLiteDatabase:
             applied.append(migration.version)
         return applied
 
+    def listen(self, channel: str, on_notify: Callable[[], None]) -> Callable[[], None]:
+        """SQLite has no signal between processes: nothing to listen to (workers on one file poll)."""
+        return _nothing
+
     def close(self) -> None:
         self._closed = True
         with self._lock:
@@ -309,3 +313,7 @@ class SQLiteDatabase:
                 with suppress(sqlite3.Error):
                     conn.close()
             self._all.clear()
+
+
+def _nothing() -> None:
+    return None

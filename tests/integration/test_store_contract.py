@@ -7,6 +7,7 @@ whatever one claims, the other must not, and nothing is written twice.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -377,3 +378,29 @@ def test_two_replicas_draining_one_channel_send_each_message_once_in_order(
     for t in threads:
         t.join(60)
     assert sent == list(range(40))  # each once, in the channel's order, whichever replica sent it
+
+
+def test_a_commit_by_one_replica_wakes_the_watchers_of_another_on_postgresql_only(
+    opener: Callable[..., SqlStore],
+) -> None:
+    writer, watcher = opener(), opener()
+    woken = threading.Event()
+    calls: list[float] = []
+
+    def on_new() -> None:
+        calls.append(time.monotonic())
+        woken.set()
+
+    stop = watcher.watch(on_new)
+    try:
+        if watcher.dialect == "postgresql":
+            assert woken.wait(10), "the listener calls back once connected (work committed before it)"
+            time.sleep(0.3)
+            woken.clear()
+            writer.record_notification(b'{"n": 1}', "g")
+            assert woken.wait(5), "a commit by another store on the same database wakes the watcher"
+        else:  # SQLite has no signal between processes: its workers poll
+            writer.record_notification(b'{"n": 1}', "g")
+            assert not woken.wait(1.0) and calls == []
+    finally:
+        stop()
