@@ -39,12 +39,11 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,35 +51,27 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from model_server.artifacts import load_version
+from model_server.errors import RequestError
 from model_server.faults import FaultBoard
-from model_server.instrumentation import (
-    DEFAULT_TOOL_NAMES,
-    InstrumentationConfig,
-    ServingMetrics,
-    VersionInstruments,
+from model_server.generation import (
+    CANNED_REPLIES,
+    GUARDRAIL_THRESHOLDS,
+    RISKY_TOOLS,
+    SAFE_REPLY,
+    TOXIC_REPLIES,
+    canonical_tool,
+    parse_tools,
+    tool_policy,
 )
+from model_server.generation import MAX_TOOLS as MAX_TOOLS
+from model_server.instrumentation import DEFAULT_TOOL_NAMES, InstrumentationConfig, ServingMetrics
+from model_server.routing import Routing, Served
 
 __all__ = ["MAX_BODY_BYTES", "RISKY_TOOLS", "ModelServer", "RequestError", "Routing", "ServerConfig"]
 
 log = logging.getLogger("model_server")
 
-SAFE_REPLY = "I can't help with that, but I'm happy to help with something else."
-CANNED_REPLIES = (
-    "Thanks for asking. Here is a short, helpful answer.",
-    "Good question: the answer depends on your settings; check the documentation.",
-    "Sure, I can help with that. Let's go step by step.",
-)
-TOXIC_REPLIES = (
-    "You idiot, that is a stupid question.",
-    "Shut up, loser. I hate this.",
-)
-GUARDRAIL_THRESHOLDS = {1: 0.5, 2: 0.2}
 MAX_BODY_BYTES = 64 * 1024
-#: Tools refused while the registry's ``tools_blocked`` switch is set: they act outside the conversation
-#: (browse, run code, send mail, write files), so a misbehaving model can do harm through them.
-RISKY_TOOLS: frozenset[str] = frozenset({"web_browse", "code_exec", "send_email", "file_write"})
-MAX_TOOLS = 32
-_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -97,79 +88,6 @@ class ServerConfig:
     psi_window: int = 1000
     psi_min_samples: int = 100
     registry_token_file: str | None = None  # MLflow bearer token (else $MLFLOW_TRACKING_TOKEN)
-
-
-@dataclass(frozen=True)
-class Served:
-    """One loaded version: its estimator (None for non-classifiers), instruments and metadata."""
-
-    version: str
-    estimator: Any
-    instruments: VersionInstruments
-    impute: np.ndarray
-    metadata: Mapping[str, Any]
-    positive_rate: float
-
-
-@dataclass(frozen=True)
-class Routing:
-    """An immutable snapshot of what to serve; replaced wholesale on every registry change."""
-
-    generation: int
-    active: str | None
-    traffic: dict[str, float]
-    mode: str
-    guardrail_level: int
-    served: dict[str, Served] = field(default_factory=dict)
-    tools_blocked: bool = False
-    _choices: tuple[str, ...] = ()
-    _cumulative: tuple[float, ...] = ()
-
-    @classmethod
-    def build(
-        cls,
-        generation: int,
-        active: str | None,
-        traffic: Mapping[str, float],
-        mode: str,
-        guardrail_level: int,
-        served: dict[str, Served],
-        *,
-        tools_blocked: bool = False,
-    ) -> Routing:
-        weighted = [(v, float(w)) for v, w in sorted(traffic.items()) if w > 0 and v in served]
-        if not weighted and active in served:
-            weighted = [(str(active), 100.0)]
-        total = sum(w for _, w in weighted)
-        running, cumulative = 0.0, []
-        for _, w in weighted:
-            running += w / total
-            cumulative.append(running)
-        return cls(
-            generation,
-            active,
-            dict(traffic),
-            mode,
-            guardrail_level,
-            served,
-            tools_blocked,
-            tuple(v for v, _ in weighted),
-            tuple(cumulative),
-        )
-
-    def choose(self, rnd: float) -> Served | None:
-        for version, edge in zip(self._choices, self._cumulative, strict=True):
-            if rnd < edge:
-                return self.served[version]
-        return self.served[self._choices[-1]] if self._choices else None
-
-
-class RequestError(Exception):
-    def __init__(self, status: int, message: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.problems = problems or []
 
 
 class ModelServer:
@@ -395,7 +313,7 @@ class ModelServer:
         start = time.perf_counter()
         if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
             raise RequestError(400, "body must be a JSON object with a 'prompt' string")
-        tools = _tool_names(body.get("tools"))
+        tools = parse_tools(body.get("tools"))
         routing, served = self._pick()
         vi = served.instruments
         faults = self.faults.for_version(served.version)
@@ -413,11 +331,11 @@ class ModelServer:
         level = routing.guardrail_level
         blocked = level >= 3 or (level in GUARDRAIL_THRESHOLDS and toxicity >= GUARDRAIL_THRESHOLDS[level])
         toxic = classifier.is_toxic(reply)
-        allowed, refused = _tool_policy(tools, routing.tools_blocked)
+        allowed, refused = tool_policy(tools, routing.tools_blocked)
         vi.observe_output(toxic=toxic, blocked=blocked)
         if tools:
             vi.observe_tools(
-                allowed=[_canonical_tool(n) for n in allowed], refused=[_canonical_tool(n) for n in refused]
+                allowed=[canonical_tool(n) for n in allowed], refused=[canonical_tool(n) for n in refused]
             )
         vi.observe(None, None, time.perf_counter() - start)
         return {
@@ -444,40 +362,6 @@ class ModelServer:
             "faults": self.faults.snapshot(),
             "last_sync_error": self.last_sync_error,
         }
-
-
-def _tool_names(raw: Any) -> list[str]:
-    """The ``tools`` of a /generate body: distinct names in request order; 400 naming every bad entry."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise RequestError(400, f"'tools' must be a list of tool names, got {type(raw).__name__}")
-    if len(raw) > MAX_TOOLS:
-        raise RequestError(400, f"'tools' may name at most {MAX_TOOLS} tools, got {len(raw)}")
-    problems = [
-        f"tools[{i}]: expected a tool name of 1-64 letters, digits, '_' or '-', got {name!r}"[:200]
-        for i, name in enumerate(raw)
-        if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name)
-    ]
-    if problems:
-        raise RequestError(400, "invalid 'tools'", problems)
-    return list(dict.fromkeys(raw))
-
-
-def _tool_policy(tools: Sequence[str], blocked: bool) -> tuple[list[str], list[str]]:
-    """(allowed, refused): with the switch set, risky tools are refused; otherwise everything is allowed."""
-    if not blocked:
-        return list(tools), []
-    allowed: list[str] = []
-    refused: list[str] = []
-    for name in tools:
-        (refused if _canonical_tool(name) in RISKY_TOOLS else allowed).append(name)
-    return allowed, refused
-
-
-def _canonical_tool(name: str) -> str:
-    """``Code-Exec`` -> ``code_exec``: the form risky tools and the metric's ``tool`` label use."""
-    return name.lower().replace("-", "_")
 
 
 def _fallback_score(served: Served, row: np.ndarray) -> float:
