@@ -7,9 +7,11 @@
     assert report.passed
 
 Modules: ``scenarios`` (what to break, what proves containment), ``stack`` (start/stop the processes),
-``run`` (inject, watch every hop), ``floors`` (the configured minimum per hop), ``report`` (text/JSON),
-``progress`` (the progress line), ``chatsink`` (records chat and pager posts), ``traffic``, ``runbooks``
-(time-compressed runbook copies).
+with ``processes`` (spawn, stop, wait until healthy) and ``stackfiles`` (secrets, receiver configs);
+``run`` (inject, watch every hop), with ``probe`` (HTTP reads of the stack), ``observe`` (judge each poll)
+and ``results`` (the per-scenario record and the report); ``floors`` (the configured minimum per hop),
+``report`` (text/JSON), ``progress`` (the progress line), ``chatsink`` (records chat and pager posts),
+``traffic``, ``runbooks`` (time-compressed runbook copies).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def _alert_rules(rules_doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def compute_floors(stack: Any, scenarios: Sequence[Scenario]) -> Floors:
     """Floors per scenario and hop (seconds after the fault) from the stack's generated configs."""
-    from receiver.drill.stack import load_yaml
+    from receiver.drill.stackfiles import load_yaml
 
     prom = load_yaml(stack.config_paths.prometheus)
     rules = _alert_rules(load_yaml(stack.config_paths.rules))
@@ -153,7 +153,7 @@ def compute_floors(stack: Any, scenarios: Sequence[Scenario]) -> Floors:
 
 
 def _verify_for(stack: Any, scenario: Scenario) -> float | None:
-    from receiver.drill.stack import load_yaml
+    from receiver.drill.stackfiles import load_yaml
 
     for runbook in reversed(scenario.runbooks):
         path = stack.runbooks_dir / f"{runbook}.yml"

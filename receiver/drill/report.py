@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.drill.floors import SIGNAL_HOP
-from receiver.drill.run import HOPS, DrillReport, ScenarioResult
+from receiver.drill.results import HOPS, DrillReport, ScenarioResult
 
 __all__ = ["render_json", "render_text"]
 

@@ -8,105 +8,41 @@ time-compressed runbooks, the receiver's config file, data dirs and one log per 
 loopback) started first and stopped last; the receiver and the model servers then talk to it by URL.
 Each child runs
 in its own process group, so :meth:`Stack.stop` (always called from ``finally``) takes down anything it
-spawned; it is idempotent and safe to call from a signal handler's unwinding.
+spawned; it is idempotent and safe to call from a signal handler's unwinding. How a child is run lives
+in :mod:`receiver.drill.processes`, the secrets and receiver configs it writes in
+:mod:`receiver.drill.stackfiles`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
 from receiver.drill.chatsink import ChatSink
+from receiver.drill.processes import ManagedProcess, find_binary, free_port, spawn, wait_healthy
 from receiver.drill.progress import Progress
-from receiver.drill.runbooks import channel_names, write_compressed_runbooks
-from receiver.errors import ConfigError, DrillError, ReceiverError
+from receiver.drill.runbooks import write_compressed_runbooks
+from receiver.drill.stackfiles import second_peer_config, write_receiver_config, write_secret
+from receiver.errors import DrillError, ReceiverError
 
+# ManagedProcess and free_port live in receiver.drill.processes, re-exported: bench/alert_storm.py imports
+# them from here
 __all__ = ["ManagedProcess", "Stack", "StackError", "StackOptions", "free_port"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 StackError = DrillError
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _binary(*names: str) -> str:
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    raise StackError(
-        f"none of {', '.join(names)} is on PATH; run scripts/setup.sh "
-        "(installs Debian's prometheus and prometheus-alertmanager)"
-    )
-
-
-def _write_secret(path: Path, value: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    return path
-
-
-@dataclass
-class ManagedProcess:
-    """A child in its own process group, logging to ``log_path``."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def signal_group(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signum)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.signal_group(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.signal_group(signal.SIGKILL)
-                self.process.wait(timeout=5)
-        else:
-            self.signal_group(signal.SIGKILL)  # stray grandchildren, if any
-
-    def kill(self) -> None:
-        self.signal_group(signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
-
-    def log_tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
 
 
 #: The receiver's address in the shipped rules and runbooks (docker compose's service name).
@@ -181,12 +117,12 @@ class Stack:
         factor = self.options.factor or DEFAULT_FACTOR
         self.factor = factor
         progress.stage("starting", f"work dir {self.workdir}")
-        webhook_token = _write_secret(self.secrets_dir / "webhook-token", secrets.token_urlsafe(32))
+        webhook_token = write_secret(self.secrets_dir / "webhook-token", secrets.token_urlsafe(32))
         self.admin_token = secrets.token_urlsafe(32)
-        admin_token = _write_secret(self.secrets_dir / "admin-token", self.admin_token)
+        admin_token = write_secret(self.secrets_dir / "admin-token", self.admin_token)
         self.model_server_token = secrets.token_urlsafe(32)
-        ms_token = _write_secret(self.secrets_dir / "model-server-token", self.model_server_token)
-        pager_key = _write_secret(self.secrets_dir / "pager-routing-key", secrets.token_hex(16))
+        ms_token = write_secret(self.secrets_dir / "model-server-token", self.model_server_token)
+        pager_key = write_secret(self.secrets_dir / "pager-routing-key", secrets.token_hex(16))
 
         self.sink = ChatSink()
         ports = {name: free_port() for name in ("prometheus", "alertmanager", "receiver")}
@@ -257,7 +193,7 @@ class Stack:
         self.config_paths = paths
         alertmanager_configs = [paths.alertmanager]
         if self.options.ha:
-            alertmanager_configs.append(self._second_peer_config(paths, webhook_token, factor))
+            alertmanager_configs.append(second_peer_config(self, paths, webhook_token, factor))
         from receiver.config import Settings
 
         scales_itself = "time_scale" in {f.name for f in dataclasses.fields(Settings)}
@@ -270,7 +206,7 @@ class Stack:
             if COMPOSE_RECEIVER in text:
                 path.write_text(text.replace(COMPOSE_RECEIVER, self.receiver_url))
         receiver_configs = [
-            self._write_receiver_config(webhook_token, admin_token, pager_key, url=url, replica=n)
+            write_receiver_config(self, webhook_token, admin_token, pager_key, url=url, replica=n)
             for n, url in enumerate(self.replica_urls, start=1)
         ]
 
@@ -278,7 +214,7 @@ class Stack:
         self._spawn(
             "prometheus",
             [
-                _binary("prometheus"),
+                find_binary("prometheus"),
                 f"--config.file={paths.prometheus}",
                 f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
@@ -306,7 +242,7 @@ class Stack:
             self._spawn(
                 name,
                 [
-                    _binary("prometheus-alertmanager", "alertmanager"),
+                    find_binary("prometheus-alertmanager", "alertmanager"),
                     f"--config.file={config}",
                     f"--storage.path={self.workdir / f'{name}-data'}",
                     f"--web.listen-address={url.removeprefix('http://')}",
@@ -353,93 +289,8 @@ class Stack:
                 reason=f"drill setup: {version} released before the fault",
             )
 
-    def _second_peer_config(self, paths: Any, webhook_token: Path, factor: float) -> Path:
-        """The second Alertmanager peer posts to the second replica; Prometheus alerts both peers and
-        scrapes both replicas."""
-        from receiver.rulegen import render_drill_configs
-
-        second = render_drill_configs(
-            self.config_dir / "peer-2",
-            receiver_url=self.replica_urls[1] + "/api/v1/alerts",
-            model_server_targets={u.removeprefix("http://"): m for m, u in self.server_urls.items()},
-            alertmanager_url=self.alertmanager_urls[1],
-            credentials_file=webhook_token,
-            factor=factor,
-            repo_root=self.options.repo_root,
-        )
-        prom = yaml.safe_load(paths.prometheus.read_text())
-        for manager in prom.get("alerting", {}).get("alertmanagers", []):
-            for static in manager.get("static_configs", []):
-                static["targets"] = [u.removeprefix("http://") for u in self.alertmanager_urls]
-        first_receiver = self.receiver_url.removeprefix("http://")
-        for job in prom.get("scrape_configs", []):
-            for static in job.get("static_configs", []):
-                if first_receiver in static.get("targets", []):
-                    static["targets"] = [u.removeprefix("http://") for u in self.replica_urls]
-        paths.prometheus.write_text(yaml.safe_dump(prom, sort_keys=False))
-        return Path(second.alertmanager)
-
-    def _write_receiver_config(
-        self, webhook_token: Path, admin_token: Path, pager_key: Path, *, url: str, replica: int
-    ) -> Path:
-        """A replica's YAML config. Settings this checkout does not know yet are left out (and listed)."""
-        from receiver.config import Settings
-
-        assert self.sink is not None
-        channel_files = {}
-        for name in channel_names(self.options.repo_root / "runbooks"):
-            channel_files[name] = str(
-                _write_secret(self.secrets_dir / f"channel-{name}", f"{self.sink.url}/chat/{name}")
-            )
-        port = int(url.rsplit(":", 1)[1])
-        wanted: dict[str, Any] = {
-            "host": "127.0.0.1",
-            "port": port,
-            "data_dir": str(self.workdir / f"receiver-data-{replica}"),
-            "runbooks_dir": str(self.runbooks_dir),
-            "webhook_token_file": str(webhook_token),
-            "admin_token_file": str(admin_token),
-            "prometheus_url": self.prometheus_url,
-            "alertmanager_url": self.alertmanager_url,
-            **(
-                {"registry_url": self.registry_target}
-                if self.mlflow_url
-                else {"registry_db": str(self.registry_db)}
-            ),
-            "dry_run": self.options.dry_run,
-            "worker_poll_interval": self.options.worker_poll_interval,
-            "log_format": "text",
-            "public_url": self.receiver_url,
-            "channels": {name: {"type": "slack", "url_file": path} for name, path in channel_files.items()},
-            "pager_url": f"{self.sink.url}/pager",
-            "pager_routing_key_file": str(pager_key),
-            "time_scale": 1.0 / self.factor,
-            "replica": f"receiver-{replica}",
-        }
-        if self.database_url:
-            wanted["database_url"] = self.database_url
-        known = {f.name for f in dataclasses.fields(Settings)}
-        self.receiver_settings = {k: v for k, v in wanted.items() if k in known}
-        self.dropped_settings = sorted(set(wanted) - known)
-        path = self.config_dir / ("receiver.yml" if replica == 1 else f"receiver-{replica}.yml")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(self.receiver_settings, sort_keys=False)
-        path.write_text("# generated by receiver drill\n" + text)
-        return path
-
     def _spawn(self, name: str, argv: list[str], url: str, cwd: Path | None = None) -> ManagedProcess:
-        log_path = self.workdir / "logs" / f"{name}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
-                argv,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=cwd or self.options.repo_root,
-                start_new_session=True,
-            )
-        managed = ManagedProcess(name, process, url, log_path)
+        managed = spawn(name, argv, url, logs_dir=self.workdir / "logs", cwd=cwd or self.options.repo_root)
         self.processes[name] = managed
         return managed
 
@@ -450,30 +301,7 @@ class Stack:
         timeout: float | None = None,
     ) -> None:
         timeout = self.options.start_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        pending = dict(checks)
-        while pending:
-            for name in list(pending):
-                proc = self.processes[name]
-                if not proc.alive():
-                    raise StackError(
-                        f"{name} exited with {proc.process.returncode} while starting; "
-                        f"log {proc.log_path}:\n{proc.log_tail()}"
-                    )
-                url, headers = pending[name]
-                try:
-                    if requests.get(url, headers=headers, timeout=1).status_code == 200:
-                        del pending[name]
-                except requests.RequestException:
-                    pass
-            if not pending:
-                break
-            if time.monotonic() > deadline:
-                names = ", ".join(sorted(pending))
-                raise StackError(f"not healthy after {timeout:g}s: {names} (logs in {self.workdir / 'logs'})")
-            progress.stage("waiting until healthy", f"{len(pending)} pending: {', '.join(sorted(pending))}")
-            time.sleep(0.2)
-        progress.note(f"healthy: {', '.join(sorted(checks))}")
+        wait_healthy(self.processes, checks, progress, timeout=timeout, logs_dir=self.workdir / "logs")
 
     def stop(self) -> None:
         """Stop every process this stack started (reverse order) and the sink; remove a temp work dir."""
@@ -551,10 +379,3 @@ class Stack:
     def check_processes(self, expected_dead: Callable[[str], bool] = lambda _n: False) -> list[str]:
         """Names of processes that died although nothing killed them on purpose."""
         return [n for n, p in self.processes.items() if not p.alive() and not expected_dead(n)]
-
-
-def load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
