@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from receiver.durations import parse_prometheus_duration
+from receiver.durations import format_duration, parse_prometheus_duration
 from receiver.errors import ConfigError
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "compress_duration",
     "compress_expr",
     "compress_rules",
-    "format_duration",
     "main",
     "parse_duration",
     "render_drill_configs",
@@ -76,23 +75,14 @@ def parse_duration(text: str) -> float:
         raise ConfigError(f"not a Prometheus duration: {text!r}") from None
 
 
-def format_duration(seconds: float) -> str:
-    """The shortest Prometheus duration for ``seconds`` (rounded to whole milliseconds)."""
-    ms = round(seconds * 1000)
-    if ms <= 0:
-        raise ConfigError(f"duration must be positive, got {seconds}s")
-    parts = []
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        count, ms = divmod(ms, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
-
-
 def compress_duration(text: str, factor: float, floor_s: float) -> str:
     """``text`` divided by ``factor``, never below ``floor_s`` (nor above the original)."""
     original = parse_duration(text)
-    return format_duration(min(original, max(original / factor, floor_s)))
+    seconds = min(original, max(original / factor, floor_s))
+    compressed = format_duration(seconds)
+    if compressed == "0s":
+        raise ConfigError(f"duration must be positive, got {seconds}s")
+    return compressed
 
 
 def compress_expr(expr: str, factor: float, range_floor_s: float = RANGE_FLOOR_S) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver.durations import DURATION_PATTERN
+
 __all__ = [
     "ACTION_KINDS",
     "ACTION_PARAM_SCHEMAS",
@@ -19,10 +21,6 @@ __all__ = [
     "params_schema",
     "step_params",
 ]
-
-#: Prometheus-style duration (``500ms``, ``30s``, ``5m``, ``1h30m``, ``2d``); the same pattern is in
-#: ``runbooks/runbook.schema.json`` (a test keeps them equal).
-DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 #: Keys of a step that are not parameters of its action.
 STEP_RESERVED_KEYS: frozenset[str] = frozenset(

@@ -27,7 +27,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from receiver.backtest.rules import RecordingRule, format_duration
+from receiver.backtest.rules import RecordingRule
+from receiver.durations import format_duration
 from receiver.errors import BacktestError
 from receiver.matchers import LABEL_NAME_PATTERN, OPERATORS
 

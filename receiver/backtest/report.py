@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.backtest.engine import BacktestResult, Episode
-from receiver.backtest.rules import format_duration
 from receiver.backtest.scoring import AlertScore, Score
 from receiver.backtest.times import format_time
+from receiver.durations import format_duration
 
 __all__ = ["render_text", "to_json"]
 

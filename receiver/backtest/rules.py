@@ -22,7 +22,6 @@ __all__ = [
     "AlertRule",
     "RecordingRule",
     "RuleGroup",
-    "format_duration",
     "load_rule_files",
     "parse_duration",
 ]
@@ -42,19 +41,6 @@ def parse_duration(text: str | int | float) -> float:
         return parse_prometheus_duration(str(text))
     except ValueError:
         raise ValueError(f"not a Prometheus duration: {text!r} (expected e.g. 30s, 5m, 1h30m)") from None
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest Prometheus spelling of ``seconds`` (``90`` → ``1m30s``)."""
-    if seconds <= 0:
-        return "0s"
-    millis = round(seconds * 1000)
-    parts = []
-    for unit, name in ((86400_000, "d"), (3600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")):
-        count, millis = divmod(millis, unit)
-        if count:
-            parts.append(f"{count}{name}")
-    return "".join(parts)
 
 
 @dataclass(frozen=True)

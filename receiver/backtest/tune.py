@@ -34,8 +34,9 @@ from receiver.backtest.engine import (
     query_presence,
 )
 from receiver.backtest.promql import Inliner
-from receiver.backtest.rules import AlertRule, RuleGroup, format_duration
+from receiver.backtest.rules import AlertRule, RuleGroup
 from receiver.backtest.scoring import Incident, score
+from receiver.durations import format_duration
 from receiver.errors import BacktestError
 
 __all__ = [

@@ -53,3 +53,31 @@ def test_units_out_of_order_are_refused(first: tuple[str, float], second: tuple[
         return
     with pytest.raises(ValueError):
         parse_prometheus_duration(f"1{first[0]}1{second[0]}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=400 * 86_400_000))
+def test_format_then_parse_is_the_identity_in_whole_milliseconds(millis: int) -> None:
+    from receiver.durations import format_duration
+
+    text = format_duration(millis / 1000)
+    assert parse_prometheus_duration(text) == pytest.approx(millis / 1000, abs=1e-9)
+    assert "w" not in text and "y" not in text  # days at most, as rule files spell them
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(0, "0s"), (0.0004, "0s"), (0.0005, "0s"), (0.0015, "2ms"), (90, "1m30s"), (86_400 * 8, "8d")],
+)
+def test_format_duration_edges(seconds: float, text: str) -> None:
+    from receiver.durations import format_duration
+
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("seconds", [-1.0, math.nan, math.inf])
+def test_format_duration_refuses_what_has_no_spelling(seconds: float) -> None:
+    from receiver.durations import format_duration
+
+    with pytest.raises(ValueError, match="duration must"):
+        format_duration(seconds)

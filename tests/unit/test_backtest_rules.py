@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from receiver.backtest.promql import Inliner
-from receiver.backtest.rules import RecordingRule, format_duration, load_rule_files, parse_duration
+from receiver.backtest.rules import RecordingRule, load_rule_files, parse_duration
+from receiver.durations import format_duration
 from receiver.errors import BacktestError
 
 GOOD = """
