@@ -50,21 +50,32 @@ OTHER_TOOL_LABEL = "_other"
 class FeatureBaselineLike(Protocol):
     """One feature of a baseline: interior bin ``edges`` (open-ended outer bins), proportions, range."""
 
-    name: str
-    edges: Sequence[float]
-    proportions: Sequence[float]
-    min: float
-    max: float
+    # read-only properties, so that a frozen dataclass (``model_registry.FeatureBaseline``) fits
+    @property
+    def name(self) -> str: ...
+    @property
+    def edges(self) -> Sequence[float]: ...
+    @property
+    def proportions(self) -> Sequence[float]: ...
+    @property
+    def min(self) -> float: ...
+    @property
+    def max(self) -> float: ...
 
 
 class BaselineLike(Protocol):
     """What the instrumentation reads from a registry baseline (``model_registry.Baseline`` fits)."""
 
-    auc: float | None
-    score_mean: float
-    score_std: float
-    positive_rate: float
-    features: Sequence[FeatureBaselineLike]
+    @property
+    def auc(self) -> float | None: ...
+    @property
+    def score_mean(self) -> float: ...
+    @property
+    def score_std(self) -> float: ...
+    @property
+    def positive_rate(self) -> float: ...
+    @property
+    def features(self) -> Sequence[FeatureBaselineLike]: ...
 
 
 @dataclass(frozen=True)

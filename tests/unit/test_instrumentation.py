@@ -48,10 +48,8 @@ def setup() -> Setup:
     registry = CollectorRegistry()
     metrics = ServingMetrics(registry, InstrumentationConfig(psi_window=200, psi_min_samples=50))
     model = metrics.model("m")
-    # BaselineLike declares settable members, a frozen Baseline has read-only ones (a protocol to fix in
-    # model_server/instrumentation.py: its members should be read-only properties)
-    model.version("v1", baseline=baseline, metadata=META)  # type: ignore[arg-type]
-    model.version("v2", baseline=baseline, metadata=META)  # type: ignore[arg-type]
+    model.version("v1", baseline=baseline, metadata=META)  # a frozen Baseline fits BaselineLike
+    model.version("v2", baseline=baseline, metadata=META)
     model.set_serving(active="v1", traffic={"v1": 100.0}, mode="normal", guardrail_level=0)
     return registry, metrics, X
 
