@@ -484,10 +484,14 @@ def _posts_per_replica(
 
 
 def _at_peak(store: Any, expected_groups: int) -> bool:
-    """The storm's peak: half of the groups acknowledged (the backlog is then near its largest)."""
+    """The storm's peak: half of the groups acknowledged (the backlog is then near its largest) and some
+    response claimed (with ``--split-work`` the workers may not have claimed any yet when half is in)."""
     from bench.databases import count
 
-    return count(store, "SELECT COUNT(DISTINCT group_key) FROM notifications") >= expected_groups // 2
+    if count(store, "SELECT COUNT(DISTINCT group_key) FROM notifications") < expected_groups // 2:
+        return False
+    leased = "SELECT COUNT(*) FROM notifications WHERE state = 'applied' AND lease_until_ts > ?"
+    return count(store, leased, (time.time(),)) > 0
 
 
 def main() -> int:

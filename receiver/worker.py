@@ -3,7 +3,8 @@
 One *apply* thread applies notifications (cheap, in order within each group) and ``respond_threads``
 *respond* threads run the responses (evidence, actions, messages: slow, and mostly waiting on the network),
 each on a different group, so a slow endpoint or a hung Prometheus holds up only its own incident. They wake
-when the webhook commits a notification (:meth:`Worker.notify`) or the apply thread produces events, and
+when the webhook commits a notification (:meth:`Worker.notify`: this process's webhook, or on PostgreSQL
+any replica's commit, through the store's :meth:`watch`) or the apply thread produces events, and
 otherwise poll every ``poll_interval`` seconds, so work written by another replica on the same database, or
 left over from before a restart, is picked up too.
 
