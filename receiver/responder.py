@@ -22,15 +22,17 @@ entries carry dedupe keys, timers are one row per (incident, kind). So a repeate
 duplicate, a retry after a failure or a restart mid-way never acts or speaks twice.
 
 Runbook durations are multiplied by ``time_scale`` (1.0 in production; drills compress time with it).
+
+This module holds the pipeline events and the human controls; the timers are in
+:mod:`receiver.response_timers` and the actions both go through (steps, pages, escalation) in
+:mod:`receiver.response_actions`, the bases of :class:`Responder`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
@@ -41,35 +43,24 @@ from receiver.approvals import ApprovalDesk
 from receiver.comms.channels import ChannelSet
 from receiver.comms.outbox import Outbox
 from receiver.comms.speaker import Speaker
-from receiver.errors import NotFound
-from receiver.evidence import EvidenceRecorder, render_query
+from receiver.evidence import EvidenceRecorder
 from receiver.incidents import IncidentEvent
 from receiver.prom import PrometheusClient
-from receiver.runbooks import Runbook, RunbookSet
-from receiver.runbooks.sections import Duration
+from receiver.response_actions import LIVE_STATES as _LIVE
+from receiver.response_actions import ResponseSettings
+from receiver.response_timers import ResponseTimers
+from receiver.runbooks import RunbookSet
 from receiver.status import StatusBuilder
-from receiver.store.base import IncidentDetail, Store
+from receiver.store.base import Store
 from receiver.template_context import template_context
-from receiver.timers import Timer, TimerQueue
-from receiver.verification import VerificationState, check_condition
+from receiver.timers import TimerQueue
 
 __all__ = ["Responder", "ResponseSettings"]
 
 log = logging.getLogger("receiver.responder")
 
-_LIVE = ("open", "contained")
 
-
-@dataclass(frozen=True)
-class ResponseSettings:
-    time_scale: float = 1.0
-    verify_interval: float = 15.0  # seconds between verify checks (scaled, at least 0.5 s)
-    actor: str = "receiver"
-    public_url: str | None = None
-    evidence_budget: float = 10.0  # seconds for all evidence queries of one moment together
-
-
-class Responder:
+class Responder(ResponseTimers):  # ResponseTimers is a ResponseActions
     """Implements the pipeline's ``Responder`` protocol and the timer handlers of the scheduler."""
 
     def __init__(
@@ -110,25 +101,6 @@ class Responder:
         self.approvals = ApprovalDesk(store, self, clock=clock, time_scale=self.settings.time_scale)
         if executor.gate is None:
             executor.gate = self.approvals.gate
-
-    # -- durations ----------------------------------------------------------------------------------------
-    def scaled(self, duration: Duration) -> float:
-        """A runbook duration in seconds, scaled by ``time_scale``."""
-        return duration.seconds * self.settings.time_scale
-
-    def shown_query(self, detail: IncidentDetail, query: Any) -> str:
-        """The PromQL as it actually runs for this incident (labels filled in), for people to read."""
-        try:
-            return render_query(str(query or ""), template_context(detail))
-        except Exception:  # a bad template shows as written; the check itself reports the error
-            return str(query or "")
-
-    def describe(self, duration: Duration) -> str:
-        """A runbook duration as people read it, with the compressed value when time is scaled."""
-        if self.settings.time_scale == 1.0:
-            return duration.text
-        scale = self.settings.time_scale
-        return f"{duration.text} (scaled to {self.scaled(duration):g}s at time scale {scale:g})"
 
     # -- pipeline events -----------------------------------------------------------------------------------
     def handle(self, events: Sequence[IncidentEvent]) -> None:
@@ -207,17 +179,6 @@ class Responder:
         detail, runbook = self._load(incident_id)
         self.speaker.speak(detail, runbook, "update", sequence=sequence, summary=summary)
 
-    def _page_event(self, detail: IncidentDetail, runbook: Runbook, event: str) -> None:
-        """Acknowledge or resolve the page of this incident, once, if one was triggered."""
-        triggered = [r for r in self._ledger_keys(detail) if r.key.kind == "page" and r.state == "succeeded"]
-        if not any((r.result or {}).get("event_action") == "trigger" for r in triggered):
-            return
-        # the escalate phase: the page may come from escalation as well as from a contain step
-        step = StepSpec(id=f"auto-{event}-page", kind="page", params={"event": event})
-        ctx = self._action_context(detail, runbook)
-        outcome = self.executor.run_step(step, ctx, phase="escalate", automatic=True)
-        self._record_outcomes(detail.incident.id, [outcome])
-
     def resolve(self, incident_id: int, actor: str, note: str = "", *, from_pager: bool = False) -> bool:
         message = f"resolved by {actor}" + (f": {note}" if note else "")
         changed = self.log.transition(incident_id, "resolved", message, {"actor": actor, "note": note})
@@ -270,218 +231,3 @@ class Responder:
                 self._arm_timers(detail, runbook, [outcome])
                 self._escalate_if_asked(detail, runbook, [outcome])
         return outcomes
-
-    # -- timers ---------------------------------------------------------------------------------------------
-    def timer_handlers(self) -> dict[str, Callable[[Timer], tuple[float, dict[str, Any]] | None]]:
-        return {
-            "verify": self._on_verify_timer,
-            "escalate": self._on_escalate_timer,
-            "update": self._on_update_timer,
-            "approval": self.approvals.on_timer,
-        }
-
-    def _on_verify_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
-        detail, runbook = self._load(timer.incident_id)
-        if detail.incident.state == "closed":
-            return None
-        if runbook.verify is None:
-            return None  # the runbook lost its verify section since the timer was armed
-        query = runbook.verify.query
-        state = VerificationState.from_json(timer.payload["state"])
-        now = self.clock()
-        outcome = check_condition(self.prometheus, query, template_context(detail))
-        state = state.observe(now, outcome)
-        if state.status == "pending":
-            return now + self._verify_interval(state), {"state": state.to_json()}
-        if state.status == "passed":
-            data = {"verification": state.to_json(), "query": self.shown_query(detail, query)}
-            if detail.incident.state == "resolved":
-                # alerts resolved while we verified: record that containment held, keep the state
-                self.log.record_contained(
-                    timer.incident_id, f"verified after resolution: {state.reason}", data
-                )
-                return None
-            changed = self.log.transition(
-                timer.incident_id, "contained", f"verified: {state.reason}", data, allowed_from=("open",)
-            )
-            if changed:
-                detail = self.store.get_incident(timer.incident_id)
-                self.speaker.speak(
-                    detail,
-                    runbook,
-                    "contained",
-                    sequence=0,
-                    summary=f"Verified: {self.shown_query(detail, query)} — {state.reason}.",
-                )
-            return None
-        if detail.incident.state == "resolved":
-            self.log.add_timeline(
-                timer.incident_id,
-                "verification_failed",
-                f"verification {state.status} after resolution: {state.reason}",
-                {"verification": state.to_json(), "query": self.shown_query(detail, query)},
-                dedupe_key="verify:failed",
-            )
-            return None
-        self.log.add_timeline(
-            timer.incident_id,
-            "verification_failed",
-            f"verification {state.status}: {state.reason}",
-            {"verification": state.to_json(), "query": self.shown_query(detail, query)},
-            dedupe_key="verify:failed",
-        )
-        self._escalate(detail, runbook, f"containment not verified ({state.status}): {state.reason}")
-        return None
-
-    def _on_escalate_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
-        detail, runbook = self._load(timer.incident_id)
-        if detail.incident.state not in _LIVE or detail.incident.acknowledged_at:
-            return None
-        after = runbook.escalate.after if runbook.escalate else Duration.parse("30m")
-        self._escalate(detail, runbook, f"not acknowledged within {self.describe(after)}")
-        return None
-
-    def _on_update_timer(self, timer: Timer) -> tuple[float, dict[str, Any]] | None:
-        detail, runbook = self._load(timer.incident_id)
-        if detail.incident.state not in _LIVE:
-            return None
-        number = int(timer.payload.get("number", 1))
-        if runbook.comms is None:
-            return None
-        next_at = self.clock() + self.scaled(runbook.comms.cadence)
-        self.speaker.speak(
-            detail, runbook, "update", sequence=number, next_update_at=datetime.fromtimestamp(next_at, UTC)
-        )
-        return next_at, {"number": number + 1}
-
-    # -- internals ------------------------------------------------------------------------------------------
-    def _load(self, incident_id: int) -> tuple[IncidentDetail, Runbook]:
-        detail = self.store.get_incident(incident_id)
-        try:
-            runbook = self.runbooks.get(detail.incident.runbook_id)
-        except NotFound:
-            runbook = self.runbooks.match({})  # runbook removed since: respond as unmatched
-        return detail, runbook
-
-    def _ledger_keys(self, detail: IncidentDetail) -> list[Any]:
-        return list(self.executor.ledger.rows(str(detail.incident.id)))
-
-    def _action_context(
-        self, detail: IncidentDetail, runbook: Runbook, fingerprint: str | None = None
-    ) -> ActionContext:
-        ctx = template_context(detail, fingerprint)
-        incident = detail.incident
-        return ActionContext(
-            incident_id=str(incident.id),
-            model=incident.model or ctx["labels"].get("model", ""),
-            settings=self.action_settings,
-            runbook_id=runbook.id,
-            labels=ctx["labels"],
-            annotations=ctx["annotations"],
-            severity=incident.severity,
-            value=ctx["value"],
-            facts={"firing_count": ctx["firing_count"], "opened_at": incident.opened_at},
-            incident_key=incident.incident_key,
-            session=self.session,
-            notifier=self._notify,
-        )
-
-    def _contain(
-        self, detail: IncidentDetail, runbook: Runbook, fingerprint: str | None
-    ) -> list[StepOutcome]:
-        steps = list(runbook.contain)
-        if not steps:
-            return []
-        ctx = self._action_context(detail, runbook, fingerprint)
-        if runbook.cooldown is not None:
-            settings = replace(self.action_settings, cooldown_seconds=self.scaled(runbook.cooldown))
-            ctx = ctx.narrow(settings=settings)
-        outcomes = self.executor.run_steps(steps, ctx, phase="contain", dry_run=runbook.dry_run)
-        self._record_outcomes(detail.incident.id, outcomes)
-        return outcomes
-
-    def _record_outcomes(self, incident_id: int, outcomes: Sequence[StepOutcome]) -> None:
-        for outcome in outcomes:
-            if self.on_action is not None and not outcome.duplicate:
-                self.on_action(outcome.key.kind, outcome.state)
-            for index, entry in enumerate(outcome.timeline):
-                summary = entry.get("summary") or entry.get("error") or entry.get("event", "")
-                message = (
-                    f"{entry.get('phase', '')} {entry.get('action')} [{entry.get('step_id')}]: {summary}"
-                )
-                key = (
-                    f"action:{entry.get('phase')}:{entry.get('step_id')}:{entry.get('event')}:"
-                    f"{entry.get('attempt', index)}"
-                )
-                self.log.add_timeline(incident_id, "action", message.strip(), entry, dedupe_key=key)
-
-    def _arm_timers(self, detail: IncidentDetail, runbook: Runbook, outcomes: Sequence[StepOutcome]) -> None:
-        now = self.clock()
-        incident_id = detail.incident.id
-        acted = [o for o in outcomes if o.state in ("succeeded", "dry_run")]
-        verify = runbook.verify
-        if verify is not None and acted:
-            state = VerificationState.start(now, self.scaled(verify.for_), self.scaled(verify.timeout))
-            if self.timers.schedule(
-                incident_id, "verify", now + self._verify_interval(state), {"state": state.to_json()}
-            ):
-                self.log.add_timeline(
-                    incident_id,
-                    "verification_started",
-                    f"verifying: {self.shown_query(detail, verify.query)} must hold for "
-                    f"{self.describe(verify.for_)}",
-                    {
-                        "query": self.shown_query(detail, verify.query),
-                        "for": verify.for_.text,
-                        "timeout": verify.timeout.text,
-                    },
-                    dedupe_key="verify:started",
-                )
-        if runbook.escalate is not None:
-            self.timers.schedule(incident_id, "escalate", now + self.scaled(runbook.escalate.after))
-        comms = runbook.comms
-        if comms is not None and comms.channels:
-            self.timers.schedule(incident_id, "update", now + self.scaled(comms.cadence), {"number": 1})
-
-    def _verify_interval(self, state: VerificationState) -> float:
-        step = min(self.settings.verify_interval * self.settings.time_scale, max(state.for_s / 4, 0.5))
-        return max(0.5, step)
-
-    def _escalate_if_asked(
-        self, detail: IncidentDetail, runbook: Runbook, outcomes: Sequence[StepOutcome]
-    ) -> None:
-        reasons = [f"{o.key.kind} [{o.key.step_id}]: {o.escalate}" for o in outcomes if o.escalate]
-        if reasons:
-            self._escalate(detail, runbook, "; ".join(reasons))
-
-    def _escalate(self, detail: IncidentDetail, runbook: Runbook, reason: str) -> None:
-        incident_id = detail.incident.id
-        spec = runbook.escalate
-        target = spec.to if spec else None
-        first = self.log.mark_escalated(incident_id)
-        self.log.add_timeline(
-            incident_id,
-            "escalated",
-            f"escalated to {target or 'on-call'}: {reason}",
-            {"to": target, "reason": reason},
-            dedupe_key=f"escalated:{reason}",
-        )
-        if spec is not None and spec.upgrade_to:
-            self.log.raise_severity(incident_id, spec.upgrade_to, f"escalation: {reason}")
-        if spec is not None and spec.page:
-            ctx = self._action_context(detail, runbook)
-            step = StepSpec(
-                id="escalation-page",
-                kind="page",
-                params={"service": spec.to or "on-call", "event": "trigger"},
-            )
-            outcome = self.executor.run_step(step, ctx, phase="escalate", automatic=True)
-            self._record_outcomes(incident_id, [outcome])
-        if first:
-            detail = self.store.get_incident(incident_id)
-            self.speaker.speak(detail, runbook, "escalated", sequence=0, summary=f"Escalated: {reason}")
-
-    def _notify(self, incident_id: str, channel: str, payload: Mapping[str, Any], dedupe_key: str) -> None:
-        """The ``notify`` action's notifier: render through the comms templates and queue on the outbox."""
-        detail, runbook = self._load(int(incident_id))
-        self.speaker.notify(detail, runbook, channel, payload, dedupe_key)
