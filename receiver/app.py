@@ -180,7 +180,7 @@ def create_app(
 
     if worker is not None:
         worker.start()
-        context.stop_watching = store.watch(worker.notify)  # another replica's commit wakes it at once
+        context.stop_watching = store.watch(worker.notify_remote)  # another replica's commit wakes it
         if response is not None:
             response.start()
     log.info(

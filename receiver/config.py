@@ -77,6 +77,9 @@ class Settings:
     threads: int = 64  # webhook threads mostly wait on a group commit: more of them share each one
     connection_limit: int = 1000  # open connections waitress keeps (see receiver/front.py)
     request_deadline: float = 10.0  # seconds from a request's first byte to its last, else dropped
+    shutdown_grace_seconds: float = (
+        10.0  # a stop waits this long for work in flight, then leaves it to leases
+    )
     log_level: str = "INFO"
     log_format: str = "json"
     run_worker: bool = True  # false: answer HTTP only; replicas that run it on the same database do the work
@@ -236,6 +239,10 @@ def _validate(settings: Settings) -> None:
         problems.append(f"threads: expected 1..256, got {settings.threads}")
     if not 10 <= settings.connection_limit <= 10000:
         problems.append(f"connection_limit: expected 10..10000, got {settings.connection_limit}")
+    if not 0 < settings.shutdown_grace_seconds <= 600:
+        problems.append(
+            f"shutdown_grace_seconds: expected 0 < seconds <= 600, got {settings.shutdown_grace_seconds}"
+        )
     if settings.request_deadline <= 0:
         problems.append(f"request_deadline: expected > 0 seconds, got {settings.request_deadline}")
     if settings.log_level.upper() not in _LOG_LEVELS:

@@ -80,15 +80,21 @@ class Worker:
         min_slice: float = 0.004,
         respond_threads: int = 4,
         lease_seconds: float | None = None,
+        remote_quiet: float = 0.1,
+        max_remote_wait: float = 0.5,
     ) -> None:
         self.pipeline = pipeline
         if lease_seconds is not None:
             pipeline.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.max_yield, self.min_slice = max_yield, min_slice
+        self.remote_quiet, self.max_remote_wait = remote_quiet, max_remote_wait
         self.respond_threads = max(1, respond_threads)
         self.foreground = Foreground()
         self._wake = threading.Event()
+        self._woken_locally = False
+        self._remote_first: float | None = None  # the first remote signal of the burst being waited out
+        self._remote_last = 0.0
         self._respond_wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -105,7 +111,17 @@ class Worker:
             thread.start()
 
     def notify(self) -> None:
+        """This process's webhook committed a notification: work at once."""
+        self._woken_locally = True
         if not self._wake.is_set():  # under load it mostly is: skip the Condition round trip
+            self._wake.set()
+
+    def notify_remote(self) -> None:
+        """Some process committed notifications (the store's watch: on PostgreSQL, any replica's commit)."""
+        self._remote_last = time.monotonic()
+        if self._remote_first is None:
+            self._remote_first = self._remote_last
+        if not self._wake.is_set():
             self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -128,7 +144,25 @@ class Worker:
             self.foreground.wait_idle(self.max_yield)
             if not self._slice():
                 self._wake.wait(self.poll_interval)
+                self._let_a_remote_burst_pass()
         log.info("worker stopped")
+
+    def _let_a_remote_burst_pass(self) -> None:
+        """Woken from idle by another process's commit only: start once its signals have paused for
+        ``remote_quiet`` seconds (at most ``max_remote_wait`` after the first). A lone notification waits
+        ``remote_quiet``; a storm flushed at a web-only replica is acknowledged first, instead of its answers
+        competing for the CPU with this worker (measured with ``bench/alert_storm.py --split-work``)."""
+        first, self._remote_first = self._remote_first, None
+        if self._woken_locally or first is None:
+            self._woken_locally = False
+            return
+        while not self._stop.is_set() and not self._woken_locally:
+            now = time.monotonic()
+            quiet = now - max(self._remote_last, first)
+            if quiet >= self.remote_quiet or now - first >= self.max_remote_wait:
+                break
+            self._stop.wait(self.remote_quiet - quiet)
+        self._remote_first = None
 
     def _slice(self) -> bool:
         """Apply until idle, or until a request is in flight and ``min_slice`` has passed; False when there

@@ -1,7 +1,10 @@
 """``receiver serve``: run the webhook receiver on waitress (a production WSGI server).
 
-Settings: defaults < ``--config`` YAML < ``RECEIVER_*`` environment < these flags. Stops cleanly on
-SIGTERM/SIGINT: the HTTP server closes, the worker finishes its current step, the store closes.
+Settings: defaults < ``--config`` YAML < ``RECEIVER_*`` environment < these flags. Stops on SIGTERM/SIGINT:
+the HTTP server closes, the worker finishes its current step, the store closes, all within
+``shutdown_grace_seconds``. Work still in flight then (an action's HTTP call to a slow endpoint, an evidence
+query to a hung Prometheus) is abandoned as in a crash: its lease lapses, and another replica, or this one
+restarted, applies the restart rule to it. A stop never hangs on someone else's endpoint.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import logging
 import os
 import signal
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -135,7 +139,30 @@ def handle(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
+        # armed before anything can block: it also covers the interpreter's exit, which joins the
+        # executor threads that run actions and evidence queries
+        watchdog = threading.Timer(
+            settings.shutdown_grace_seconds, _abandon, (settings.shutdown_grace_seconds,)
+        )
+        watchdog.daemon = True
+        watchdog.start()
         server.close()
         context.close()
         log.info("stopped")
     return 0
+
+
+def _abandon(grace: float) -> None:
+    counts: dict[str, int] = {}
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread is not threading.main_thread():
+            name = thread.name.rstrip("0123456789").rstrip("-_") or "thread"
+            counts[name] = counts.get(name, 0) + 1
+    log.warning(
+        "still busy %.0fs after the stop signal (threads: %s): exiting; work in flight is left to its lease "
+        "and the restart rule, as after a crash",
+        grace,
+        ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())) or "none",
+    )
+    logging.shutdown()
+    os._exit(0)

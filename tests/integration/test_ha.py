@@ -130,6 +130,7 @@ def ha_factory(tmp_path: Path, pg_url: str, recording_server: Any) -> Iterator[A
             "prometheus_url": "http://127.0.0.1:9",  # evidence is not under test here
             "worker_poll_interval": 0.2,
             "lease_seconds": 3,
+            "shutdown_grace_seconds": 2,
             "log_format": "text",
             **overrides,
         }
@@ -470,6 +471,12 @@ evidence:
         took = time.monotonic() - start
         # behind a 30 s action and 10 s of evidence budget it would take > 30 s; the floor here is ~1 s
         assert took < 5.0, f"the unrelated release waited {took:.1f}s"
+        # a stop does not wait for the slow hook: it leaves it to its lease after the grace (2 s here)
+        stopping = time.monotonic()
+        replica.process.terminate()
+        replica.process.wait(timeout=10)
+        assert time.monotonic() - stopping < 5.0 and replica.process.returncode == 0
+        assert "still busy 2s after the stop signal (threads: " in replica.log()
     finally:
         slow.stop()
         hung.close()

@@ -55,6 +55,33 @@ def test_worker_makes_progress_under_a_constant_flood_of_requests(store: SQLiteS
             worker.stop()
 
 
+def test_a_remote_burst_is_waited_out_until_it_pauses_but_a_local_commit_goes_at_once(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    pipeline = Pipeline(store, load_runbooks(write_runbooks(tmp_path / "rb")))
+    worker = Worker(pipeline, poll_interval=30, remote_quiet=0.3, max_remote_wait=5)
+    worker.start()
+    try:
+        time.sleep(0.2)  # its first pass found nothing; now it waits for a signal (or 30 s)
+        store.record_notification(json.dumps(notification(alert(feature="a"))).encode())
+        started = time.monotonic()
+        for _ in range(5):  # another process's commits keep signalling for ~0.5 s
+            worker.notify_remote()
+            time.sleep(0.1)
+        assert store.pending_count() == 1, "applied while the remote burst was still going"
+        wait_until(lambda: store.pending_count() == 0, timeout=3, message="applied once the burst paused")
+        assert time.monotonic() - started >= 0.7  # the burst (~0.4 s after the first) + 0.3 s quiet
+        time.sleep(0.2)
+        store.record_notification(json.dumps(notification(alert(feature="b"))).encode())
+        worker.notify_remote()  # the echo of a local commit: the local signal wins
+        worker.notify()
+        local = time.monotonic()
+        wait_until(lambda: store.pending_count() == 0, timeout=3, interval=0.01, message="local at once")
+        assert time.monotonic() - local < 0.25
+    finally:
+        worker.stop()
+
+
 def test_a_response_that_meets_an_unavailable_database_is_retried_without_using_an_attempt(
     tmp_path: Path,
 ) -> None:
