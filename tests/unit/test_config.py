@@ -39,6 +39,7 @@ def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
         ({"RECEIVER_PORT": "70000"}, "port: expected 0..65535, got 70000"),
         ({"RECEIVER_PROMETHEUS_URL": "localhost:9090"}, "prometheus_url: expected an http(s) URL"),
         ({"RECEIVER_MAX_BODY_BYTES": "10"}, "max_body_bytes: expected at least 1024"),
+        ({"RECEIVER_SHUTDOWN_GRACE_SECONDS": "0"}, "shutdown_grace_seconds: expected 0 < seconds <= 600"),
     ],
 )
 def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
