@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 from bench.databases import database, open_bench_store  # noqa: E402
 from bench.storm_counts import ClaimWatch, drained, storm_counts  # noqa: E402
 from receiver.drill.chatsink import ChatSink  # noqa: E402
-from receiver.drill.stack import ManagedProcess, free_port  # noqa: E402
+from receiver.drill.processes import ManagedProcess, free_port, spawn  # noqa: E402
 from receiver.rulegen import compress_alertmanager  # noqa: E402
 from tests.support.ha import ReceiverProcess  # noqa: E402
 
@@ -108,20 +108,6 @@ class TimingProxy:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-
-
-def _spawn(name: str, argv: list[str], url: str, workdir: Path) -> ManagedProcess:
-    log = workdir / f"{name}.log"
-    with log.open("ab") as handle:
-        proc = subprocess.Popen(
-            argv,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-            start_new_session=True,
-        )
-    return ManagedProcess(name, proc, url, log)
 
 
 def _wait(url: str, proc: ManagedProcess, timeout: float = 60.0) -> None:
@@ -257,7 +243,7 @@ def _start_alertmanagers(work: Path, targets: list[str], token: Path) -> list[st
         return [p.url for p in peers]
     amport = free_port()
     (work / "alertmanager.yml").write_text(yaml.safe_dump(docs[0]))
-    am = _spawn(
+    am = spawn(
         "alertmanager",
         [
             "prometheus-alertmanager",
@@ -267,7 +253,8 @@ def _start_alertmanagers(work: Path, targets: list[str], token: Path) -> list[st
             "--cluster.listen-address=",
         ],
         f"http://127.0.0.1:{amport}",
-        work,
+        logs_dir=work,
+        cwd=REPO,
     )
     _STOP.append(am.process)
     _wait(am.url + "/-/ready", am)

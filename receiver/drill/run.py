@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import requests
 
@@ -19,13 +18,12 @@ from receiver.drill.floors import SIGNAL_HOP, compute_floors, effective_floors
 from receiver.drill.observe import ScenarioObserver, first_incident, stage_of
 from receiver.drill.probe import StackProbe
 from receiver.drill.progress import Progress
-from receiver.drill.results import HOPS, DrillReport, ScenarioResult
+from receiver.drill.results import DrillReport, ScenarioResult
 from receiver.drill.scenarios import Scenario
 from receiver.drill.stack import Stack, StackOptions
 from receiver.drill.traffic import NullFeatureTraffic, TrafficThread
 
-# HOPS, DrillReport and ScenarioResult live in receiver.drill.results, re-exported: callers import them here
-__all__ = ["HOPS", "DrillReport", "DrillRun", "ScenarioResult", "run_drill"]
+__all__ = ["DrillRun", "run_drill"]
 
 DEFAULT_RATE = 8.0
 WARMUP_TIMEOUT = 60.0
@@ -238,7 +236,7 @@ class DrillRun:
                 result = self.results[name]
                 assert result.fault_at is not None
                 messages = [m for m in all_messages if m.at >= result.fault_at]
-                self._observe(scenario, result, now, firing, am_alerts, messages)
+                self.observer.observe(scenario, result, now, firing, am_alerts, messages)
                 if result.contained and scenario.heal_after_containment and not self.dry_run:
                     self._heal(scenario)
                 done, reason = self.observer.finished(scenario, result, now)
@@ -252,18 +250,6 @@ class DrillRun:
                     "watching", " | ".join(f"{n}: {stage_of(self.results[n])}" for n in pending)
                 )
                 time.sleep(POLL_INTERVAL)
-
-    def _observe(
-        self,
-        scenario: Scenario,
-        result: ScenarioResult,
-        now: float,
-        firing: list[dict[str, Any]],
-        am_alerts: list[dict[str, Any]],
-        messages: list[Any],
-    ) -> None:
-        """Read one poll's evidence for ``scenario`` into ``result`` (see :class:`ScenarioObserver`)."""
-        self.observer.observe(scenario, result, now, firing, am_alerts, messages)
 
     # -- the record ----------------------------------------------------------------------------------
     def _settle_floors(self, result: ScenarioResult) -> None:

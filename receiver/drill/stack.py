@@ -35,9 +35,7 @@ from receiver.drill.runbooks import write_compressed_runbooks
 from receiver.drill.stackfiles import second_peer_config, write_receiver_config, write_secret
 from receiver.errors import DrillError, ReceiverError
 
-# ManagedProcess and free_port live in receiver.drill.processes, re-exported: bench/alert_storm.py imports
-# them from here
-__all__ = ["ManagedProcess", "Stack", "StackError", "StackOptions", "free_port"]
+__all__ = ["Stack", "StackError", "StackOptions"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

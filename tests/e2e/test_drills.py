@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from receiver.drill.run import DrillReport, run_drill
+from receiver.drill.results import DrillReport
+from receiver.drill.run import run_drill
 from receiver.drill.scenarios import SCENARIOS, get_scenario
 from tests.support.drill_checks import check_contained, check_messages, check_one_incident, result_of
 from tests.support.realparts import PartsVersions

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from receiver.drill.floors import SIGNAL_HOP
-from receiver.drill.run import HOPS, DrillReport, ScenarioResult
+from receiver.drill.results import HOPS, DrillReport, ScenarioResult
 from receiver.drill.scenarios import get_scenario
 
 

@@ -6,7 +6,7 @@ import json
 
 from receiver.drill.floors import SIGNAL_HOP
 from receiver.drill.report import render_json, render_text
-from receiver.drill.run import HOPS, DrillReport, ScenarioResult
+from receiver.drill.results import HOPS, DrillReport, ScenarioResult
 
 FAULT_AT = 1_800_000_000.0
 

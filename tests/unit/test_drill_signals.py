@@ -42,7 +42,7 @@ def run(tmp_path: Path) -> Iterator[DrillRun]:
 
 
 def observe(run: DrillRun, now_after_fault: float, alerts: list[dict[str, object]]) -> None:
-    run._observe(
+    run.observer.observe(
         get_scenario("data-quality"), run.results["data-quality"], FAULT_AT + now_after_fault, alerts, [], []
     )
 
