@@ -57,9 +57,10 @@ class ResponseTimers(ResponseActions):
         state = state.observe(now, outcome)
         if state.status == "pending":
             return now + self._verify_interval(state), {"state": state.to_json()}
+        data = {"verification": state.to_json(), "query": self.shown_query(detail, query)}
+        resolved = detail.incident.state == "resolved"
         if state.status == "passed":
-            data = {"verification": state.to_json(), "query": self.shown_query(detail, query)}
-            if detail.incident.state == "resolved":
+            if resolved:
                 # alerts resolved while we verified: record that containment held, keep the state
                 self.log.record_contained(
                     timer.incident_id, f"verified after resolution: {state.reason}", data
@@ -78,22 +79,16 @@ class ResponseTimers(ResponseActions):
                     summary=f"Verified: {self.shown_query(detail, query)} — {state.reason}.",
                 )
             return None
-        if detail.incident.state == "resolved":
-            self.log.add_timeline(
-                timer.incident_id,
-                "verification_failed",
-                f"verification {state.status} after resolution: {state.reason}",
-                {"verification": state.to_json(), "query": self.shown_query(detail, query)},
-                dedupe_key="verify:failed",
-            )
-            return None
+        after = " after resolution" if resolved else ""
         self.log.add_timeline(
             timer.incident_id,
             "verification_failed",
-            f"verification {state.status}: {state.reason}",
-            {"verification": state.to_json(), "query": self.shown_query(detail, query)},
+            f"verification {state.status}{after}: {state.reason}",
+            data,
             dedupe_key="verify:failed",
         )
+        if resolved:  # the alerts went away while we verified: nothing left to escalate about
+            return None
         self._escalate(detail, runbook, f"containment not verified ({state.status}): {state.reason}")
         return None
 
