@@ -152,17 +152,14 @@ class Worker:
         ``remote_quiet`` seconds (at most ``max_remote_wait`` after the first). A lone notification waits
         ``remote_quiet``; a storm flushed at a web-only replica is acknowledged first, instead of its answers
         competing for the CPU with this worker (measured with ``bench/alert_storm.py --split-work``)."""
-        first, self._remote_first = self._remote_first, None
-        if self._woken_locally or first is None:
-            self._woken_locally = False
-            return
-        while not self._stop.is_set() and not self._woken_locally:
+        first = self._remote_first
+        while first is not None and not self._woken_locally and not self._stop.is_set():
             now = time.monotonic()
-            quiet = now - max(self._remote_last, first)
+            quiet = now - self._remote_last
             if quiet >= self.remote_quiet or now - first >= self.max_remote_wait:
                 break
             self._stop.wait(self.remote_quiet - quiet)
-        self._remote_first = None
+        self._remote_first, self._woken_locally = None, False
 
     def _slice(self) -> bool:
         """Apply until idle, or until a request is in flight and ``min_slice`` has passed; False when there

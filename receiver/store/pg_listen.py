@@ -47,10 +47,6 @@ class PgListener:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     def _run(self) -> None:
         backoff, failing = 0.5, False
         while not self._stop.is_set():
