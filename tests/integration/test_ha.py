@@ -308,12 +308,16 @@ def test_a_replica_killed_mid_action_leaves_the_step_to_the_survivor_which_escal
 escalate: {{after: 1h, to: ml-senior}}""",
             http_allow_list=[slow.url],
         )
-        first, second = stack.replicas
-        assert _post(first, _release_alert()).status_code == 200
+        assert _post(stack.replicas[0], _release_alert()).status_code == 200
         wait_until(lambda: slow.hits == 1, timeout=30, message="the http step to be in flight")
-        first.kill9()  # mid-request: the step may or may not have taken effect
         store = stack.store()
         try:
+            # either replica's worker may have claimed the group: kill the one whose lease holds the step
+            with store.db.read() as tx:
+                owner = tx.execute("SELECT owner FROM action_ledger WHERE kind = 'http'").fetchone()[0]
+            doomed = next(r for r in stack.replicas if owner.startswith(f"{r.name}-"))
+            survivor = next(r for r in stack.replicas if r is not doomed)
+            doomed.kill9()  # mid-request: the step may or may not have taken effect
 
             def interrupted() -> bool:
                 with store.db.read() as tx:
@@ -335,7 +339,7 @@ escalate: {{after: 1h, to: ml-senior}}""",
         time.sleep(2)
         assert slow.hits == 1  # never re-sent: http is not idempotent
         assert stack.rollbacks() == 1 and len(stack.opened_messages()) == 1
-        assert second.alive()
+        assert survivor.alive()
     finally:
         slow.stop()
 
