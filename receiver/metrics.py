@@ -1,7 +1,8 @@
 """The receiver's own Prometheus metrics, always on an injected :class:`CollectorRegistry`.
 
-Counters and the lag histogram are updated as things happen; incidents by state/severity and the queue
-depth are read from the store at scrape time (so they are right across restarts and processes). With
+Counters and the lag histogram are updated as things happen; incidents by state/severity, the queue depth
+and the age of its oldest notification are read from the store at scrape time (so they are right across
+restarts and processes; the engine's own alerts, ``alert_rules/engine_alerts.yml``, read them). With
 several replicas on one database every series served at ``/metrics`` carries ``replica="<name>"``
 (:meth:`ReceiverMetrics.exposition`), so per-replica counters do not collide and store-wide gauges can be
 read from any one replica.
@@ -9,7 +10,8 @@ read from any one replica.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -40,8 +42,8 @@ _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 
 
 class _StoreCollector(Collector):
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self.store, self.clock = store, clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         incidents = GaugeMetricFamily(
@@ -50,14 +52,21 @@ class _StoreCollector(Collector):
         depth = GaugeMetricFamily(
             "receiver_queue_depth", "Notifications received but not yet applied and responded to"
         )
+        oldest = GaugeMetricFamily(
+            "receiver_queue_oldest_seconds",
+            "Age of the oldest notification received but not yet applied and responded to (0 when none)",
+        )
         try:
             for (state, severity), count in sorted(self.store.incident_counts().items()):
                 incidents.add_metric([state, severity], count)
             depth.add_metric([], self.store.pending_count())
+            received = self.store.oldest_pending_ts()
         except Exception:
             return  # an unreadable store shows as missing series (and /readyz says why)
+        oldest.add_metric([], 0.0 if received is None else max(0.0, self.clock() - received))
         yield incidents
         yield depth
+        yield oldest
 
 
 class _WithReplica(Collector):
@@ -77,7 +86,14 @@ class _WithReplica(Collector):
 
 
 class ReceiverMetrics:
-    def __init__(self, registry: CollectorRegistry, store: Store, *, replica: str = "") -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        store: Store,
+        *,
+        replica: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.registry = registry
         self.replica = replica
         self._served = CollectorRegistry(auto_describe=False)
@@ -101,7 +117,7 @@ class ReceiverMetrics:
             buckets=_ANSWER_BUCKETS,
             registry=registry,
         )
-        registry.register(_StoreCollector(store))
+        registry.register(_StoreCollector(store, clock))
         info = build_info()
         self.build_info = Gauge(
             "receiver_build_info", "1, labelled with the running build", sorted(info), registry=registry

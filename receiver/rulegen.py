@@ -138,8 +138,12 @@ def compress_alertmanager(
     *,
     receiver_url: str = COMPOSE_RECEIVER_URL,
     credentials_file: str = COMPOSE_CREDENTIALS_FILE,
+    pager_url: str | None = None,
+    pager_key_file: str | None = None,
 ) -> dict[str, Any]:
-    """The Alertmanager config with compressed timers and every webhook pointed at ``receiver_url``."""
+    """The Alertmanager config with compressed timers and every webhook pointed at ``receiver_url``; with
+    ``pager_url`` (a local stand-in), the engine's own pages (``pagerduty_configs``) go there instead of to
+    PagerDuty, with the routing key from ``pager_key_file``."""
     out = copy.deepcopy(dict(doc))
     if "route" not in out:
         raise ConfigError("alertmanager config has no 'route'")
@@ -151,6 +155,10 @@ def compress_alertmanager(
             hook["url"] = receiver_url
             hook.setdefault("http_config", {}).setdefault("authorization", {})
             hook["http_config"]["authorization"]["credentials_file"] = credentials_file
+        for pager in receiver.get("pagerduty_configs", []) if pager_url else []:
+            pager["url"] = pager_url
+            if pager_key_file:
+                pager["routing_key_file"] = pager_key_file
     return out
 
 
@@ -236,6 +244,8 @@ def render_drill_configs(
     alertmanager_url: str,
     credentials_file: Path | str,
     receiver_target: str | None = None,
+    pager_url: str | None = None,
+    pager_key_file: Path | str | None = None,
     factor: float = DEFAULT_FACTOR,
     repo_root: Path | None = None,
 ) -> DrillConfigPaths:
@@ -244,7 +254,9 @@ def render_drill_configs(
     ``receiver_url`` is the webhook (``http://127.0.0.1:PORT/api/v1/alerts``); ``model_server_targets`` are
     ``host:port`` scrape targets, or a mapping target -> model name (labels ``up`` for ModelTargetDown);
     ``alertmanager_url`` is where Prometheus sends alerts; ``receiver_target`` defaults to the webhook's
-    host:port. Prometheus finds the rules by relative path, so start it with the config in ``out_dir``.
+    host:port; ``pager_url``/``pager_key_file`` stand in for PagerDuty on the route of the engine's own
+    alerts (the drill rules leave those alerts out, so a drill sends nothing there unless someone posts
+    one). Prometheus finds the rules by relative path, so start it with the config in ``out_dir``.
     """
     root = repo_root or Path(__file__).resolve().parent.parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -266,6 +278,8 @@ def render_drill_configs(
         factor,
         receiver_url=receiver_url,
         credentials_file=str(credentials_file),
+        pager_url=pager_url,
+        pager_key_file=None if pager_key_file is None else str(pager_key_file),
     )
     paths.alertmanager.write_text(_dump(am, [SOURCE_ALERTMANAGER], factor))
     return paths

@@ -1,4 +1,4 @@
-"""``receiver db upgrade|check|prune``: the receiver's database, from the command line.
+"""``receiver db upgrade|check|prune|outbox|requeue``: the receiver's database, from the command line.
 
 * ``upgrade`` applies pending migrations (once, even with replicas starting at the same time) and says
   which; exit 2 if the database cannot be reached or is newer than this receiver.
@@ -8,6 +8,12 @@
 * ``prune --older-than 90d`` prunes now what the periodic job prunes (see :mod:`receiver.retention`):
   raw bodies of processed notifications and of rejected requests, and closed incidents, keeping each
   incident's summary and review. Without ``--older-than`` it uses the ``retention_days`` setting.
+* ``outbox`` lists the status updates not yet delivered (``--failed``: only those a channel refused for
+  good), oldest first, with channel, attempts and last error: what the RunbookEngineOutboxStuck and
+  RunbookEngineMessagesDropped alerts point at.
+* ``requeue ID...`` queues a copy of each failed message at the end of its channel, once the channel is
+  fixed; the outbox worker of any replica delivers it. Exit 2 naming the id that does not exist or did not
+  fail (nothing is requeued then).
 
 The database is the one ``receiver serve`` would use: settings from ``--config``, ``RECEIVER_*``
 environment and these flags (``--database-url postgresql://…``, else SQLite in ``--data-dir``). Errors
@@ -22,6 +28,7 @@ import logging
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -170,7 +177,57 @@ def _prune(args: argparse.Namespace, settings: Settings, secrets: list[str]) -> 
     return 0
 
 
-_ACTIONS = {"upgrade": _upgrade, "check": _check, "prune": _prune}
+def _outbox(args: argparse.Namespace, settings: Settings, secrets: list[str]) -> int:
+    from receiver.store.sql import utc_stamp
+
+    if _sqlite_missing(settings):
+        return _fail(f"no database at {settings.db_path}: nothing queued", secrets)
+    store = _open(settings)
+    try:
+        store.check_schema()
+        rows = store.outbox.select(status="failed")
+        if not args.failed:
+            rows += store.outbox.select(status="pending")
+    finally:
+        store.close()
+    if not rows:
+        print("nothing undelivered" if not args.failed else "no failed messages")
+        return 0
+    for m in sorted(rows, key=lambda m: (m.created_at, m.id)):
+        status = "" if m.last_status is None else f" HTTP {m.last_status}"
+        error = _one_line(m.last_error or "", secrets)[:200]
+        print(
+            f"{m.id}\t{m.status}\tchannel {m.channel}\tincident {m.incident_id}\tqueued "
+            f"{utc_stamp(m.created_at)[:19]}Z\tattempts {m.attempts}{status}"
+            + (f"\t{error}" if error else "")
+        )
+    return 0
+
+
+def _requeue(args: argparse.Namespace, settings: Settings, secrets: list[str]) -> int:
+    if _sqlite_missing(settings):
+        return _fail(f"no database at {settings.db_path}", secrets)
+    store = _open(settings)
+    try:
+        store.check_schema()
+        by_id = {m.id: m for m in store.outbox.select(status="failed")}
+        wrong = [i for i in args.ids if i not in by_id]
+        if wrong:
+            return _fail(
+                f"outbox message {wrong[0]} is not a failed message (see 'receiver db outbox --failed'); "
+                "nothing requeued",
+                secrets,
+            )
+        now = time.time()
+        copies = [(i, store.outbox.requeue(i, now)[1]) for i in dict.fromkeys(args.ids)]
+    finally:
+        store.close()
+    for old, new in copies:
+        print(f"requeued {old} as {new} (channel {by_id[old].channel})")
+    return 0
+
+
+_ACTIONS = {"upgrade": _upgrade, "check": _check, "prune": _prune, "outbox": _outbox, "requeue": _requeue}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -203,7 +260,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "db",
-        help="upgrade, check or prune the receiver's database",
+        help="upgrade, check or prune the receiver's database; list or requeue undelivered messages",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -217,6 +274,10 @@ def register(subparsers: Any) -> None:
         metavar="DURATION",
         help="Prometheus duration such as 90d or 12w (default: the retention_days setting; at least 1d)",
     )
-    for sub in (upgrade, check, prune):
+    outbox = actions.add_parser("outbox", help="list status updates not yet delivered, oldest first")
+    outbox.add_argument("--failed", action="store_true", help="only messages a channel refused for good")
+    requeue = actions.add_parser("requeue", help="queue failed messages again (after fixing the channel)")
+    requeue.add_argument("ids", nargs="+", type=int, metavar="ID", help="outbox message id")
+    for sub in (upgrade, check, prune, outbox, requeue):
         _common(sub)
     parser.set_defaults(func=_run)

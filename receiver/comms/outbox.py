@@ -83,6 +83,12 @@ class Outbox:
             "receiver_outbox_pending", "Outbox messages waiting to be delivered", registry=metrics_registry
         )
         self._pending_gauge.set_function(self._pending_or_nan)
+        self._oldest_gauge = Gauge(
+            "receiver_outbox_oldest_seconds",
+            "Age of the oldest outbox message not yet delivered (0 when none)",
+            registry=metrics_registry,
+        )
+        self._oldest_gauge.set_function(self._oldest_age_or_nan)
         self._deliveries = Counter(
             "receiver_outbox_deliveries",
             "Outbox delivery attempts by outcome (delivered, retry, failed)",
@@ -95,6 +101,13 @@ class Outbox:
             return float(self._rows.pending_count())
         except Exception:  # an unreachable store shows as NaN, not as a failed scrape
             return float("nan")
+
+    def _oldest_age_or_nan(self) -> float:
+        try:
+            queued = self._rows.oldest_pending_at()
+        except Exception:
+            return float("nan")
+        return 0.0 if queued is None else max(0.0, self._clock() - queued)
 
     # -- queueing ----------------------------------------------------------------------------------------
 

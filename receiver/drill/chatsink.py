@@ -4,7 +4,8 @@
 runs it standalone (the docker compose stack does, as the chat and pager endpoint).
 
 Channels and the pager are pointed at ``<sink.url>/<kind>/<name>`` (for example ``/chat/ml-incidents`` or
-``/pager``), so the report can say which channel a message went to. Nothing is forwarded anywhere.
+``/pager``; Alertmanager's pages about the engine itself at ``/engine-pager``), so the report can say which
+channel a message went to. Nothing is forwarded anywhere.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ChatSink:
                 with sink._lock:
                     sink._messages.append(SinkMessage(time.time(), self.path, body))
                 answer = b'{"ok": true}'
-                self.send_response(202 if self.path.startswith("/pager") else 200)
+                self.send_response(202 if self.path.startswith(("/pager", "/engine-pager")) else 200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()

@@ -185,6 +185,8 @@ class Stack:
             model_server_targets={u.removeprefix("http://"): m for m, u in self.server_urls.items()},
             alertmanager_url=self.alertmanager_url,
             credentials_file=webhook_token,
+            pager_url=f"{self.sink.url}/engine-pager",  # the engine's own pages, apart from its page actions
+            pager_key_file=pager_key,
             factor=factor,
             repo_root=self.options.repo_root,
         )

@@ -37,12 +37,15 @@ def second_peer_config(stack: Stack, paths: Any, webhook_token: Path, factor: fl
     scrapes both replicas."""
     from receiver.rulegen import render_drill_configs
 
+    assert stack.sink is not None
     second = render_drill_configs(
         stack.config_dir / "peer-2",
         receiver_url=stack.replica_urls[1] + "/api/v1/alerts",
         model_server_targets={u.removeprefix("http://"): m for m, u in stack.server_urls.items()},
         alertmanager_url=stack.alertmanager_urls[1],
         credentials_file=webhook_token,
+        pager_url=f"{stack.sink.url}/engine-pager",
+        pager_key_file=stack.secrets_dir / "pager-routing-key",
         factor=factor,
         repo_root=stack.options.repo_root,
     )

@@ -139,6 +139,9 @@ class OutboxRows(Protocol):
 
     def pending_count(self) -> int: ...
 
+    def oldest_pending_at(self) -> float | None:
+        """When the oldest message still to be delivered was queued (unix seconds); None when none is."""
+
     def select(
         self, *, status: str | None = None, channel: str | None = None, incident_id: str | None = None
     ) -> list[OutboxMessage]: ...

@@ -190,6 +190,10 @@ class IngestQueue(Protocol):
 
     def pending_count(self) -> int: ...
 
+    def oldest_pending_ts(self) -> float | None:
+        """When the oldest notification not yet applied and responded to was received (unix seconds);
+        None when nothing waits. The engine's own backlog alert reads its age."""
+
     def notification_counts(self) -> dict[str, int]: ...
 
     def watch(self, on_new: Callable[[], None]) -> Callable[[], None]:

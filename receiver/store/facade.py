@@ -128,6 +128,9 @@ class SqlStore:
     def pending_count(self) -> int:
         return self.ingest.pending_count()
 
+    def oldest_pending_ts(self) -> float | None:
+        return self.ingest.oldest_pending_ts()
+
     def watch(self, on_new: Callable[[], None]) -> Callable[[], None]:
         return self.ingest.watch(on_new)
 

@@ -339,6 +339,11 @@ class SqlIngest:
         with self.db.read() as tx:
             return int(tx.execute(f"SELECT COUNT(*) FROM notifications WHERE {_PENDING}").fetchone()[0])
 
+    def oldest_pending_ts(self) -> float | None:
+        with self.db.read() as tx:
+            value = tx.execute(f"SELECT MIN(received_ts) FROM notifications WHERE {_PENDING}").fetchone()[0]
+        return None if value is None else float(value)
+
     def notification_counts(self) -> dict[str, int]:
         with self.db.read() as tx:
             rows = tx.execute("SELECT state, COUNT(*) FROM notifications GROUP BY state").fetchall()

@@ -134,6 +134,11 @@ class SqlOutbox:
         with self.db.read() as tx:
             return int(tx.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0])
 
+    def oldest_pending_at(self) -> float | None:
+        with self.db.read() as tx:
+            value = tx.execute("SELECT MIN(created_at) FROM outbox WHERE status = 'pending'").fetchone()[0]
+        return None if value is None else float(value)
+
     def select(
         self, *, status: str | None = None, channel: str | None = None, incident_id: str | None = None
     ) -> list[OutboxMessage]:

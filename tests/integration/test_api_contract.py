@@ -30,7 +30,7 @@ from tests.support.receiver_server import (
 REPO = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 MAX_EXAMPLES = 25
-MAX_SECONDS = 60  # per run; two runs
+MAX_SECONDS = 40  # per run; two runs
 
 
 @pytest.fixture(scope="module")

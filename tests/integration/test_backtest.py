@@ -190,9 +190,8 @@ def test_inlined_recording_rules_equal_direct_queries(history, tmp_path: Path):
 
 
 def test_real_alert_rules_detect_every_injected_incident_type(history, capsys):
-    rule_files = sorted(p for p in (REPO / "alert_rules").glob("*.yml"))
-    if not rule_files:
-        pytest.skip("alert_rules/*.yml not written yet")
+    # the model rules: the engine's own (engine_alerts.yml) watch a receiver this history has none of
+    rule_files = [REPO / "alert_rules/recording.yml", REPO / "alert_rules/model_alerts.yml"]
     scenario, prometheus, incidents = history
     report = backtest_json(capsys, prometheus, scenario, [str(p) for p in rule_files], incidents)
     score = report["score"]

@@ -172,6 +172,42 @@ def test_prune_uses_the_retention_setting_and_refuses_bad_ages(
     assert status == 2 and "retention_days" in one_line_error(err)
 
 
+def test_outbox_lists_what_is_undelivered_and_requeues_a_dead_letter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    store = open_store(data)
+    now = time.time()
+    store.outbox.enqueue("7", "ml-incidents", '{"text": "opened"}', "m1", now - 600)
+    store.outbox.enqueue("7", "pager", '{"p": 1}', "m2", now - 60)
+    [dead] = store.outbox.select(channel="ml-incidents")
+    store.outbox.mark_failed(dead.id, 8, now - 500, "HTTP 410: channel_not_found", 410)
+    store.close()
+    where = ("--data-dir", str(data))
+
+    status, out, _ = run(capsys, "db", "outbox", *where)
+    lines = out.splitlines()
+    assert status == 0 and len(lines) == 2
+    assert lines[0].startswith(f"{dead.id}\tfailed\tchannel ml-incidents\tincident 7")  # oldest first
+    assert "attempts 8 HTTP 410" in lines[0] and "channel_not_found" in lines[0]
+    assert "\tpending\tchannel pager" in lines[1]
+    status, out, _ = run(capsys, "db", "outbox", "--failed", *where)
+    assert status == 0 and out.splitlines() == lines[:1]
+
+    status, _, err = run(capsys, "db", "requeue", str(dead.id), "9999", *where)
+    assert status == 2 and "9999 is not a failed message" in one_line_error(err)
+    status, out, _ = run(capsys, "db", "requeue", str(dead.id), *where)
+    assert status == 0 and out.startswith(f"requeued {dead.id} as ") and "(channel ml-incidents)" in out
+    store = open_store(data)
+    try:
+        pending = store.outbox.select(status="pending", channel="ml-incidents")
+        assert [m.payload for m in pending] == [{"text": "opened"}]  # the copy, at the end of its channel
+    finally:
+        store.close()
+    status, _, err = run(capsys, "db", "requeue", str(pending[0].id), *where)
+    assert status == 2 and "is not a failed message" in one_line_error(err)  # pending: not a dead letter
+
+
 def test_postgresql_upgrade_check_prune_never_show_the_password(
     pg_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

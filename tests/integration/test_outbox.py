@@ -6,6 +6,7 @@ real background thread with a short backoff.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,11 +58,14 @@ def test_failing_endpoint_gets_every_message_once_in_order_without_blocking_othe
 ) -> None:
     flaky, healthy = recording_server(fail_first=3), recording_server()
     registry = CollectorRegistry()
-    outbox = Outbox(store.outbox, channel_set(tmp_path, flaky=flaky, healthy=healthy), registry=registry)
+    channels = channel_set(tmp_path, flaky=flaky, healthy=healthy)
+    outbox = Outbox(store.outbox, channels, registry=registry, clock=lambda: T0 + 30)
+    assert registry.get_sample_value("receiver_outbox_oldest_seconds") == 0
     for i in range(5):
         assert outbox.enqueue("inc-1", "flaky", {"n": i}, f"flaky-{i}", now=T0)
         assert outbox.enqueue("inc-1", "healthy", {"n": i}, f"healthy-{i}", now=T0)
     assert registry.get_sample_value("receiver_outbox_pending") == 10
+    assert registry.get_sample_value("receiver_outbox_oldest_seconds") == 30  # what the stuck alert reads
 
     assert outbox.deliver_due(T0) == 5  # the healthy channel is not held up by the flaky one
     assert healthy.bodies() == [{"n": i} for i in range(5)]
@@ -75,6 +79,7 @@ def test_failing_endpoint_gets_every_message_once_in_order_without_blocking_othe
     assert flaky.attempts == 8
     assert [m.attempts for m in outbox.messages_for("inc-1") if m.channel == "flaky"] == [4, 1, 1, 1, 1]
     assert registry.get_sample_value("receiver_outbox_pending") == 0
+    assert registry.get_sample_value("receiver_outbox_oldest_seconds") == 0
     delivered = registry.get_sample_value(
         "receiver_outbox_deliveries_total", {"channel": "flaky", "result": "delivered"}
     )
@@ -258,3 +263,18 @@ def test_queue_status_update_renders_per_audience_and_dedupes(
     assert ops_body["audience"] == "oncall" and "active v2" in ops_body["text"]
     assert board_body["audience"] == "stakeholder" and "slower search results" in board_body["text"]
     assert oncall.requests[0].headers["Idempotency-Key"] == "9:opened:0:ops:oncall"
+
+
+def test_every_receiver_metric_the_engine_alerts_read_is_exported(tmp_path: Path, store: SQLiteStore) -> None:
+    # a renamed metric would silence the engine's own alerts without a sound
+    from prometheus_client import generate_latest
+
+    from receiver.metrics import ReceiverMetrics
+
+    registry = CollectorRegistry()
+    ReceiverMetrics(registry, store)
+    Outbox(store.outbox, channel_set(tmp_path), registry=registry)
+    text = generate_latest(registry).decode()
+    rules = (Path(__file__).resolve().parents[2] / "alert_rules/engine_alerts.yml").read_text()
+    read = set(re.findall(r"\b(receiver_[a-z_]+)", rules))
+    assert len(read) >= 5 and {n for n in read if f"# TYPE {n} " not in text} == set()

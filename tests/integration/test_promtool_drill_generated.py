@@ -88,7 +88,7 @@ def test_render_drill_configs_is_runnable(tmp_path: Path) -> None:
     model_job = next(j for j in prom["scrape_configs"] if j["job_name"] == "model-server")
     assert model_job["static_configs"] == [{"targets": ["127.0.0.1:18000"], "labels": {"model": "fraud"}}]
     am = yaml.safe_load(paths.alertmanager.read_text())
-    hooks = [h for r in am["receivers"] for h in r["webhook_configs"]]
+    hooks = [h for r in am["receivers"] for h in r.get("webhook_configs", [])]
     assert {h["url"] for h in hooks} == {"http://127.0.0.1:18080/api/v1/alerts"}
     assert {h["http_config"]["authorization"]["credentials_file"] for h in hooks} == {str(token)}
     assert am["route"]["group_wait"] == "1s"

@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = [
     REPO / "alert_rules/recording.yml",
     REPO / "alert_rules/model_alerts.yml",
+    REPO / "alert_rules/engine_alerts.yml",
     REPO / "alert_rules/generated/drill-rules.yml",
 ]
 TEST_FILES = sorted((REPO / "alert_rules/tests").glob("*.yml"))
@@ -29,8 +30,13 @@ def test_rules_lint_clean(path: Path) -> None:
 
 
 def test_every_alert_has_a_promtool_test() -> None:
-    source = yaml.safe_load((REPO / "alert_rules/model_alerts.yml").read_text())
-    alerts = {rule["alert"] for group in source["groups"] for rule in group["rules"] if "alert" in rule}
+    alerts = {
+        rule["alert"]
+        for source in ("model_alerts.yml", "engine_alerts.yml")
+        for group in yaml.safe_load((REPO / "alert_rules" / source).read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
     tested: set[str] = set()
     for path in TEST_FILES:
         for group in yaml.safe_load(path.read_text())["tests"]:

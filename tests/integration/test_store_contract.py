@@ -118,6 +118,7 @@ def test_two_replicas_apply_each_notification_once(opener: Callable[..., SqlStor
 def test_response_claims_are_leased_once_and_expire(opener: Callable[..., SqlStore]) -> None:
     clock = FakeClock()
     first, second = opener(clock), opener(clock)
+    assert first.oldest_pending_ts() is None  # nothing waits: the backlog alert reads age 0
     nid = first.record_notification(b"{}", "g")
     assert first.apply_next(_writer_opening()) is not None
     claimed = first.claim_applied(lease_seconds=15)
@@ -130,8 +131,16 @@ def test_response_claims_are_leased_once_and_expire(opener: Callable[..., SqlSto
     clock.now += 16  # the first replica died: no more renewals
     taken = second.claim_applied(lease_seconds=15)
     assert taken is not None and taken.id == nid
+    assert first.oldest_pending_ts() == pytest.approx(clock.now - 36)  # applied, not yet responded: waits
+    clock.now += 5
+    later = second.record_notification(b"{}", "g2")
+    assert first.oldest_pending_ts() == pytest.approx(clock.now - 41)  # store-wide, seen by any replica
     second.mark_done(nid)
-    assert first.pending_count() == 0
+    assert first.oldest_pending_ts() == pytest.approx(clock.now)
+    assert first.apply_next(_writer_opening(key="k2")) is not None
+    first.claim_applied(lease_seconds=15)
+    first.mark_done(later)
+    assert first.pending_count() == 0 and first.oldest_pending_ts() is None
 
 
 def test_lifecycle_is_enforced_in_one_transition(opener: Callable[..., SqlStore]) -> None:
@@ -252,8 +261,9 @@ def test_a_ledger_step_is_claimed_once_across_replicas_and_guarded_per_model(
 
 def test_outbox_order_per_channel_and_once_across_replicas(opener: Callable[..., SqlStore]) -> None:
     first, second = opener(), opener()
+    assert first.outbox.oldest_pending_at() is None
     for n in range(3):
-        assert first.outbox.enqueue("1", "chat", f'{{"n": {n}}}', f"m{n}", 100.0) is True
+        assert first.outbox.enqueue("1", "chat", f'{{"n": {n}}}', f"m{n}", 100.0 + n) is True
     assert second.outbox.enqueue("1", "chat", '{"n": 0}', "m0", 100.0) is False  # dedupe key
     first.outbox.enqueue("1", "pager", '{"p": 1}', "p1", 100.0)
     blocked_a: set[str] = set()
@@ -263,7 +273,9 @@ def test_outbox_order_per_channel_and_once_across_replicas(opener: Callable[...,
     other = second.outbox.claim_head(101.0, blocked_b, 60.0)
     assert other is not None and other.channel == "pager"  # chat's head is leased: never its second message
     assert second.outbox.claim_head(101.0, blocked_b, 60.0) is None
+    assert second.outbox.oldest_pending_at() == 100.0  # leased but not delivered: still waiting
     first.outbox.mark_delivered(head.id, 200, 101.5)
+    assert second.outbox.oldest_pending_at() == 100.0  # the pager's message, queued at 100 too
     nxt = second.outbox.claim_head(102.0, set(), 60.0)
     assert nxt is not None and nxt.payload == {"n": 1}
     second.outbox.mark_failed(nxt.id, 1, 102.0, "410 gone", 410)

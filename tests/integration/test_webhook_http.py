@@ -229,6 +229,7 @@ def test_health_ready_and_metrics(receiver: RunningReceiver) -> None:
     assert 'receiver_notifications_total{outcome="invalid",replica="r1"} 1.0' in text
     assert 'receiver_incidents{replica="r1",severity="SEV2",state="open"} 1.0' in text
     assert 'receiver_queue_depth{replica="r1"} 0.0' in text
+    assert 'receiver_queue_oldest_seconds{replica="r1"} 0.0' in text  # drained: the backlog alert reads 0
     assert 'receiver_processing_lag_seconds_count{replica="r1"} 1.0' in text
 
 

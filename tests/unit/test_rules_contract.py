@@ -43,6 +43,30 @@ def test_alert_carries_the_contract(rule: dict[str, Any]) -> None:
     assert "for" in rule, "every alert needs a for: to ride out blips"
 
 
+ENGINE_ALERTS = [r for r in _rules("alert_rules/engine_alerts.yml") if "alert" in r]
+
+
+@pytest.mark.parametrize("rule", ENGINE_ALERTS, ids=lambda r: r["alert"])
+def test_engine_alerts_page_around_the_engine(rule: dict[str, Any]) -> None:
+    # no model and no incident_type: they must never match a runbook nor be mistaken for a model's incident
+    assert rule["labels"]["component"] == "runbook-engine" and set(rule["labels"]) == {
+        "component",
+        "severity",
+    }
+    assert rule["labels"]["severity"] in {"page", "ticket"} and rule["alert"].startswith("RunbookEngine")
+    assert {"summary", "description", "value", "runbook_url", "dashboard_url"} <= set(rule["annotations"])
+    assert not rule["annotations"]["runbook_url"].startswith("http://receiver"), "the engine may be down"
+    assert "for" in rule
+
+
+def test_the_engine_alerts_route_to_the_pager_not_the_webhook() -> None:
+    manager = yaml.safe_load((REPO / "alertmanager/alertmanager.yml").read_text())
+    first = manager["route"]["routes"][0]
+    assert first["matchers"] == ['component="runbook-engine"'] and not first.get("continue")
+    [oncall] = [r for r in manager["receivers"] if r["name"] == first["receiver"]]
+    assert "webhook_configs" not in oncall and oncall["pagerduty_configs"][0]["routing_key_file"]
+
+
 def test_every_incident_type_has_an_alert() -> None:
     assert {r["labels"]["incident_type"] for r in ALERTS} == INCIDENT_TYPES
 
@@ -71,6 +95,7 @@ def test_stack_prometheus_config_points_at_the_source_rules_and_alertmanager() -
     assert config["rule_files"] == [
         "/etc/prometheus/rules/recording.yml",
         "/etc/prometheus/rules/model_alerts.yml",
+        "/etc/prometheus/rules/engine_alerts.yml",
     ]
     # the HA pair: every alert goes to both peers
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
