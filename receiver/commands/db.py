@@ -29,6 +29,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,6 +82,17 @@ def _open(settings: Settings) -> Any:
     from receiver.app import open_settings_store
 
     return open_settings_store(settings, migrate=False)
+
+
+@contextlib.contextmanager
+def _current_store(settings: Settings) -> Iterator[Any]:
+    """The store at the schema this receiver expects (StoreError otherwise), closed on the way out."""
+    store = _open(settings)
+    try:
+        store.check_schema()
+        yield store
+    finally:
+        store.close()
 
 
 def _sqlite_missing(settings: Settings) -> bool:
@@ -164,15 +176,11 @@ def _prune(args: argparse.Namespace, settings: Settings, secrets: list[str]) -> 
         shown = f"{settings.retention_days:g}d"
     if _sqlite_missing(settings):
         return _fail(f"no database at {settings.db_path}: nothing to prune", secrets)
-    store = _open(settings)
-    try:
-        store.check_schema()
+    with _current_store(settings) as store:
         retention = Retention(store, age)
         cutoff = utc_stamp(retention.clock() - age)
         report = retention.prune()
         where = store.description
-    finally:
-        store.close()
     print(f"pruned from {where}, older than {shown} (before {cutoff}): {report.summary()}")
     return 0
 
@@ -182,14 +190,10 @@ def _outbox(args: argparse.Namespace, settings: Settings, secrets: list[str]) ->
 
     if _sqlite_missing(settings):
         return _fail(f"no database at {settings.db_path}: nothing queued", secrets)
-    store = _open(settings)
-    try:
-        store.check_schema()
+    with _current_store(settings) as store:
         rows = store.outbox.select(status="failed")
         if not args.failed:
             rows += store.outbox.select(status="pending")
-    finally:
-        store.close()
     if not rows:
         print("nothing undelivered" if not args.failed else "no failed messages")
         return 0
@@ -207,9 +211,7 @@ def _outbox(args: argparse.Namespace, settings: Settings, secrets: list[str]) ->
 def _requeue(args: argparse.Namespace, settings: Settings, secrets: list[str]) -> int:
     if _sqlite_missing(settings):
         return _fail(f"no database at {settings.db_path}", secrets)
-    store = _open(settings)
-    try:
-        store.check_schema()
+    with _current_store(settings) as store:
         by_id = {m.id: m for m in store.outbox.select(status="failed")}
         wrong = [i for i in args.ids if i not in by_id]
         if wrong:
@@ -220,8 +222,6 @@ def _requeue(args: argparse.Namespace, settings: Settings, secrets: list[str]) -
             )
         now = time.time()
         copies = [(i, store.outbox.requeue(i, now)[1]) for i in dict.fromkeys(args.ids)]
-    finally:
-        store.close()
     for old, new in copies:
         print(f"requeued {old} as {new} (channel {by_id[old].channel})")
     return 0
