@@ -193,7 +193,7 @@ class Stack:
         self.config_paths = paths
         alertmanager_configs = [paths.alertmanager]
         if self.options.ha:
-            alertmanager_configs.append(second_peer_config(self, paths, webhook_token, factor))
+            alertmanager_configs.append(second_peer_config(self, paths, webhook_token, pager_key, factor))
         from receiver.config import Settings
 
         scales_itself = "time_scale" in {f.name for f in dataclasses.fields(Settings)}

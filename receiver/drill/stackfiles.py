@@ -32,7 +32,7 @@ def write_secret(path: Path, value: str) -> Path:
     return path
 
 
-def second_peer_config(stack: Stack, paths: Any, webhook_token: Path, factor: float) -> Path:
+def second_peer_config(stack: Stack, paths: Any, webhook_token: Path, pager_key: Path, factor: float) -> Path:
     """The second Alertmanager peer posts to the second replica; Prometheus alerts both peers and
     scrapes both replicas."""
     from receiver.rulegen import render_drill_configs
@@ -45,7 +45,7 @@ def second_peer_config(stack: Stack, paths: Any, webhook_token: Path, factor: fl
         alertmanager_url=stack.alertmanager_urls[1],
         credentials_file=webhook_token,
         pager_url=f"{stack.sink.url}/engine-pager",
-        pager_key_file=stack.secrets_dir / "pager-routing-key",
+        pager_key_file=pager_key,
         factor=factor,
         repo_root=stack.options.repo_root,
     )
